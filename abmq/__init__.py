@@ -1,0 +1,2 @@
+"""abm-qualify: open account-based qualification."""
+__version__ = "0.1.0"

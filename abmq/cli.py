@@ -1,0 +1,134 @@
+"""`abmq`: generate sample data, run the qualification flow, or both (`demo`)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+console = Console(stderr=True, soft_wrap=True)
+out = Console(soft_wrap=True)
+
+
+def _parse_date(value: Optional[str]) -> dt.date:
+    if value is None:
+        return dt.datetime.now(dt.timezone.utc).date()
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a date; use YYYY-MM-DD") from None
+
+
+AsOf = Annotated[Optional[str], typer.Option("--as-of", help="Scoring date YYYY-MM-DD (default: today, UTC).")]
+
+
+@app.command()
+def generate(
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder to write the sample sources into.")],
+    accounts: Annotated[int, typer.Option("--accounts", min=10, help="Number of companies.")] = 2000,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed; same seed, same data.")] = 7,
+    as_of: AsOf = None,
+    fmt: Annotated[str, typer.Option("--format", help="parquet or csv.")] = "parquet",
+) -> None:
+    """Generate realistic, deterministic sample data (with a little dirt, as real exports have)."""
+    from abmq.sample_data import generate as generate_data
+
+    as_of_date = _parse_date(as_of)
+    started = time.perf_counter()
+    counts = generate_data(out_dir, accounts, seed=seed, as_of=as_of_date, fmt=fmt, progress=True)
+    console.print(f"generated in {time.perf_counter() - started:.1f} s as of {as_of_date}: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+    out.print(str(out_dir))
+
+
+def _run_flow(input_dir: Path, out_dir: Path, config: Optional[Path], as_of_date: dt.date) -> dict:
+    from abmq.config import ConfigError, load_config
+    from tasks.catalog import SourceError
+    from tasks.validate import DataQualityError
+
+    try:
+        load_config(config)  # fail fast, before Prefect starts, on a bad config
+    except ConfigError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    if not os.environ.get("PREFECT_API_URL"):
+        console.print("[dim]No PREFECT_API_URL set: Prefect starts a temporary local server for this run (about 10 s).[/dim]")
+    from flows.qualify import qualify
+
+    started = time.perf_counter()
+    try:
+        result = qualify(str(input_dir), str(out_dir), str(config) if config else None, as_of_date.isoformat())
+    except (SourceError, DataQualityError, ConfigError) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        console.print(f"Nothing was published; the previous outputs in {out_dir} are unchanged. Details: {out_dir / 'last_failure'}")
+        raise typer.Exit(1) from None
+    console.print(f"flow finished in {time.perf_counter() - started:.1f} s: {result['accounts']:,} accounts scored, {result['targets_count']:,} targets")
+    return result
+
+
+def _print_outputs(result: dict) -> None:
+    out.print(f"report:      {result['report']}")
+    out.print(f"target list: {result['targets']}")
+
+
+@app.command()
+def run(
+    input_dir: Annotated[Path, typer.Option("--input", help="Folder with the source exports (see README, 'Input contract').")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Output folder; outputs are replaced only when the run succeeds.")],
+    config: Annotated[Optional[Path], typer.Option("--config", help="Scoring config YAML (default: config/default.yaml).")] = None,
+    as_of: AsOf = None,
+) -> None:
+    """Run the qualification flow on your own data."""
+    if not input_dir.is_dir():
+        console.print(f"[red]error:[/red] input folder {input_dir} does not exist")
+        raise typer.Exit(2)
+    _print_outputs(_run_flow(input_dir, out_dir, config, _parse_date(as_of)))
+
+
+@app.command()
+def demo(
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the sample data (data/) and the run (run/).")] = Path("out/demo"),
+    accounts: Annotated[int, typer.Option("--accounts", min=10)] = 2000,
+    seed: Annotated[int, typer.Option("--seed")] = 7,
+    as_of: AsOf = None,
+) -> None:
+    """Generate sample data, run the flow on it and print where the report is."""
+    from abmq.sample_data import generate as generate_data
+
+    as_of_date = _parse_date(as_of)
+    data_dir, run_dir = out_dir / "data", out_dir / "run"
+    console.print(f"generating sample data for {accounts:,} accounts as of {as_of_date} into {data_dir}")
+    generate_data(data_dir, accounts, seed=seed, as_of=as_of_date, fmt="parquet", progress=True)
+    result = _run_flow(data_dir, run_dir, None, as_of_date)
+    _print_outputs({**result, "report": str(Path(result["report"]).resolve()), "targets": str(Path(result["targets"]).resolve())})
+
+
+@app.command()
+def serve(
+    input_dir: Annotated[Path, typer.Option("--input", help="Folder the exports land in.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Output folder of the scheduled runs.")],
+    config: Annotated[Optional[Path], typer.Option("--config")] = None,
+    cron: Annotated[str, typer.Option("--cron", help="Schedule (cron syntax).")] = "0 6 * * *",
+    timezone: Annotated[str, typer.Option("--timezone")] = "UTC",
+    name: Annotated[str, typer.Option("--name", help="Deployment name.")] = "daily",
+) -> None:
+    """Serve the flow as a scheduled deployment on the Prefect server at PREFECT_API_URL."""
+    if not os.environ.get("PREFECT_API_URL"):
+        console.print("[red]error:[/red] PREFECT_API_URL is not set; start a server (prefect server start) and export PREFECT_API_URL=http://127.0.0.1:4200/api")
+        raise typer.Exit(2)
+    from prefect.schedules import Cron
+
+    from flows.qualify import qualify
+
+    parameters = {"input_dir": str(input_dir.resolve()), "out_dir": str(out_dir.resolve()), "config_path": str(config.resolve()) if config else None}
+    console.print(f"serving deployment qualify-accounts/{name} on '{cron}' ({timezone}); Ctrl+C stops (and pauses the schedule)")
+    qualify.serve(name=name, schedule=Cron(cron, timezone=timezone), parameters=parameters)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,213 @@
+"""Scoring configuration: one YAML file, validated with pydantic.
+
+Every weight, window and capacity the pipeline uses lives here, so a RevOps team can
+review and version the model like code. Unknown keys are errors: a typo in a weight
+name must not silently fall back to a default.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from abmq.resources import DEFAULT_CONFIG
+
+EVENT_TYPES = (
+    "demo_request",
+    "pricing_page_visit",
+    "event_attendance",
+    "content_download",
+    "email_open",
+    "email_click",
+    "web_visit",
+)
+SENIORITIES = ("c_level", "vp", "director", "manager", "individual_contributor")
+DEPARTMENTS = (
+    "executive",
+    "it",
+    "security",
+    "engineering",
+    "finance",
+    "marketing",
+    "sales",
+    "operations",
+    "hr",
+    "legal",
+    "other",
+)
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Range(Strict):
+    min: float = Field(ge=0)
+    max: float = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "Range":
+        if self.min > self.max:
+            raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
+        return self
+
+
+class ICP(Strict):
+    industries: list[str] = Field(min_length=1)
+    employees: Range
+    annual_revenue: Range
+    countries: list[str] = Field(min_length=1)
+    decision_maker_seniorities: list[Literal[SENIORITIES]] = Field(min_length=1)  # type: ignore[valid-type]
+
+
+class FitPoints(Strict):
+    industry: int = Field(ge=0)
+    employees: int = Field(ge=0)
+    annual_revenue: int = Field(ge=0)
+    country: int = Field(ge=0)
+
+
+class LeadFitPoints(FitPoints):
+    decision_maker: int = Field(ge=0)
+
+
+class EventRule(Strict):
+    points: int = Field(ge=0)
+    # "once": counts at most once per contact in the window; "each": every event counts.
+    count: Literal["once", "each"]
+
+
+class EngagementRules(Strict):
+    lookback_days: int = Field(ge=1, le=3650)
+    cap: int = Field(ge=0)
+    events: dict[Literal[EVENT_TYPES], EventRule]  # type: ignore[valid-type]
+
+    @model_validator(mode="after")
+    def _all_event_types(self) -> "EngagementRules":
+        missing = sorted(set(EVENT_TYPES) - set(self.events))
+        if missing:
+            raise ValueError(f"events: no rule for event type(s) {missing}")
+        return self
+
+
+class LeadScoring(Strict):
+    fit_points: LeadFitPoints
+    engagement: EngagementRules
+    sql_threshold: int = Field(ge=0, le=100)
+
+
+class TechnologyFit(Strict):
+    match: list[str]
+    points_each: int = Field(ge=0)
+    cap: int = Field(ge=0)
+
+
+class AccountFit(Strict):
+    points: FitPoints
+    technologies: TechnologyFit
+    cap: int = Field(ge=0, le=100)
+
+
+class BuyingGroup(Strict):
+    # A contact is an engaged stakeholder once their engagement points reach this.
+    engaged_min_points: int = Field(ge=1)
+    per_contact_cap: int = Field(ge=0)
+    people_cap: int = Field(ge=0)
+    decision_maker_points_each: int = Field(ge=0)
+    decision_maker_cap: int = Field(ge=0)
+    extra_department_points_each: int = Field(ge=0)
+    extra_department_cap: int = Field(ge=0)
+
+
+class Intent(Strict):
+    surge_score: int = Field(ge=0, le=100)
+    recent_weeks: int = Field(ge=1, le=52)
+    topics: list[str]
+    points_each: int = Field(ge=0)
+    cap: int = Field(ge=0)
+
+
+class Trend(Strict):
+    window_days: int = Field(ge=1, le=365)
+    rising_ratio: float = Field(gt=1)
+    cooling_ratio: float = Field(gt=0, lt=1)
+
+
+class AccountScoring(Strict):
+    threshold: int = Field(ge=0, le=100)
+    fit: AccountFit
+    engagement_cap: int = Field(ge=0, le=100)
+    buying_group: BuyingGroup
+    intent: Intent
+    trend: Trend
+
+    @model_validator(mode="after")
+    def _scale(self) -> "AccountScoring":
+        if self.fit.cap + self.engagement_cap != 100:
+            raise ValueError(
+                f"fit.cap ({self.fit.cap}) + engagement_cap ({self.engagement_cap}) must be 100: "
+                "account scores share the 0-100 scale of lead scores"
+            )
+        return self
+
+
+class Tier(Strict):
+    name: str
+    label: str
+    capacity: int = Field(ge=0)
+    min_score: int = Field(ge=0, le=100)
+
+
+class Suppression(Strict):
+    customers: bool
+    open_opportunities: bool
+    competitors: bool
+
+
+class Selection(Strict):
+    nurture_min_fit: int = Field(ge=0, le=100)
+    target_decisions: list[Literal["sql_ready", "nurture"]] = Field(min_length=1)
+    suppress: Suppression
+    tiers: list[Tier] = Field(min_length=1)
+
+
+class Config(Strict):
+    version: Literal[1]
+    icp: ICP
+    lead_scoring: LeadScoring
+    account_scoring: AccountScoring
+    selection: Selection
+
+    def fingerprint(self) -> str:
+        """Short content hash, written into outputs so a report names the model that made it."""
+        payload = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
+        return hashlib.sha256(payload).hexdigest()[:12]
+
+
+class ConfigError(ValueError):
+    """A config file that cannot be used; the message says which key and why."""
+
+
+def load_config(path: Path | str | None = None) -> Config:
+    path = Path(path) if path else DEFAULT_CONFIG
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"{path}: {problems}") from None

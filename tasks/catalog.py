@@ -1,0 +1,153 @@
+"""All file I/O of a run: where sources are read from and how outputs are published.
+
+Sources are scanned lazily. Outputs are written into a staging folder next to the output
+folder and moved into place only after every file is complete, so a failed run never
+leaves a half-written report or target list where the last good one stood.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import polars as pl
+
+from tasks.sources import SourceSpec
+
+READABLE_SUFFIXES = (".parquet", ".csv")
+
+
+class SourceError(RuntimeError):
+    """An input that cannot be read; the message names the file, the problem and the fix."""
+
+
+def source_files(input_dir: Path, name: str) -> list[Path]:
+    """The file(s) holding one source: `<name>.parquet`, `<name>.csv` or a folder `<name>/`."""
+    candidates = [input_dir / f"{name}{suffix}" for suffix in READABLE_SUFFIXES]
+    found = [path for path in candidates if path.is_file()]
+    folder = input_dir / name
+    if folder.is_dir():
+        found += sorted(p for p in folder.iterdir() if p.suffix in READABLE_SUFFIXES and p.is_file())
+    if len({p.suffix for p in found}) > 1 or (len(found) > 1 and not folder.is_dir()):
+        listed = ", ".join(str(p) for p in found)
+        raise SourceError(
+            f"{name}: found several files ({listed}); keep one format per source "
+            f"(either {name}.parquet, {name}.csv or a folder {name}/ of one format)"
+        )
+    return found
+
+
+def _scan_one(path: Path) -> pl.LazyFrame:
+    if path.stat().st_size == 0:
+        raise SourceError(f"{path}: the file is empty (0 bytes); export it again with a header row")
+    if path.suffix == ".parquet":
+        return pl.scan_parquet(path)
+    # Every CSV column is read as text and cast by the staging step, which reports
+    # values that do not fit their type instead of failing the whole read.
+    return pl.scan_csv(path, infer_schema=False, encoding="utf8-lossy")
+
+
+def scan_source(input_dir: Path, spec: SourceSpec) -> tuple[pl.LazyFrame | None, list[Path]]:
+    """Lazy scan of a source with a `_row` index (position in the export), or None if absent."""
+    files = source_files(input_dir, spec.name)
+    if not files:
+        if spec.required_source:
+            raise SourceError(
+                f"{spec.name}: no {spec.name}.parquet, {spec.name}.csv or {spec.name}/ folder in "
+                f"{input_dir}; add the export (see README, 'Input contract')"
+            )
+        return None, []
+    try:
+        frames = [_scan_one(path) for path in files]
+        for path, frame in zip(files, frames):
+            frame.collect_schema()  # reads the header now, so a broken file is named here
+    except SourceError:
+        raise
+    except Exception as exc:  # polars raises several types for unreadable files
+        raise SourceError(f"{spec.name}: cannot read {files[0] if len(files) == 1 else input_dir / spec.name}: {exc}") from None
+    scan = frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")
+    return scan.with_row_index("_row"), files
+
+
+def fingerprint_files(files: list[Path]) -> str:
+    """Content hash of a source's files, so a run records exactly which inputs it saw."""
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.name.encode())
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+class RunOutputs:
+    """A staging folder for one run's outputs, published into the output folder at the end."""
+
+    def __init__(self, out_dir: Path):
+        self.out_dir = Path(out_dir)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.staging = self.out_dir / f".staging-{uuid.uuid4().hex[:12]}"
+        self.staging.mkdir()
+
+    def path(self, relative: str) -> Path:
+        target = self.staging / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return target
+
+    def write_parquet(self, relative: str, frame: pl.DataFrame) -> Path:
+        target = self.path(relative)
+        frame.write_parquet(target, statistics=False)
+        return target
+
+    def write_text(self, relative: str, text: str) -> Path:
+        target = self.path(relative)
+        target.write_text(text, encoding="utf-8", newline="\n")
+        return target
+
+    def write_json(self, relative: str, payload: object) -> Path:
+        return self.write_text(relative, json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
+
+    def publish(self) -> Path:
+        """Move every staged entry into the output folder, replacing the previous run's."""
+        for entry in sorted(self.staging.iterdir()):
+            destination = self.out_dir / entry.name
+            if entry.is_dir():
+                # Swap whole folders (quarantine/, dq/) so no mix of two runs remains.
+                retired = None
+                if destination.exists():
+                    retired = self.out_dir / f".retired-{uuid.uuid4().hex[:12]}"
+                    os.replace(destination, retired)
+                os.replace(entry, destination)
+                if retired is not None:
+                    shutil.rmtree(retired, ignore_errors=True)
+            else:
+                os.replace(entry, destination)
+        self.staging.rmdir()
+        shutil.rmtree(self.out_dir / "last_failure", ignore_errors=True)
+        return self.out_dir
+
+    def discard(self) -> None:
+        shutil.rmtree(self.staging, ignore_errors=True)
+
+
+def write_failure(out_dir: Path, message: str, dq_results: dict[str, object]) -> Path:
+    """Keep what a failed run found beside (never over) the last good outputs."""
+    failure_dir = Path(out_dir) / "last_failure"
+    if failure_dir.exists():
+        shutil.rmtree(failure_dir)
+    (failure_dir / "dq").mkdir(parents=True)
+    (failure_dir / "error.txt").write_text(message + "\n", encoding="utf-8")
+    for source, result in dq_results.items():
+        (failure_dir / "dq" / f"{source}.json").write_text(
+            json.dumps(result, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8"
+        )
+    return failure_dir
+
+
+def combined_fingerprint(fingerprints: dict[str, str]) -> str:
+    payload = json.dumps(fingerprints, sort_keys=True).encode()
+    return hashlib.sha256(payload).hexdigest()[:16]

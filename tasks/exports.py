@@ -1,0 +1,91 @@
+"""The account table as the ABM team sees it: explanation text, target list, CSV export."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from tasks.scoring import POINT_COLUMNS
+
+POINT_LABELS = {
+    "points_industry": "industry",
+    "points_employees": "company size",
+    "points_annual_revenue": "revenue",
+    "points_country": "geography",
+    "points_technologies": "technologies",
+    "points_fit_cap": "fit cap",
+    "points_people": "engaged people",
+    "points_decision_makers": "decision-makers",
+    "points_departments": "departments",
+    "points_intent": "intent",
+    "points_engagement_cap": "engagement cap",
+}
+# Spreadsheet apps run cells that start with these as formulas (CSV injection).
+FORMULA_PREFIX = r"^[=+\-@\t\r]"
+
+
+def explanation() -> pl.Expr:
+    """'industry +15 · company size +10 · … = 85': every non-zero signal, summing to the score."""
+    items = [
+        pl.when(pl.col(column) != 0).then(
+            pl.format("{} {}", pl.lit(POINT_LABELS[column]), pl.when(pl.col(column) > 0).then(pl.lit("+")).otherwise(pl.lit("")) + pl.col(column).cast(pl.String))
+        )
+        for column in POINT_COLUMNS
+    ]
+    joined = pl.concat_str(items, separator=" · ", ignore_nulls=True)
+    return pl.when(joined == "").then(pl.lit("no points")).otherwise(joined) + pl.lit(" = ") + pl.col("score").cast(pl.String)
+
+
+def people_summary() -> pl.Expr:
+    """'Jane Doe, VP of Finance (35); …' — names and titles only, never e-mail addresses."""
+    return pl.col("engaged_people").list.eval(
+        pl.format("{}, {} ({})", pl.element().struct.field("name"), pl.element().struct.field("title").fill_null("no title"), pl.element().struct.field("points"))
+    ).list.join("; ")
+
+
+def targets_table(accounts: pl.DataFrame) -> pl.DataFrame:
+    """Target accounts in rank order, one row each, flat columns ready for a CRM import."""
+    return (
+        accounts.filter(pl.col("tier").is_not_null())
+        .sort("target_rank")
+        .select(
+            pl.col("target_rank").alias("rank"),
+            "tier",
+            "tier_label",
+            pl.col("name").alias("account_name"),
+            "domain",
+            "account_id",
+            "owner",
+            "country",
+            "industry",
+            "employees",
+            "annual_revenue",
+            "score",
+            "fit_points",
+            "engagement_points",
+            pl.col("points_intent").alias("intent_points"),
+            "decision",
+            "decision_reason",
+            "trend",
+            "engaged_stakeholders",
+            "decision_makers_engaged",
+            pl.col("engaged_departments").list.join("; ").alias("engaged_departments"),
+            people_summary().alias("engaged_people"),
+            pl.col("surging_topics").list.join("; ").alias("surging_topics"),
+            pl.col("matched_technologies").list.join("; ").alias("matched_technologies"),
+            "next_step",
+            "explanation",
+        )
+    )
+
+
+def neutralise_formulas(frame: pl.DataFrame) -> pl.DataFrame:
+    """Prefix text cells that a spreadsheet would run as a formula with a quote."""
+    text_columns = [name for name, dtype in frame.schema.items() if dtype == pl.String]
+    return frame.with_columns(
+        pl.when(pl.col(c).str.contains(FORMULA_PREFIX)).then(pl.lit("'") + pl.col(c)).otherwise(pl.col(c)).alias(c)
+        for c in text_columns
+    )
+
+
+def to_csv(frame: pl.DataFrame) -> str:
+    return neutralise_formulas(frame).write_csv(float_precision=2, date_format="%Y-%m-%d", datetime_format="%Y-%m-%dT%H:%M:%SZ")

@@ -1,0 +1,73 @@
+"""Intermediate layer: merge duplicate companies and records, tie events to usable contacts.
+
+Every row removed here is either merged into another (counted as `duplicates_merged`) or
+moved to quarantine with its reason, so `rows in = used + quarantined + merged` holds.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+FIRMOGRAPHICS = ("industry", "employees", "annual_revenue", "country")
+
+
+def _completeness(columns: list[str]) -> pl.Expr:
+    return pl.sum_horizontal([pl.col(c).is_not_null().cast(pl.Int32) for c in columns])
+
+
+def merge_duplicate_accounts(accounts: pl.DataFrame) -> tuple[pl.DataFrame, int]:
+    """One row per canonical domain; the most complete record wins, gaps filled from the rest.
+
+    The order of rows in the export never changes the result (ties break on values).
+    """
+    value_columns = [c for c in accounts.columns if c not in ("domain", "_row", "_cast_error", "domain_as_given")]
+    ranked = accounts.with_columns(_completeness=_completeness([c for c in (*FIRMOGRAPHICS, "name") if c in accounts.columns]))
+    tie_break = [c for c in ("account_id", "domain_as_given", "name") if c in accounts.columns]
+    ranked = ranked.sort(
+        ["domain", "_completeness", *tie_break],
+        descending=[False, True, *([False] * len(tie_break))],
+        nulls_last=True,
+    )
+    merged = ranked.group_by("domain", maintain_order=True).agg(
+        *[pl.col(c).drop_nulls().first().alias(c) for c in value_columns],
+        pl.col("domain_as_given").unique().sort().alias("domain_spellings"),
+    )
+    return merged.sort("domain"), accounts.height - merged.height
+
+
+def _dedupe_by_key(frame: pl.DataFrame, key: str, order_by: list[str]) -> tuple[pl.DataFrame, int]:
+    """Keep one row per key; only the (rare) duplicated keys are sorted, for speed at 10M rows."""
+    duplicated = pl.col(key).is_duplicated()
+    repeats = frame.filter(duplicated)
+    if repeats.is_empty():
+        return frame, 0
+    chosen = repeats.sort([key, *order_by], nulls_last=True).unique(key, keep="first", maintain_order=True)
+    deduped = pl.concat([frame.filter(~duplicated), chosen])
+    return deduped, frame.height - deduped.height
+
+
+def dedupe_contacts(contacts: pl.DataFrame) -> tuple[pl.DataFrame, int]:
+    scored = contacts.with_columns(_completeness=-_completeness(["title", "department", "seniority", "email"]))
+    deduped, merged = _dedupe_by_key(scored, "contact_id", ["_completeness", "email", "title"])
+    return deduped.drop("_completeness"), merged
+
+
+def dedupe_events(events: pl.DataFrame) -> tuple[pl.DataFrame, int]:
+    return _dedupe_by_key(events, "event_id", ["occurred_at", "event_type", "contact_id"])
+
+
+def events_of_usable_contacts(events: pl.DataFrame, contacts: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(events kept, events quarantined because their contact was quarantined)."""
+    usable = pl.col("contact_id").is_in(contacts.get_column("contact_id").implode())
+    orphaned = events.filter(~usable).with_columns(
+        pl.lit("contact quarantined: see quarantine/contacts.parquet").alias("quarantine_reasons")
+    )
+    return events.filter(usable), orphaned
+
+
+def suppression_domains(lists: dict[str, pl.DataFrame | None]) -> dict[str, pl.Series]:
+    """Canonical domains per suppression list (customers, open opportunities, competitors)."""
+    return {
+        name: (frame.get_column("domain").drop_nulls().unique().sort() if frame is not None else pl.Series("domain", [], pl.String))
+        for name, frame in lists.items()
+    }

@@ -1,0 +1,315 @@
+"""Prefect tasks: thin wrappers that name each step, log its row counts and call the plain
+polars functions of the other modules. Frames are passed in memory, so input hashing is
+off (`NO_CACHE`): hashing a 10M-row frame costs more than the step it would skip."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from prefect import get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
+
+from abmq.config import Config, load_config
+from tasks import catalog, exports, normalise, report, rollup, scoring, selection, staging, validate
+from tasks.sources import SOURCES
+
+EMPTY_DOMAINS = pl.Series("domain", [], pl.String)
+
+
+@dataclass
+class SourceData:
+    """One source through the gate: rows kept, rows quarantined, and the GX verdict."""
+
+    name: str
+    files: list[str]
+    fingerprint: str
+    staged: pl.DataFrame | None
+    kept: pl.DataFrame | None = None
+    quarantined: pl.DataFrame | None = None
+    validation: validate.SourceValidation | None = None
+    examples: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    used: int = 0
+    merged: int = 0
+
+
+@dataclass
+class CleanData:
+    accounts: pl.DataFrame
+    contacts: pl.DataFrame
+    events: pl.DataFrame
+    technographics: pl.DataFrame
+    intent: pl.DataFrame
+    suppression: dict[str, pl.Series]
+
+
+def gate_parameters(as_of: dt.date) -> dict[str, Any]:
+    end_of_day = dt.datetime.combine(as_of, dt.time.max, tzinfo=dt.timezone.utc)
+    return {"as_of_date": dt.datetime.combine(as_of, dt.time.min), "as_of_end": end_of_day}
+
+
+def reference_keys(staged: dict[str, SourceData]) -> dict[str, pl.Series | None]:
+    """Keys of the sources staged so far that later sources are checked against."""
+
+    def column(source: str, name: str) -> pl.Series | None:
+        data = staged.get(source)
+        if data is None or data.staged is None or name not in data.staged.columns:
+            return None
+        return data.staged[name]
+
+    return {"account_domains": column("accounts", "domain"), "contact_ids": column("contacts", "contact_id")}
+
+
+@task(name="load-config", cache_policy=NO_CACHE)
+def load_scoring_config(path: str | None) -> Config:
+    config = load_config(path)
+    get_run_logger().info("scoring config %s (fingerprint %s)", path or "config/default.yaml", config.fingerprint())
+    return config
+
+
+@task(name="stage-source", task_run_name="stage-{source}", cache_policy=NO_CACHE)
+def stage_source(input_dir: str, source: str, account_domains: pl.Series | None = None, contact_ids: pl.Series | None = None) -> SourceData:
+    """Read one source (lazy scan), cast it to the contract and stage it."""
+    spec = SOURCES[source]
+    scan, files = catalog.scan_source(Path(input_dir), spec)
+    names = [f.name if f.parent == Path(input_dir) else f"{f.parent.name}/{f.name}" for f in files]
+    if scan is None:
+        get_run_logger().info("%s: not supplied (optional)", source)
+        return SourceData(source, [], "", None)
+    typed = staging.cast_to_contract(scan, spec)
+    if source == "accounts":
+        staged = staging.stage_accounts(typed)
+    elif source == "contacts":
+        staged = staging.stage_contacts(typed, account_domains if account_domains is not None else EMPTY_DOMAINS)
+    elif source == "events":
+        staged = staging.stage_events(typed, contact_ids if contact_ids is not None else EMPTY_DOMAINS)
+    else:
+        staged = staging.stage_domain_list(typed, account_domains if source in ("technographics", "intent") else None)
+    try:
+        frame = staged.collect(engine="streaming")
+    except Exception as exc:  # an unreadable file surfaces when the scan runs
+        raise catalog.SourceError(f"{source}: cannot read {', '.join(names)}: {exc}") from None
+    get_run_logger().info("%s: %s rows from %s", source, f"{frame.height:,}", ", ".join(names))
+    return SourceData(source, names, catalog.fingerprint_files(files), frame)
+
+
+@task(name="validate-source", task_run_name="validate-{source}", cache_policy=NO_CACHE)
+def validate_source(source: str, data: SourceData, parameters: dict[str, Any]) -> SourceData:
+    """Run the source's GX suite; quarantine rows failing warning-level expectations."""
+    logger = get_run_logger()
+    if data.staged is None:
+        data.kept = None
+        return data
+    suite = validate.load_suite(source)
+    data.validation = validate.run_suite(source, data.staged, suite, parameters, data.files)
+    if data.validation.blocking_failures:
+        logger.error("%s: blocking data-quality failure: %s", source, data.validation.error_message())
+        return data
+    data.kept, data.quarantined = validate.split_quarantine(data.staged, data.validation, parameters)
+    data.examples = validate.quarantine_examples(data.quarantined, data.validation, parameters)
+    for outcome in data.validation.warnings:
+        logger.warning("%s: %s failed on %s rows (%s): rows quarantined", source, outcome.label, f"{outcome.unexpected_count:,}", outcome.why)
+    logger.info("%s: %s rows pass, %s quarantined", source, f"{data.kept.height:,}", f"{data.quarantined.height:,}")
+    return data
+
+
+@task(name="data-quality-gate", cache_policy=NO_CACHE)
+def quality_gate(sources: dict[str, SourceData]) -> None:
+    """Stop the run, naming every blocking failure, before anything is scored or published."""
+    messages = [d.validation.error_message() for d in sources.values() if d.validation and d.validation.blocking_failures]
+    if messages:
+        raise validate.DataQualityError("blocking data-quality failure: " + " | ".join(messages))
+    get_run_logger().info("data-quality gate passed for %d sources", sum(d.staged is not None for d in sources.values()))
+
+
+@task(name="normalise-sources", cache_policy=NO_CACHE)
+def normalise_sources(sources: dict[str, SourceData]) -> CleanData:
+    """Merge duplicate companies, dedupe contacts and events, drop events of quarantined contacts."""
+    logger = get_run_logger()
+    accounts, sources["accounts"].merged = normalise.merge_duplicate_accounts(sources["accounts"].kept)
+    contacts, sources["contacts"].merged = normalise.dedupe_contacts(sources["contacts"].kept)
+    events, sources["events"].merged = normalise.dedupe_events(sources["events"].kept)
+    events, orphaned = normalise.events_of_usable_contacts(events, contacts)
+    if orphaned.height:
+        events_source = sources["events"]
+        events_source.quarantined = pl.concat([events_source.quarantined, orphaned], how="diagonal_relaxed")
+        events_source.examples["contact quarantined"] = [
+            {k: (None if v is None else str(v)) for k, v in row.items()}
+            for row in orphaned.head(validate.EXAMPLES_PER_RULE).drop("quarantine_reasons").to_dicts()
+        ]
+    for name, frame in (("accounts", accounts), ("contacts", contacts), ("events", events)):
+        sources[name].used = frame.height
+    for name in ("technographics", "intent", "crm_customers", "crm_open_opportunities", "competitors", "opportunities"):
+        sources[name].used = sources[name].kept.height if sources[name].kept is not None else 0
+    logger.info(
+        "normalised: %s accounts (%s duplicates merged), %s contacts, %s events (%s events of quarantined contacts set aside)",
+        f"{accounts.height:,}", f"{sources['accounts'].merged:,}", f"{contacts.height:,}", f"{events.height:,}", f"{orphaned.height:,}",
+    )
+
+    def kept(name: str, columns: list[str]) -> pl.DataFrame:
+        frame = sources[name].kept
+        return frame.select(columns) if frame is not None else pl.DataFrame(schema={c: SOURCES[name].columns[c] for c in columns})
+
+    return CleanData(
+        accounts=accounts,
+        contacts=contacts,
+        events=events.select("contact_id", "event_type", "occurred_at"),
+        technographics=kept("technographics", ["domain", "technology", "first_seen"]),
+        intent=kept("intent", ["domain", "topic", "week", "score"]),
+        suppression=normalise.suppression_domains(
+            {
+                "customers": sources["crm_customers"].kept,
+                "open_opportunities": sources["crm_open_opportunities"].kept,
+                "competitors": sources["competitors"].kept,
+            }
+        ),
+    )
+
+
+@task(name="engagement-by-contact", cache_policy=NO_CACHE)
+def engagement_by_contact(clean: CleanData, config: Config, as_of: dt.date) -> pl.DataFrame:
+    engagement = rollup.contact_engagement(clean.events, config, as_of)
+    contacts = rollup.contacts_with_engagement(clean.contacts, engagement)
+    get_run_logger().info("engagement: %s contacts with activity in the windows", f"{engagement.height:,}")
+    return contacts
+
+
+@task(name="score-contacts", cache_policy=NO_CACHE)
+def score_contacts(contacts: pl.DataFrame, clean: CleanData, config: Config) -> pl.DataFrame:
+    scored = scoring.score_contacts(contacts, clean.accounts, config)
+    get_run_logger().info("lead scores: %s contacts, %s SQL-ready", f"{scored.height:,}", f"{scored['sql_ready'].sum():,}")
+    return scored
+
+
+@task(name="roll-up-accounts", cache_policy=NO_CACHE)
+def roll_up_accounts(contacts: pl.DataFrame, clean: CleanData, config: Config, as_of: dt.date) -> dict[str, pl.DataFrame]:
+    rolled = {
+        "buying_groups": rollup.account_rollup(contacts, config),
+        "intent": rollup.intent_surges(clean.intent, config, as_of),
+        "technologies": rollup.technology_matches(clean.technographics, config, as_of),
+    }
+    get_run_logger().info(
+        "roll-up: %s accounts with contacts, %s with intent, %s with matching technologies",
+        *(f"{frame.height:,}" for frame in rolled.values()),
+    )
+    return rolled
+
+
+@task(name="score-accounts", cache_policy=NO_CACHE)
+def score_accounts(clean: CleanData, rolled: dict[str, pl.DataFrame], config: Config) -> pl.DataFrame:
+    scored = scoring.score_accounts(clean.accounts, rolled["buying_groups"], rolled["intent"], rolled["technologies"], config)
+    get_run_logger().info("account scores: %s accounts, %s at or above %d", f"{scored.height:,}", f"{(scored['score'] >= config.account_scoring.threshold).sum():,}", config.account_scoring.threshold)
+    return scored
+
+
+@task(name="select-targets", cache_policy=NO_CACHE)
+def select_targets(scored: pl.DataFrame, clean: CleanData, config: Config) -> pl.DataFrame:
+    decided = selection.decide(scored, clean.suppression, config)
+    tiered = selection.assign_tiers(decided, config)
+    final = tiered.with_columns(selection.next_step().alias("next_step")).with_columns(exports.explanation().alias("explanation"))
+    counts = dict(final.group_by("decision").len().sort("decision").iter_rows())
+    get_run_logger().info("decisions: %s; targets: %s", counts, f"{final['tier'].is_not_null().sum():,}")
+    return final
+
+
+def quality_summary(sources: dict[str, SourceData]) -> dict[str, Any]:
+    rows = []
+    for data in sources.values():
+        outcomes = data.validation.outcomes if data.validation else []
+        rows.append(
+            {
+                "source": data.name,
+                "files": data.files,
+                "rows_in": data.staged.height if data.staged is not None else 0,
+                "rows_used": data.used,
+                "rows_quarantined": data.quarantined.height if data.quarantined is not None else 0,
+                "duplicates_merged": data.merged,
+                "expectations_total": len(outcomes),
+                "expectations_passed": sum(o.success for o in outcomes),
+                "failed": [
+                    {
+                        "label": o.label,
+                        "severity": o.severity,
+                        "unexpected_count": o.unexpected_count,
+                        "why": o.why,
+                        "examples": data.examples.get(o.label, []),
+                    }
+                    for o in outcomes
+                    if not o.success
+                ]
+                + (
+                    [{"label": "events of quarantined contacts", "severity": "warning", "unexpected_count": data.quarantined.filter(pl.col("quarantine_reasons").str.starts_with("contact quarantined")).height, "why": "their contact was quarantined", "examples": data.examples["contact quarantined"]}]
+                    if "contact quarantined" in data.examples
+                    else []
+                ),
+            }
+        )
+    return {"sources": rows}
+
+
+ACCOUNT_COLUMNS_FIRST = [
+    "domain", "account_id", "name", "decision", "decision_reason", "score", "fit_points", "engagement_points",
+    "tier", "tier_label", "target_rank", "target_status", "trend", "next_step", "explanation",
+]
+
+
+@task(name="write-outputs", cache_policy=NO_CACHE)
+def write_outputs(
+    outputs: catalog.RunOutputs,
+    accounts: pl.DataFrame,
+    contacts: pl.DataFrame,
+    sources: dict[str, SourceData],
+    config: Config,
+    as_of: dt.date,
+) -> dict[str, Any]:
+    """Write every output into the run's staging folder (published later, all or nothing)."""
+    quality = quality_summary(sources)
+    run = {
+        "as_of": as_of.isoformat(),
+        "config_fingerprint": config.fingerprint(),
+        "inputs_fingerprint": catalog.combined_fingerprint({name: data.fingerprint for name, data in sources.items()}),
+        "inputs": {name: {"files": data.files, "sha256_16": data.fingerprint} for name, data in sources.items()},
+    }
+    ordered = accounts.select([*ACCOUNT_COLUMNS_FIRST, *(c for c in accounts.columns if c not in ACCOUNT_COLUMNS_FIRST)]).sort("domain")
+    outputs.write_parquet("account_scores.parquet", ordered)
+    outputs.write_parquet("contact_scores.parquet", contacts)
+    outputs.write_text("targets.csv", exports.to_csv(exports.targets_table(accounts)))
+    outputs.write_text("report.html", report.render_report(accounts, quality, config, as_of, run))
+    for name, data in sources.items():
+        if data.validation is not None:
+            outputs.write_json(f"dq/{name}.json", data.validation.to_dict())
+        if data.quarantined is not None and data.quarantined.height:
+            outputs.write_parquet(f"quarantine/{name}.parquet", data.quarantined.sort("_row"))
+    outputs.write_json("dq/summary.json", quality)
+    outputs.write_json("run.json", {**run, "quality": [{k: v for k, v in s.items() if k != "failed"} for s in quality["sources"]]})
+    get_run_logger().info("outputs written to staging folder %s", outputs.staging.name)
+    return quality
+
+
+@task(name="publish-outputs", cache_policy=NO_CACHE)
+def publish_outputs(outputs: catalog.RunOutputs) -> str:
+    published = outputs.publish()
+    get_run_logger().info("published report and target list in %s", published)
+    return str(published)
+
+
+@task(name="publish-run-summary", cache_policy=NO_CACHE)
+def publish_run_summary(accounts: pl.DataFrame, quality: dict[str, Any], config: Config, as_of: dt.date) -> None:
+    """Prefect artifacts for data engineers: counts, data quality, top targets (no contacts)."""
+    create_markdown_artifact(
+        key="abm-qualification-summary",
+        markdown=report.markdown_summary(accounts, quality, config, as_of),
+        description=f"ABM qualification as of {as_of.isoformat()}",
+    )
+    top = exports.targets_table(accounts).head(25).select(
+        "rank", "tier", "account_name", "domain", "owner", "score", "fit_points", "engagement_points", "decision_reason"
+    )
+    create_table_artifact(
+        key="abm-top-targets",
+        table=[{k: ("" if v is None else str(v)) for k, v in row.items()} for row in top.to_dicts()],
+        description="Top 25 target accounts",
+    )

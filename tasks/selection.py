@@ -1,0 +1,111 @@
+"""Decisions and tiers: every account ends in exactly one decision, with the rule that made it.
+
+Precedence: suppressed (customer, open opportunity, competitor) > needs_enrichment
+(missing firmographics) > sql_ready (score >= threshold) > nurture (fit >= nurture_min_fit)
+> disqualified.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from abmq.config import Config
+from tasks.normalise import FIRMOGRAPHICS
+
+DECISIONS = ("sql_ready", "nurture", "disqualified", "suppressed", "needs_enrichment")
+SUPPRESSION_REASONS = {
+    "customers": "existing customer",
+    "open_opportunities": "open opportunity",
+    "competitors": "competitor",
+}
+# Equal scores are ordered by the breadth and freshness of the buying group, then by domain
+# so the ranking never depends on input row order.
+RANK_BY = ["score", "fit_points", "engaged_stakeholders", "decision_makers_engaged", "recent_points", "domain"]
+RANK_DESCENDING = [True, True, True, True, True, False]
+
+
+def decide(scored: pl.DataFrame, suppression: dict[str, pl.Series], config: Config) -> pl.DataFrame:
+    threshold = config.account_scoring.threshold
+    min_fit = config.selection.nurture_min_fit
+    enabled = config.selection.suppress.model_dump()
+
+    suppressed_because = pl.lit(None, pl.String)
+    for key in reversed(list(SUPPRESSION_REASONS)):
+        if enabled[key] and key in suppression:
+            suppressed_because = (
+                pl.when(pl.col("domain").is_in(suppression[key].implode()))
+                .then(pl.lit(SUPPRESSION_REASONS[key]))
+                .otherwise(suppressed_because)
+            )
+    missing = pl.concat_str(
+        [pl.when(pl.col(c).is_null()).then(pl.lit(c)) for c in FIRMOGRAPHICS], separator=", ", ignore_nulls=True
+    )
+    score_text = pl.col("score").cast(pl.String)
+    fit_text = pl.col("fit_points").cast(pl.String)
+    return (
+        scored.with_columns(suppressed_because.alias("suppression"), missing.alias("_missing"))
+        .with_columns(
+            pl.when(pl.col("suppression").is_not_null()).then(pl.lit("suppressed"))
+            .when(pl.col("_missing") != "").then(pl.lit("needs_enrichment"))
+            .when(pl.col("score") >= threshold).then(pl.lit("sql_ready"))
+            .when(pl.col("fit_points") >= min_fit).then(pl.lit("nurture"))
+            .otherwise(pl.lit("disqualified"))
+            .alias("decision")
+        )
+        .with_columns(
+            pl.when(pl.col("decision") == "suppressed").then(pl.lit("suppressed: ") + pl.col("suppression"))
+            .when(pl.col("decision") == "needs_enrichment").then(pl.lit("missing firmographics: ") + pl.col("_missing"))
+            .when(pl.col("decision") == "sql_ready").then(pl.format("score {} >= {} (SQL-ready threshold)", score_text, pl.lit(threshold)))
+            .when(pl.col("decision") == "nurture").then(pl.format("fit {} >= {} but score {} < {}", fit_text, pl.lit(min_fit), score_text, pl.lit(threshold)))
+            .otherwise(pl.format("fit {} < {} (minimum fit to nurture)", fit_text, pl.lit(min_fit)))
+            .alias("decision_reason")
+        )
+        .drop("_missing")
+    )
+
+
+def assign_tiers(decided: pl.DataFrame, config: Config) -> pl.DataFrame:
+    """Rank target accounts and fill tiers in rank order, each up to its capacity; an account
+    below a tier's min_score falls to the next tier; what no tier can hold is untiered."""
+    eligible = pl.col("decision").is_in(list(config.selection.target_decisions))
+    ranked = decided.sort(RANK_BY, descending=RANK_DESCENDING)
+    tier = pl.lit(None, pl.String)
+    tier_label = pl.lit(None, pl.String)
+    taken = pl.lit(False)
+    for spec in config.selection.tiers:
+        candidate = eligible & ~taken & (pl.col("score") >= spec.min_score)
+        # Position among this tier's candidates, in rank order.
+        slot = pl.when(candidate).then(candidate.cast(pl.Int64).cum_sum())
+        chosen = candidate & (slot <= spec.capacity)
+        ranked = ranked.with_columns(chosen.alias(f"_in_{spec.name}"))
+        tier = pl.when(pl.col(f"_in_{spec.name}")).then(pl.lit(spec.name)).otherwise(tier)
+        tier_label = pl.when(pl.col(f"_in_{spec.name}")).then(pl.lit(spec.label)).otherwise(tier_label)
+        taken = taken | pl.col(f"_in_{spec.name}")
+    helper_columns = [f"_in_{spec.name}" for spec in config.selection.tiers]
+    tiered = ranked.with_columns(tier.alias("tier"), tier_label.alias("tier_label"))
+    tiered = tiered.with_columns(
+        pl.when(pl.col("tier").is_not_null()).then(pl.col("tier").is_not_null().cum_sum()).cast(pl.Int64).alias("target_rank"),
+        pl.when(pl.col("tier").is_not_null()).then(pl.lit("target"))
+        .when(eligible).then(pl.lit("eligible, beyond tier capacity"))
+        .otherwise(pl.lit("not a target: ") + pl.col("decision"))
+        .alias("target_status"),
+    )
+    return tiered.drop(*helper_columns).sort("domain")
+
+
+def next_step() -> pl.Expr:
+    """A short, rule-based suggestion for the account owner."""
+    has_dm = pl.col("decision_makers_engaged") > 0
+    broad = pl.col("departments_engaged") >= 2
+    return (
+        pl.when(pl.col("decision") == "suppressed").then(pl.lit("none: suppressed"))
+        .when(pl.col("decision") == "needs_enrichment").then(pl.lit("enrich firmographics, then rescore"))
+        .when(pl.col("decision") == "disqualified").then(pl.lit("none: outside the ICP"))
+        .when((pl.col("decision") == "sql_ready") & has_dm & broad).then(pl.lit("hand off to sales: book a discovery call"))
+        .when((pl.col("decision") == "sql_ready") & ~has_dm).then(pl.lit("hand off to sales: reach a decision-maker first"))
+        .when(pl.col("decision") == "sql_ready").then(pl.lit("hand off to sales: widen the buying group beyond one department"))
+        .when(pl.col("engaged_stakeholders") == 0).then(pl.lit("nurture: no one engaged yet, start with ads and outreach"))
+        .when(~has_dm).then(pl.lit("nurture: engage a decision-maker"))
+        .when(~broad).then(pl.lit("nurture: engage a second department"))
+        .otherwise(pl.lit("nurture: keep engaging until SQL-ready"))
+    )

@@ -1,0 +1,108 @@
+"""The input contract: which sources exist, their columns and the types they are cast to.
+
+Kept in one table so the reader, the staging casts, the README and the GX suites agree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import polars as pl
+
+UTC_TIMESTAMP = pl.Datetime("us", "UTC")
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    name: str
+    required: dict[str, pl.DataType]
+    optional: dict[str, pl.DataType] = field(default_factory=dict)
+    # A missing optional source is an empty table; a missing required one stops the run.
+    required_source: bool = True
+
+    @property
+    def columns(self) -> dict[str, pl.DataType]:
+        return {**self.required, **self.optional}
+
+
+SOURCES: dict[str, SourceSpec] = {
+    spec.name: spec
+    for spec in (
+        SourceSpec(
+            "accounts",
+            required={
+                "domain": pl.String,
+                "name": pl.String,
+                "industry": pl.String,
+                "employees": pl.Int64,
+                "annual_revenue": pl.Float64,
+                "country": pl.String,
+            },
+            optional={"account_id": pl.String, "region": pl.String, "owner": pl.String},
+        ),
+        SourceSpec(
+            "technographics",
+            required={
+                "domain": pl.String,
+                "technology": pl.String,
+                "category": pl.String,
+                "first_seen": pl.Date,
+                "last_seen": pl.Date,
+            },
+        ),
+        SourceSpec(
+            "intent",
+            required={"domain": pl.String, "topic": pl.String, "week": pl.Date, "score": pl.Float64},
+        ),
+        SourceSpec(
+            "contacts",
+            required={
+                "contact_id": pl.String,
+                "email": pl.String,
+                "first_name": pl.String,
+                "last_name": pl.String,
+                "title": pl.String,
+                "department": pl.String,
+                "seniority": pl.String,
+            },
+            optional={"domain": pl.String},
+        ),
+        SourceSpec(
+            "events",
+            required={
+                "event_id": pl.String,
+                "contact_id": pl.String,
+                "event_type": pl.String,
+                "occurred_at": UTC_TIMESTAMP,
+            },
+            optional={"detail": pl.String},
+        ),
+        SourceSpec("crm_customers", required={"domain": pl.String}, required_source=False),
+        SourceSpec(
+            "crm_open_opportunities",
+            required={"domain": pl.String},
+            optional={"created_at": pl.Date},
+            required_source=False,
+        ),
+        SourceSpec(
+            "competitors",
+            required={"domain": pl.String},
+            optional={"name": pl.String},
+            required_source=False,
+        ),
+        SourceSpec(
+            "opportunities",
+            required={"domain": pl.String, "created_at": pl.Date},
+            optional={
+                "opportunity_id": pl.String,
+                "closed_at": pl.Date,
+                "outcome": pl.String,
+                "amount": pl.Float64,
+            },
+            required_source=False,
+        ),
+    )
+}
+
+# Order matters: each source's referential checks look at the ones staged before it.
+SOURCE_ORDER = tuple(SOURCES)

@@ -1,0 +1,221 @@
+"""Staging: raw exports → typed, canonical frames, one per source (the dbt 'staging' layer).
+
+Nothing is dropped here. Values that do not fit their type become null and are described
+in `_cast_error`; referential flags (`account_found`, `contact_found`) are computed so the
+GX suites can check them as row-level expectations.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from abmq.config import DEPARTMENTS
+from tasks.sources import SourceSpec
+
+# Domains arrive as "https://www.Acme.com/", "WWW.acme.com", "acme.com/": one company.
+_SCHEME = r"^[a-z][a-z0-9+.-]*://"
+
+
+def canonical_domain(expr: pl.Expr) -> pl.Expr:
+    cleaned = (
+        expr.str.strip_chars()
+        .str.to_lowercase()
+        .str.replace(_SCHEME, "")
+        .str.replace(r"^[^@/]*@", "")  # an e-mail address given as domain
+        .str.replace(r"^www\d*\.", "")
+        .str.replace(r"[/:?#].*$", "")
+        .str.strip_chars_end(".")
+    )
+    return pl.when(cleaned.str.len_chars() > 0).then(cleaned)
+
+
+def email_domain(expr: pl.Expr) -> pl.Expr:
+    return canonical_domain(expr.str.extract(r"@([^@\s]+)$", 1))
+
+
+def _cast(column: str, source: pl.DataType, target: pl.DataType) -> pl.Expr:
+    col = pl.col(column)
+    if source == target:
+        return col
+    if source == pl.String:
+        text = col.str.strip_chars()
+        text = pl.when(text.str.len_chars() > 0).then(text)
+        if target == pl.String:
+            return text
+        if target == pl.Int64:
+            as_float = text.cast(pl.Float64, strict=False)
+            return pl.when(as_float == as_float.floor()).then(as_float).cast(pl.Int64, strict=False)
+        if target == pl.Float64:
+            return text.cast(pl.Float64, strict=False)
+        if target == pl.Date:
+            return text.str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False)
+        if isinstance(target, pl.Datetime):
+            return (
+                text.str.replace(r"Z$", "+00:00")
+                .str.replace(r"^(\d{4}-\d{2}-\d{2})[ T]", "${1}T")
+                .str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%:z", strict=False, time_unit="us")
+                .fill_null(
+                    text.str.to_datetime("%Y-%m-%d %H:%M:%S%.f", strict=False, time_unit="us").dt.replace_time_zone("UTC")
+                )
+                .fill_null(
+                    text.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False, time_unit="us").dt.replace_time_zone("UTC")
+                )
+                .dt.convert_time_zone("UTC")
+            )
+    if isinstance(target, pl.Datetime):
+        if isinstance(source, pl.Datetime):
+            base = col.cast(pl.Datetime("us", source.time_zone))
+            return base.dt.replace_time_zone("UTC") if source.time_zone is None else base.dt.convert_time_zone("UTC")
+        if source == pl.Date:
+            return col.cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
+    if target == pl.Date and isinstance(source, pl.Datetime):
+        return col.dt.date()
+    if target == pl.String:
+        return col.cast(pl.String)
+    return col.cast(target, strict=False)
+
+
+def cast_to_contract(raw: pl.LazyFrame, spec: SourceSpec) -> pl.LazyFrame:
+    """Select the contract's columns that are present, cast them, and describe failed casts.
+
+    Missing columns are left missing: the GX suite's `expect_column_to_exist` names them.
+    """
+    schema = raw.collect_schema()
+    present = {name: dtype for name, dtype in spec.columns.items() if name in schema}
+    typed = [
+        _cast(name, schema[name], target).alias(name) for name, target in present.items()
+    ]
+    def given(name: str) -> pl.Expr:
+        # Blank text is a missing value, not a bad one.
+        if schema[name] == pl.String:
+            return pl.col(name).str.strip_chars().str.len_chars() > 0
+        return pl.col(name).is_not_null()
+
+    cast_failures = [
+        pl.when(given(name).fill_null(False) & _cast(name, schema[name], target).is_null())
+        .then(pl.lit(f"{name}=") + pl.col(name).cast(pl.String))
+        for name, target in present.items()
+        if schema[name] != target and target != pl.String
+    ]
+    cast_error = (
+        pl.concat_str(cast_failures, separator="; ", ignore_nulls=True)
+        if cast_failures
+        else pl.lit("", dtype=pl.String)
+    )
+    return raw.select(
+        pl.col("_row"),
+        *typed,
+        pl.when(cast_error.str.len_chars() > 0).then(cast_error).alias("_cast_error"),
+    )
+
+
+def stage_accounts(typed: pl.LazyFrame) -> pl.LazyFrame:
+    columns = typed.collect_schema()
+    if "domain" not in columns:
+        return typed
+    return typed.with_columns(
+        pl.col("domain").alias("domain_as_given"),
+        canonical_domain(pl.col("domain")).alias("domain"),
+        *[pl.col(c).str.to_uppercase() for c in ("country",) if c in columns],
+    )
+
+
+def stage_domain_list(typed: pl.LazyFrame, account_domains: pl.Series | None = None) -> pl.LazyFrame:
+    """Sources keyed by an account domain (technographics, intent, suppression lists)."""
+    if "domain" not in typed.collect_schema():
+        return typed
+    staged = typed.with_columns(
+        pl.col("domain").alias("domain_as_given"), canonical_domain(pl.col("domain")).alias("domain")
+    )
+    if account_domains is not None:
+        staged = staged.with_columns(
+            pl.col("domain").is_in(account_domains.implode()).alias("account_found")
+        )
+    return staged
+
+
+def stage_contacts(typed: pl.LazyFrame, account_domains: pl.Series) -> pl.LazyFrame:
+    columns = typed.collect_schema()
+    if "email" not in columns:
+        return typed
+    given = canonical_domain(pl.col("domain")) if "domain" in columns else pl.lit(None, pl.String)
+    return (
+        typed.with_columns(
+            pl.col("email").str.to_lowercase(),
+            pl.coalesce(given, email_domain(pl.col("email"))).alias("domain"),
+        )
+        .with_columns(pl.col("domain").is_in(account_domains.implode()).alias("account_found"))
+        .with_columns(
+            normalise_seniority(pl.col("seniority") if "seniority" in columns else pl.lit(None, pl.String), pl.col("title")).alias("seniority"),
+            normalise_department(pl.col("department") if "department" in columns else pl.lit(None, pl.String), pl.col("title")).alias("department"),
+        )
+    )
+
+
+def stage_events(typed: pl.LazyFrame, contact_ids: pl.Series) -> pl.LazyFrame:
+    columns = typed.collect_schema()
+    if "contact_id" not in columns:
+        return typed
+    staged = typed.with_columns(pl.col("contact_id").is_in(contact_ids.implode()).alias("contact_found"))
+    if "event_type" in columns:
+        staged = staged.with_columns(pl.col("event_type").str.strip_chars().str.to_lowercase())
+    return staged
+
+
+# Titles → seniority and department when an export leaves them empty. Patterns are tried in
+# order; the first that matches wins, so specific ones ("vice president") come first.
+_SENIORITY_FROM_VALUE = {
+    "c_level": r"^(c[-_ ]?level|c[-_ ]?suite|cxo|chief|owner|founder|president)$",
+    "vp": r"^(vp|vice[-_ ]president|svp|evp|avp)$",
+    "director": r"^(director|head|dir)$",
+    "manager": r"^(manager|mgr|lead)$",
+    "individual_contributor": r"^(individual[-_ ]contributor|ic|staff|senior|entry|analyst|specialist|engineer)$",
+}
+_SENIORITY_FROM_TITLE = (
+    ("vp", r"\b(vice president|vp|svp|evp)\b"),
+    ("c_level", r"\b(chief|ceo|cfo|cio|cto|cmo|coo|ciso|cro|founder|president|owner)\b"),
+    ("director", r"\b(director|head of|head,)\b"),
+    ("manager", r"\b(manager|mgr|team lead|lead)\b"),
+)
+_DEPARTMENT_FROM_TITLE = (
+    ("security", r"\b(security|ciso|infosec|risk)\b"),
+    ("finance", r"\b(finance|financial|cfo|accounting|controller|treasur|procurement)\w*"),
+    ("it", r"\b(it|cio|information technology|infrastructure|systems|network|helpdesk)\b"),
+    ("engineering", r"\b(engineer\w*|cto|developer|software|architect|devops|data scien\w*)\b"),
+    ("marketing", r"\b(marketing|cmo|demand gen\w*|brand|growth|content|communications)\b"),
+    ("sales", r"\b(sales|cro|account executive|business development|revenue|sdr|bdr)\b"),
+    ("operations", r"\b(operations|coo|revops|supply chain|logistics)\b"),
+    ("hr", r"\b(hr|human resources|people|talent|recruit\w*)\b"),
+    ("legal", r"\b(legal|counsel|compliance)\b"),
+    ("executive", r"\b(ceo|founder|president|owner|managing director|general manager)\b"),
+)
+
+
+def _first_match(text: pl.Expr, patterns: tuple[tuple[str, str], ...], default: str | None) -> pl.Expr:
+    lowered = text.str.to_lowercase()
+    result = pl.lit(default, dtype=pl.String)
+    for value, pattern in reversed(patterns):
+        result = pl.when(lowered.str.contains(pattern)).then(pl.lit(value)).otherwise(result)
+    return result
+
+
+def normalise_seniority(given: pl.Expr, title: pl.Expr) -> pl.Expr:
+    """Known spellings of the given seniority, else derived from the title."""
+    cleaned = given.str.strip_chars().str.to_lowercase()
+    mapped = pl.lit(None, dtype=pl.String)
+    for value, pattern in reversed(_SENIORITY_FROM_VALUE.items()):
+        mapped = pl.when(cleaned.str.contains(pattern)).then(pl.lit(value)).otherwise(mapped)
+    derived = _first_match(title.fill_null(""), _SENIORITY_FROM_TITLE, "individual_contributor")
+    return pl.coalesce(mapped, derived)
+
+
+def normalise_department(given: pl.Expr, title: pl.Expr) -> pl.Expr:
+    cleaned = given.str.strip_chars().str.to_lowercase().str.replace_all(r"[\s-]+", "_")
+    cleaned = (
+        pl.when(cleaned == "information_technology").then(pl.lit("it"))
+        .when(cleaned == "human_resources").then(pl.lit("hr"))
+        .otherwise(cleaned)
+    )
+    known = pl.when(cleaned.is_in(list(DEPARTMENTS))).then(cleaned)
+    derived = _first_match(title.fill_null(""), _DEPARTMENT_FROM_TITLE, "other")
+    return pl.coalesce(known, derived)

@@ -1,0 +1,123 @@
+"""The real Prefect flow on generated data: outputs exist, agree, are reproducible, and a
+blocking data-quality failure publishes nothing."""
+
+import datetime as dt
+import hashlib
+import shutil
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from abmq.sample_data import generate
+from flows.qualify import qualify
+from tasks.validate import DataQualityError
+
+AS_OF = dt.date(2026, 11, 25)
+OUTPUT_FILES = {"report.html", "targets.csv", "account_scores.parquet", "contact_scores.parquet", "run.json", "dq", "quarantine"}
+
+
+def tree_digest(folder: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and "last_failure" not in p.parts
+    }
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("generated") / "input"
+    generate(folder, 400, seed=3, as_of=AS_OF, fmt="parquet", progress=False)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def first_run(generated, tmp_path_factory, prefect_harness):
+    out = tmp_path_factory.mktemp("run") / "out"
+    result = qualify(str(generated), str(out), None, AS_OF.isoformat())
+    return out, result
+
+
+def test_flow_writes_every_output(first_run):
+    out, result = first_run
+    assert OUTPUT_FILES <= {p.name for p in out.iterdir()}
+    assert not [p for p in out.iterdir() if p.name.startswith(".staging")]
+    assert Path(result["report"]) == out / "report.html"
+    assert (out / "dq" / "accounts.json").exists() and (out / "dq" / "summary.json").exists()
+
+
+def test_outputs_agree_with_each_other(first_run):
+    out, result = first_run
+    accounts = pl.read_parquet(out / "account_scores.parquet")
+    targets = pl.read_csv(out / "targets.csv")
+    contacts = pl.read_parquet(out / "contact_scores.parquet")
+    assert accounts["domain"].is_unique().all()
+    assert set(accounts["decision"].unique()) <= {"sql_ready", "nurture", "disqualified", "suppressed", "needs_enrichment"}
+    tiered = accounts.filter(pl.col("tier").is_not_null()).sort("target_rank")
+    assert targets.height == tiered.height == result["targets_count"]
+    assert targets["rank"].to_list() == list(range(1, targets.height + 1))
+    assert targets["domain"].to_list() == tiered["domain"].to_list()
+    assert (targets["score"].to_list()) == tiered["score"].to_list()
+    assert targets["score"].to_list() == sorted(targets["score"].to_list(), reverse=True)
+    assert set(contacts["domain"].unique()) <= set(accounts["domain"])
+    assert (contacts["lead_score"] == contacts["fit_points"] + contacts["engagement_points"]).all()
+    assert (contacts["sql_ready"] == (contacts["lead_score"] >= 70)).all()
+    report = (out / "report.html").read_text()
+    for domain in tiered["domain"].head(20):
+        assert domain in report
+    assert "@" not in targets.select(pl.col(pl.String)).to_pandas().to_string()  # no e-mail addresses
+    # every contact with an account appears once; orphans are in quarantine
+    quarantined_contacts = pl.read_parquet(out / "quarantine" / "contacts.parquet")
+    assert contacts["contact_id"].is_unique().all()
+    assert set(contacts["contact_id"]).isdisjoint(set(quarantined_contacts["contact_id"]))
+
+
+def test_accounting_holds_for_every_source(first_run):
+    import json
+
+    out, _ = first_run
+    summary = json.loads((out / "dq" / "summary.json").read_text())
+    for source in summary["sources"]:
+        assert source["rows_in"] == source["rows_used"] + source["rows_quarantined"] + source["duplicates_merged"], source
+    by_name = {s["source"]: s for s in summary["sources"]}
+    # the generator's dirt is caught: future events, orphan contacts, duplicate companies
+    assert by_name["events"]["rows_quarantined"] > 0
+    assert by_name["contacts"]["rows_quarantined"] > 0
+    assert by_name["accounts"]["duplicates_merged"] > 0
+
+
+def test_rerun_with_same_as_of_is_byte_identical(first_run, generated, tmp_path):
+    out, _ = first_run
+    second = tmp_path / "again"
+    qualify(str(generated), str(second), None, AS_OF.isoformat())
+    assert tree_digest(second) == tree_digest(out)
+    before = tree_digest(out)
+    qualify(str(generated), str(out), None, AS_OF.isoformat())  # rerun in place
+    assert tree_digest(out) == before
+
+
+@pytest.mark.parametrize(
+    "breakage, expected",
+    [
+        (lambda f: f.drop("country"), "required column 'country' is missing"),
+        (lambda f: f.with_columns(pl.when(pl.int_range(pl.len()) < 3).then(None).otherwise(pl.col("domain")).alias("domain")),
+         "expect_column_values_to_not_be_null(domain) failed on 3 of"),
+    ],
+    ids=["missing-column", "null-keys"],
+)
+def test_blocking_failure_leaves_previous_outputs_untouched(first_run, generated, tmp_path, breakage, expected):
+    out, _ = first_run
+    broken = tmp_path / "broken"
+    shutil.copytree(generated, broken)
+    accounts = pl.read_parquet(broken / "accounts.parquet")
+    breakage(accounts).write_parquet(broken / "accounts.parquet")
+    before = tree_digest(out)
+    with pytest.raises(DataQualityError) as failure:
+        qualify(str(broken), str(out), None, AS_OF.isoformat())
+    message = str(failure.value)
+    assert "accounts (accounts.parquet)" in message and expected in message
+    assert tree_digest(out) == before
+    assert expected in (out / "last_failure" / "error.txt").read_text()
+    assert (out / "last_failure" / "dq" / "accounts.json").exists()
+    assert not [p for p in out.iterdir() if p.name.startswith(".staging")]
