@@ -28,7 +28,8 @@ class SourceData:
     name: str
     files: list[str]
     fingerprint: str
-    staged: pl.DataFrame | None
+    staged: pl.DataFrame | None  # released once validated: at 10M events every copy counts
+    rows_in: int = 0
     kept: pl.DataFrame | None = None
     quarantined: pl.DataFrame | None = None
     validation: validate.SourceValidation | None = None
@@ -49,7 +50,7 @@ class CleanData:
 
 def gate_parameters(as_of: dt.date) -> dict[str, Any]:
     end_of_day = dt.datetime.combine(as_of, dt.time.max, tzinfo=dt.timezone.utc)
-    return {"as_of_date": dt.datetime.combine(as_of, dt.time.min), "as_of_end": end_of_day}
+    return {"as_of_date": dt.datetime.combine(as_of, dt.time.min, tzinfo=dt.timezone.utc), "as_of_end": end_of_day}
 
 
 def reference_keys(staged: dict[str, SourceData]) -> dict[str, pl.Series | None]:
@@ -94,7 +95,7 @@ def stage_source(input_dir: str, source: str, account_domains: pl.Series | None 
     except Exception as exc:  # an unreadable file surfaces when the scan runs
         raise catalog.SourceError(f"{source}: cannot read {', '.join(names)}: {exc}") from None
     get_run_logger().info("%s: %s rows from %s", source, f"{frame.height:,}", ", ".join(names))
-    return SourceData(source, names, catalog.fingerprint_files(files), frame)
+    return SourceData(source, names, catalog.fingerprint_files(files), frame, rows_in=frame.height)
 
 
 @task(name="validate-source", task_run_name="validate-{source}", cache_policy=NO_CACHE)
@@ -111,6 +112,7 @@ def validate_source(source: str, data: SourceData, parameters: dict[str, Any]) -
         return data
     data.kept, data.quarantined = validate.split_quarantine(data.staged, data.validation, parameters)
     data.examples = validate.quarantine_examples(data.quarantined, data.validation, parameters)
+    data.staged = None
     for outcome in data.validation.warnings:
         logger.warning("%s: %s failed on %s rows (%s): rows quarantined", source, outcome.label, f"{outcome.unexpected_count:,}", outcome.why)
     logger.info("%s: %s rows pass, %s quarantined", source, f"{data.kept.height:,}", f"{data.quarantined.height:,}")
@@ -123,7 +125,7 @@ def quality_gate(sources: dict[str, SourceData]) -> None:
     messages = [d.validation.error_message() for d in sources.values() if d.validation and d.validation.blocking_failures]
     if messages:
         raise validate.DataQualityError("blocking data-quality failure: " + " | ".join(messages))
-    get_run_logger().info("data-quality gate passed for %d sources", sum(d.staged is not None for d in sources.values()))
+    get_run_logger().info("data-quality gate passed for %d sources", sum(d.validation is not None for d in sources.values()))
 
 
 @task(name="normalise-sources", cache_policy=NO_CACHE)
@@ -133,7 +135,7 @@ def normalise_sources(sources: dict[str, SourceData]) -> CleanData:
     accounts, sources["accounts"].merged = normalise.merge_duplicate_accounts(sources["accounts"].kept)
     contacts, sources["contacts"].merged = normalise.dedupe_contacts(sources["contacts"].kept)
     events, sources["events"].merged = normalise.dedupe_events(sources["events"].kept)
-    events, orphaned = normalise.events_of_usable_contacts(events, contacts)
+    events, orphaned = normalise.events_of_usable_contacts(events, contacts, sources["contacts"].quarantined)
     if orphaned.height:
         events_source = sources["events"]
         events_source.quarantined = pl.concat([events_source.quarantined, orphaned], how="diagonal_relaxed")
@@ -143,6 +145,7 @@ def normalise_sources(sources: dict[str, SourceData]) -> CleanData:
         ]
     for name, frame in (("accounts", accounts), ("contacts", contacts), ("events", events)):
         sources[name].used = frame.height
+        sources[name].kept = None
     for name in ("technographics", "intent", "crm_customers", "crm_open_opportunities", "competitors", "opportunities"):
         sources[name].used = sources[name].kept.height if sources[name].kept is not None else 0
     logger.info(
@@ -224,7 +227,7 @@ def quality_summary(sources: dict[str, SourceData]) -> dict[str, Any]:
             {
                 "source": data.name,
                 "files": data.files,
-                "rows_in": data.staged.height if data.staged is not None else 0,
+                "rows_in": data.rows_in,
                 "rows_used": data.used,
                 "rows_quarantined": data.quarantined.height if data.quarantined is not None else 0,
                 "duplicates_merged": data.merged,

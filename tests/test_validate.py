@@ -69,12 +69,13 @@ def test_header_only_file_is_blocking(handbuilt_dir, tmp_path, as_of):
     "source, change, rule, count",
     [
         ("intent", lambda f: f.with_columns(pl.when(pl.col("topic") == "Lead Scoring").then(pl.lit("140")).otherwise(pl.col("score")).alias("score")), "expect_column_values_to_be_between(score)", 1),
+        ("intent", lambda f: f.with_columns(pl.when(pl.col("topic") == "Lead Scoring").then(pl.lit("2026-11-30")).otherwise(pl.col("week")).alias("week")), "expect_column_values_to_be_between(week)", 1),
         ("accounts", lambda f: f.with_columns(pl.when(pl.col("domain") == "globex.com").then(pl.lit("-5")).otherwise(pl.col("annual_revenue")).alias("annual_revenue")), "expect_column_values_to_be_between(annual_revenue)", 1),
         ("events", lambda f: f.with_columns(pl.when(pl.col("event_id").is_in(["e70", "e71"])).then(pl.lit("phone_call")).otherwise(pl.col("event_type")).alias("event_type")), "expect_column_values_to_be_in_set(event_type)", 2),
         ("accounts", lambda f: f.with_columns(pl.when(pl.col("domain") == "quiet.com").then(pl.lit("twelve")).otherwise(pl.col("employees")).alias("employees")), "expect_column_values_to_be_null(_cast_error)", 1),
         ("accounts", lambda f: f.with_columns(pl.when(pl.col("domain") == "quiet.com").then(pl.lit("Netherlands")).otherwise(pl.col("country")).alias("country")), "expect_column_values_to_be_in_set(country)", 1),
     ],
-    ids=["intent-score-140", "negative-revenue", "unknown-event-type", "mixed-types", "bad-country"],
+    ids=["intent-score-140", "intent-week-after-as-of", "negative-revenue", "unknown-event-type", "mixed-types", "bad-country"],
 )
 def test_row_level_failures_are_quarantined_with_reasons(handbuilt_dir, tmp_path, as_of, source, change, rule, count):
     result = break_and_validate(handbuilt_dir, tmp_path, as_of, source, change)
@@ -83,4 +84,4 @@ def test_row_level_failures_are_quarantined_with_reasons(handbuilt_dir, tmp_path
     assert failed[rule] == count
     flagged = result.quarantined.filter(pl.col("quarantine_reasons").str.contains(rule, literal=True))
     assert flagged.height == count
-    assert result.kept.height + result.quarantined.height == result.staged.height
+    assert result.kept.height + result.quarantined.height == result.rows_in
