@@ -27,18 +27,16 @@ class SourceError(RuntimeError):
 
 def source_files(input_dir: Path, name: str) -> list[Path]:
     """The file(s) holding one source: `<name>.parquet`, `<name>.csv` or a folder `<name>/`."""
-    candidates = [input_dir / f"{name}{suffix}" for suffix in READABLE_SUFFIXES]
-    found = [path for path in candidates if path.is_file()]
+    single = [input_dir / f"{name}{suffix}" for suffix in READABLE_SUFFIXES if (input_dir / f"{name}{suffix}").is_file()]
     folder = input_dir / name
-    if folder.is_dir():
-        found += sorted(p for p in folder.iterdir() if p.suffix in READABLE_SUFFIXES and p.is_file())
-    if len({p.suffix for p in found}) > 1 or (len(found) > 1 and not folder.is_dir()):
-        listed = ", ".join(str(p) for p in found)
+    parts = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in READABLE_SUFFIXES) if folder.is_dir() else []
+    if len(single) + bool(parts) > 1 or len({p.suffix for p in parts}) > 1:
+        listed = ", ".join(str(p) for p in single + ([folder] if parts else []))
         raise SourceError(
-            f"{name}: found several files ({listed}); keep one format per source "
-            f"(either {name}.parquet, {name}.csv or a folder {name}/ of one format)"
+            f"{name}: found several exports ({listed}); keep exactly one: {name}.parquet, "
+            f"{name}.csv or a folder {name}/ of files in one format"
         )
-    return found
+    return single or parts
 
 
 def _scan_one(path: Path) -> pl.LazyFrame:

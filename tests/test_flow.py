@@ -121,3 +121,23 @@ def test_blocking_failure_leaves_previous_outputs_untouched(first_run, generated
     assert expected in (out / "last_failure" / "error.txt").read_text()
     assert (out / "last_failure" / "dq" / "accounts.json").exists()
     assert not [p for p in out.iterdir() if p.name.startswith(".staging")]
+
+
+def test_run_summary_artifacts_are_published_without_contacts(first_run):
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    async def latest(key):
+        async with get_client() as client:
+            found = await client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))
+            return found[-1]
+
+    summary = asyncio.run(latest("abm-qualification-summary"))
+    assert "Accounts scored" in summary.data and "| events |" in summary.data
+    table = asyncio.run(latest("abm-top-targets"))
+    assert "@" not in summary.data and "@" not in str(table.data)
+    out, result = first_run
+    top = pl.read_csv(out / "targets.csv").head(1)
+    assert top["domain"][0] in str(table.data)

@@ -85,3 +85,26 @@ def test_row_level_failures_are_quarantined_with_reasons(handbuilt_dir, tmp_path
     flagged = result.quarantined.filter(pl.col("quarantine_reasons").str.contains(rule, literal=True))
     assert flagged.height == count
     assert result.kept.height + result.quarantined.height == result.rows_in
+
+
+def test_two_exports_of_one_source_are_refused(handbuilt_dir, tmp_path, as_of):
+    from tasks.catalog import SourceError
+
+    data = tmp_path / "input"
+    shutil.copytree(handbuilt_dir, data)
+    pl.read_csv(data / "intent.csv").write_parquet(data / "intent.parquet")
+    with pytest.raises(SourceError, match="intent: found several exports"):
+        stage_and_validate(data, as_of)
+
+
+def test_events_may_be_a_folder_of_daily_files(handbuilt_dir, tmp_path, as_of):
+    data = tmp_path / "input"
+    shutil.copytree(handbuilt_dir, data)
+    events = pl.read_csv(data / "events.csv", infer_schema=False)
+    (data / "events.csv").unlink()
+    (data / "events").mkdir()
+    for day, part in events.group_by(pl.col("occurred_at").str.slice(0, 10), maintain_order=True):
+        part.write_csv(data / "events" / f"{day[0]}.csv")
+    sources = stage_and_validate(data, as_of)
+    assert sources["events"].rows_in == events.height
+    assert len(sources["events"].files) > 10 and sources["events"].files[0].startswith("events/")
