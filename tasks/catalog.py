@@ -61,7 +61,7 @@ def scan_source(input_dir: Path, spec: SourceSpec) -> tuple[pl.LazyFrame | None,
         return None, []
     try:
         frames = [_scan_one(path) for path in files]
-        for path, frame in zip(files, frames):
+        for _path, frame in zip(files, frames, strict=False):
             frame.collect_schema()  # reads the header now, so a broken file is named here
     except SourceError:
         raise

@@ -34,6 +34,8 @@ class SourceData:
     quarantined: pl.DataFrame | None = None
     validation: validate.SourceValidation | None = None
     examples: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # Rows set aside after validation by rules outside GX (e.g. events of quarantined contacts).
+    set_aside: list[dict[str, Any]] = field(default_factory=list)
     used: int = 0
     merged: int = 0
 
@@ -139,10 +141,15 @@ def normalise_sources(sources: dict[str, SourceData]) -> CleanData:
     if orphaned.height:
         events_source = sources["events"]
         events_source.quarantined = pl.concat([events_source.quarantined, orphaned], how="diagonal_relaxed")
-        events_source.examples["contact quarantined"] = [
-            {k: (None if v is None else str(v)) for k, v in row.items()}
-            for row in orphaned.head(validate.EXAMPLES_PER_RULE).drop("quarantine_reasons").to_dicts()
-        ]
+        events_source.set_aside.append(
+            {
+                "label": "events of quarantined contacts",
+                "severity": "warning",
+                "unexpected_count": orphaned.height,
+                "why": "their contact was quarantined",
+                "examples": validate.example_rows(orphaned.drop("quarantine_reasons")),
+            }
+        )
     for name, frame in (("accounts", accounts), ("contacts", contacts), ("events", events)):
         sources[name].used = frame.height
         sources[name].kept = None
@@ -244,11 +251,7 @@ def quality_summary(sources: dict[str, SourceData]) -> dict[str, Any]:
                     for o in outcomes
                     if not o.success
                 ]
-                + (
-                    [{"label": "events of quarantined contacts", "severity": "warning", "unexpected_count": data.quarantined.filter(pl.col("quarantine_reasons").str.starts_with("contact quarantined")).height, "why": "their contact was quarantined", "examples": data.examples["contact quarantined"]}]
-                    if "contact quarantined" in data.examples
-                    else []
-                ),
+                + data.set_aside,
             }
         )
     return {"sources": rows}

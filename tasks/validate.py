@@ -271,8 +271,14 @@ def quarantine_examples(quarantined: pl.DataFrame, validation: SourceValidation,
         if outcome.expectation not in ROW_LEVEL:
             continue
         matches = as_validated(quarantined).select(failing_rows(outcome, parameters).alias("match"))["match"]
-        rows = quarantined.filter(matches).head(EXAMPLES_PER_RULE).select(visible)
-        examples[outcome.label] = [
-            {k: (None if v is None else str(v)) for k, v in row.items()} for row in rows.to_dicts()
-        ]
+        examples[outcome.label] = example_rows(quarantined.filter(matches).select(visible))
     return examples
+
+
+def example_rows(rows: pl.DataFrame) -> list[dict[str, Any]]:
+    """The first few rows as text, without private columns."""
+    visible = [c for c in rows.columns if c not in PRIVATE_COLUMNS]
+    return [
+        {k: (None if v is None else str(v)) for k, v in row.items()}
+        for row in rows.head(EXAMPLES_PER_RULE).select(visible).to_dicts()
+    ]

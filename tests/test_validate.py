@@ -1,7 +1,6 @@
 """The GX gate: blocking failures name source, expectation and bad rows; warnings quarantine
 exactly the rows GX counted."""
 
-import datetime as dt
 import json
 import shutil
 
