@@ -35,8 +35,8 @@ def generated(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def first_run(generated, tmp_path_factory, prefect_harness):
     out = tmp_path_factory.mktemp("run") / "out"
-    result = qualify(str(generated), str(out), None, AS_OF.isoformat())
-    return out, result
+    state = qualify(str(generated), str(out), None, AS_OF.isoformat(), return_state=True)
+    return out, {**state.result(), "flow_run_id": state.state_details.flow_run_id}
 
 
 def test_flow_writes_every_output(first_run):
@@ -127,17 +127,23 @@ def test_run_summary_artifacts_are_published_without_contacts(first_run):
     import asyncio
 
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
+
+    out, result = first_run
 
     async def latest(key):
         async with get_client() as client:
-            found = await client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))
-            return found[-1]
+            found = await client.read_artifacts(
+                artifact_filter=ArtifactFilter(
+                    key=ArtifactFilterKey(any_=[key]), flow_run_id=ArtifactFilterFlowRunId(any_=[result["flow_run_id"]])
+                )
+            )
+            assert len(found) == 1
+            return found[0]
 
     summary = asyncio.run(latest("abm-qualification-summary"))
     assert "Accounts scored" in summary.data and "| events |" in summary.data
     table = asyncio.run(latest("abm-top-targets"))
     assert "@" not in summary.data and "@" not in str(table.data)
-    out, result = first_run
     top = pl.read_csv(out / "targets.csv").head(1)
     assert top["domain"][0] in str(table.data)
