@@ -176,12 +176,27 @@ class Selection(Strict):
     tiers: list[Tier] = Field(min_length=1)
 
 
+class DataQuality(Strict):
+    # A warning rule that fails on more than this share of a source's rows blocks the run:
+    # that is a renamed column or a wrong type, not a few bad rows.
+    max_quarantine_share: float = Field(ge=0, le=1)
+    # Blocking when fewer contacts than this share match an account.
+    contact_account_match_floor: float = Field(ge=0, le=1)
+    # Blocking when the newest row is older than this many days before the as-of date.
+    freshness_days: dict[Literal["events", "intent"], int] = Field(default_factory=dict)
+    # Blocking when a source has lost more than this share of its rows since the last good run.
+    max_volume_drop: float = Field(ge=0, le=1)
+    # Per source: {"expectation(column)": "blocking" | "warning"} over the suites' own severities.
+    severity_overrides: dict[str, dict[str, Literal["blocking", "warning"]]] = Field(default_factory=dict)
+
+
 class Config(Strict):
     version: Literal[1]
     icp: ICP
     lead_scoring: LeadScoring
     account_scoring: AccountScoring
     selection: Selection
+    data_quality: DataQuality
 
     def fingerprint(self) -> str:
         """Short content hash, written into outputs so a report names the model that made it."""

@@ -19,6 +19,7 @@ from tasks.pipeline import (
     publish_outputs,
     publish_run_summary,
     quality_gate,
+    read_last_good_run,
     reference_keys,
     roll_up_accounts,
     score_accounts,
@@ -47,7 +48,7 @@ def qualify(input_dir: str, out_dir: str, config_path: str | None = None, as_of:
     as_of_date = resolve_as_of(as_of)
     get_run_logger().info("qualifying accounts from %s as of %s", input_dir, as_of_date.isoformat())
     config = load_scoring_config(config_path)
-    parameters = gate_parameters(as_of_date)
+    parameters = gate_parameters(as_of_date, config, read_last_good_run(out_dir))
     outputs = catalog.RunOutputs(Path(out_dir))
     sources: dict = {}
     try:
@@ -56,7 +57,7 @@ def qualify(input_dir: str, out_dir: str, config_path: str | None = None, as_of:
             sources[name] = stage_source(input_dir, name, **reference_keys(sources))
         # validate
         for name in SOURCE_ORDER:
-            sources[name] = validate_source(name, sources[name], parameters)
+            sources[name] = validate_source(name, sources[name], parameters, config)
         quality_gate(sources)
         # normalise → roll up → score → select
         clean = normalise_sources(sources)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import uuid
 from pathlib import Path
@@ -39,14 +40,35 @@ def source_files(input_dir: Path, name: str) -> list[Path]:
     return single or parts
 
 
+def _check_csv_header(path: Path) -> None:
+    """Name the two export mistakes that otherwise look like 'every column is missing'."""
+    with path.open("rb") as handle:
+        head = handle.read(1 << 16)
+    header = head.split(b"\n", 1)[0]
+    try:
+        text = header.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise SourceError(f"{path}: not UTF-8 text (Latin-1 or Windows-1252?); export the file as UTF-8") from None
+    if "," not in text:
+        for separator, label in ((";", "semicolon"), ("\t", "tab"), ("|", "pipe")):
+            if separator in text:
+                raise SourceError(f"{path}: the header is {label}-separated ({text.strip()[:80]!r}); export it comma-separated")
+
+
 def _scan_one(path: Path) -> pl.LazyFrame:
     if path.stat().st_size == 0:
         raise SourceError(f"{path}: the file is empty (0 bytes); export it again with a header row")
     if path.suffix == ".parquet":
         return pl.scan_parquet(path)
+    _check_csv_header(path)
     # Every CSV column is read as text and cast by the staging step, which reports
     # values that do not fit their type instead of failing the whole read.
-    return pl.scan_csv(path, infer_schema=False, encoding="utf8-lossy")
+    return pl.scan_csv(path, infer_schema=False, encoding="utf8")
+
+
+def normalise_header(name: str) -> str:
+    """'Annual Revenue ' and 'annual-revenue' are the contract's 'annual_revenue'."""
+    return re.sub(r"[\s\-]+", "_", name.strip().lower())
 
 
 def scan_source(input_dir: Path, spec: SourceSpec) -> tuple[pl.LazyFrame | None, list[Path]]:
@@ -59,14 +81,20 @@ def scan_source(input_dir: Path, spec: SourceSpec) -> tuple[pl.LazyFrame | None,
                 f"{input_dir}; add the export (see README, 'Input contract')"
             )
         return None, []
-    try:
-        frames = [_scan_one(path) for path in files]
-        for _path, frame in zip(files, frames, strict=False):
-            frame.collect_schema()  # reads the header now, so a broken file is named here
-    except SourceError:
-        raise
-    except Exception as exc:  # polars raises several types for unreadable files
-        raise SourceError(f"{spec.name}: cannot read {files[0] if len(files) == 1 else input_dir / spec.name}: {exc}") from None
+    frames = []
+    for path in files:
+        try:
+            frame = _scan_one(path)
+            columns = frame.collect_schema().names()  # reads the header now, so a broken file is named here
+        except SourceError:
+            raise
+        except Exception as exc:  # polars raises several types for unreadable files
+            raise SourceError(f"{path}: cannot be read as {path.suffix[1:]}: {str(exc).splitlines()[0]}") from None
+        renamed = {c: normalise_header(c) for c in columns}
+        clashes = sorted({n for n in renamed.values() if list(renamed.values()).count(n) > 1})
+        if clashes:
+            raise SourceError(f"{path}: several columns are named {clashes} (ignoring case and spaces); keep one of each")
+        frames.append(frame.rename(renamed))
     scan = frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")
     return scan.with_row_index("_row"), files
 
@@ -149,3 +177,15 @@ def write_failure(out_dir: Path, message: str, dq_results: dict[str, object]) ->
 def combined_fingerprint(fingerprints: dict[str, str]) -> str:
     payload = json.dumps(fingerprints, sort_keys=True).encode()
     return hashlib.sha256(payload).hexdigest()[:16]
+
+
+def last_good_volumes(out_dir: Path) -> dict[str, int]:
+    """Rows in per source of the last published run (empty before the first one)."""
+    manifest = Path(out_dir) / "run.json"
+    if not manifest.exists():
+        return {}
+    try:
+        quality = json.loads(manifest.read_text(encoding="utf-8")).get("quality", [])
+    except (OSError, ValueError):
+        return {}
+    return {row["source"]: int(row["rows_in"]) for row in quality}

@@ -5,6 +5,7 @@ off (`NO_CACHE`): hashing a 10M-row frame costs more than the step it would skip
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ class SourceData:
     fingerprint: str
     staged: pl.DataFrame | None  # released once validated: at 10M events every copy counts
     rows_in: int = 0
+    unknown_columns: list[str] = field(default_factory=list)  # in the export, not in the contract
     kept: pl.DataFrame | None = None
     quarantined: pl.DataFrame | None = None
     validation: validate.SourceValidation | None = None
@@ -50,9 +52,31 @@ class CleanData:
     suppression: dict[str, pl.Series]
 
 
-def gate_parameters(as_of: dt.date) -> dict[str, Any]:
-    end_of_day = dt.datetime.combine(as_of, dt.time.max, tzinfo=dt.timezone.utc)
-    return {"as_of_date": dt.datetime.combine(as_of, dt.time.min, tzinfo=dt.timezone.utc), "as_of_end": end_of_day}
+def gate_parameters(as_of: dt.date, config: Config, last_volumes: dict[str, int] | None = None) -> dict[str, Any]:
+    """Values the suites' $PARAMETERs take for this run (dates as UTC timestamps, see
+    validate.as_validated)."""
+    quality = config.data_quality
+
+    def midnight(day: dt.date) -> dt.datetime:
+        return dt.datetime.combine(day, dt.time.min, tzinfo=dt.timezone.utc)
+
+    def fresh_from(source: str) -> dt.datetime:
+        days = quality.freshness_days.get(source)
+        return midnight(as_of - dt.timedelta(days=days)) if days is not None else midnight(dt.date(1900, 1, 1))
+
+    return {
+        "as_of_date": midnight(as_of),
+        "as_of_end": dt.datetime.combine(as_of, dt.time.max, tzinfo=dt.timezone.utc),
+        "events_fresh_from": fresh_from("events"),
+        "intent_fresh_from": fresh_from("intent"),
+        "volume_floors": {
+            source: math.ceil(rows * (1 - quality.max_volume_drop)) for source, rows in (last_volumes or {}).items()
+        },
+    }
+
+
+def source_parameters(parameters: dict[str, Any], source: str) -> dict[str, Any]:
+    return {**parameters, "volume_floor": parameters["volume_floors"].get(source, 0)}
 
 
 def reference_keys(staged: dict[str, SourceData]) -> dict[str, pl.Series | None]:
@@ -65,6 +89,14 @@ def reference_keys(staged: dict[str, SourceData]) -> dict[str, pl.Series | None]
         return data.staged[name]
 
     return {"account_domains": column("accounts", "domain"), "contact_ids": column("contacts", "contact_id")}
+
+
+@task(name="read-last-good-run", cache_policy=NO_CACHE)
+def read_last_good_run(out_dir: str) -> dict[str, int]:
+    """Row counts of the last published run, for the volume checks."""
+    volumes = catalog.last_good_volumes(Path(out_dir))
+    get_run_logger().info("last good run: %s", volumes or "none (first run: no volume check)")
+    return volumes
 
 
 @task(name="load-config", cache_policy=NO_CACHE)
@@ -95,20 +127,26 @@ def stage_source(input_dir: str, source: str, account_domains: pl.Series | None 
     try:
         frame = staged.collect(engine="streaming")
     except Exception as exc:  # an unreadable file surfaces when the scan runs
-        raise catalog.SourceError(f"{source}: cannot read {', '.join(names)}: {exc}") from None
+        problem = str(exc).splitlines()[0]
+        if "utf-8" in problem.lower():
+            problem = "not UTF-8 text (Latin-1 or Windows-1252?); export the file as UTF-8"
+        raise catalog.SourceError(f"{source}: cannot read {', '.join(names)}: {problem}") from None
     get_run_logger().info("%s: %s rows from %s", source, f"{frame.height:,}", ", ".join(names))
-    return SourceData(source, names, catalog.fingerprint_files(files), frame, rows_in=frame.height)
+    return SourceData(source, names, catalog.fingerprint_files(files), frame, rows_in=frame.height, unknown_columns=[c for c in scan.collect_schema().names()[1:] if c not in spec.columns])
 
 
 @task(name="validate-source", task_run_name="validate-{source}", cache_policy=NO_CACHE)
-def validate_source(source: str, data: SourceData, parameters: dict[str, Any]) -> SourceData:
+def validate_source(source: str, data: SourceData, parameters: dict[str, Any], config: Config) -> SourceData:
     """Run the source's GX suite; quarantine rows failing warning-level expectations."""
     logger = get_run_logger()
     if data.staged is None:
         data.kept = None
         return data
-    suite = validate.load_suite(source)
-    data.validation = validate.run_suite(source, data.staged, suite, parameters, data.files)
+    suite = validate.load_suite(source, config.data_quality)
+    parameters = source_parameters(parameters, source)
+    data.validation = validate.run_suite(
+        source, data.staged, suite, parameters, data.files, data.unknown_columns, config.data_quality.max_quarantine_share
+    )
     if data.validation.blocking_failures:
         logger.error("%s: blocking data-quality failure: %s", source, data.validation.error_message())
         return data

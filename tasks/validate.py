@@ -9,6 +9,7 @@ as a polars expression, and the two counts are checked against each other.
 
 from __future__ import annotations
 
+import difflib
 import json
 import logging
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from typing import Any
 
 import polars as pl
 
+from abmq.config import DataQuality
 from abmq.resources import EXPECTATIONS_DIR
 
 EXAMPLES_PER_RULE = 3
@@ -37,26 +39,42 @@ class ExpectationOutcome:
     success: bool
     unexpected_count: int | None
     element_count: int | None
+    observed_value: Any = None
     error: str | None = None
+    escalated: bool = False  # a warning that failed on too many rows to be a few bad ones
+    resolved: dict[str, Any] = field(default_factory=dict)  # kwargs with $PARAMETERs filled in
 
     @property
     def label(self) -> str:
-        target = self.kwargs.get("column") or "/".join(
-            str(self.kwargs[k]) for k in ("column_A", "column_B") if k in self.kwargs
-        )
+        kw = self.kwargs
+        target = kw.get("column") or "/".join(str(kw[k]) for k in ("column_A", "column_B") if k in kw)
+        if self.expectation == "expect_table_row_count_to_be_between":
+            bound = kw.get("min_value")
+            target = bound["$PARAMETER"] if isinstance(bound, dict) else f"min_value={bound}"
+        if "mostly" in kw:
+            target += f", mostly={kw['mostly']}"
         return f"{self.expectation}({target})" if target else self.expectation
 
-    def message(self, files: str) -> str:
+    def message(self, files: str, unknown_columns: list[str] | None = None) -> str:
+        where = f"{self.source} ({files})"
         if self.error:
-            return f"{self.source} ({files}): {self.label} could not be evaluated: {self.error}"
+            return f"{where}: {self.label} could not be evaluated: {self.error}"
         if self.expectation == "expect_column_to_exist":
-            return f"{self.source} ({files}): required column '{self.kwargs['column']}' is missing"
+            column = self.kwargs["column"]
+            near = difflib.get_close_matches(column, unknown_columns or [], n=1, cutoff=0.6)
+            hint = f" (found '{near[0]}': rename it to '{column}')" if near else " (add it to the export)"
+            return f"{where}: required column '{column}' is missing{hint}"
         if self.expectation == "expect_table_row_count_to_be_between":
-            return f"{self.source} ({files}): {self.label} failed: the source has no data rows"
-        return (
-            f"{self.source} ({files}): {self.label} failed on {self.unexpected_count:,} of "
-            f"{self.element_count:,} rows ({self.why})"
-        )
+            if self.observed_value == 0:
+                return f"{where}: {self.label} failed: the source has no data rows"
+            return f"{where}: {self.label} failed: {self.observed_value:,} rows, fewer than {self.kwargs_resolved('min_value'):,} ({self.why})"
+        if self.expectation == "expect_column_max_to_be_between":
+            return f"{where}: {self.label} failed: newest value {self.observed_value}, older than {self.kwargs_resolved('min_value')} ({self.why})"
+        share = f" ({self.unexpected_count / self.element_count:.0%})" if self.element_count else ""
+        return f"{where}: {self.label} failed on {self.unexpected_count:,} of {self.element_count:,} rows{share} ({self.why})"
+
+    def kwargs_resolved(self, name: str) -> Any:
+        return self.resolved.get(name, self.kwargs.get(name))
 
 
 @dataclass
@@ -64,6 +82,7 @@ class SourceValidation:
     source: str
     files: list[str]
     rows_in: int
+    unknown_columns: list[str] = field(default_factory=list)
     outcomes: list[ExpectationOutcome] = field(default_factory=list)
 
     @property
@@ -76,7 +95,7 @@ class SourceValidation:
 
     def error_message(self) -> str:
         files = ", ".join(self.files) or self.source
-        return "; ".join(o.message(files) for o in self.blocking_failures)
+        return "; ".join(o.message(files, self.unknown_columns) for o in self.blocking_failures)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -87,12 +106,15 @@ class SourceValidation:
             "expectations": [
                 {
                     "expectation": o.expectation,
+                    "label": o.label,
                     "kwargs": _summarise_kwargs(o.kwargs),
                     "severity": o.severity,
+                    "escalated": o.escalated,
                     "why": o.why,
                     "success": o.success,
                     "unexpected_count": o.unexpected_count,
                     "element_count": o.element_count,
+                    "observed_value": None if o.observed_value is None else str(o.observed_value),
                     "error": o.error,
                 }
                 for o in self.outcomes
@@ -109,9 +131,22 @@ def _summarise_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def load_suite(source: str) -> dict[str, Any]:
-    path = EXPECTATIONS_DIR / f"{source}.json"
-    return json.loads(path.read_text(encoding="utf-8"))
+def load_suite(source: str, config: DataQuality | None = None) -> dict[str, Any]:
+    """The source's suite, with the config's thresholds and severity overrides applied."""
+    suite = json.loads((EXPECTATIONS_DIR / f"{source}.json").read_text(encoding="utf-8"))
+    if config is None:
+        return suite
+    overrides = dict(config.severity_overrides.get(source, {}))
+    for entry in suite["expectations"]:
+        meta = entry.setdefault("meta", {})
+        if "mostly_from_config" in meta:
+            entry["kwargs"]["mostly"] = getattr(config, meta["mostly_from_config"])
+        label = ExpectationOutcome(source, entry["type"], entry["kwargs"], "", "", True, None, None).label
+        if label in overrides:
+            meta["severity"] = overrides.pop(label)
+    if overrides:
+        raise ValueError(f"data_quality.severity_overrides.{source}: no expectation labelled {sorted(overrides)} in expectations/{source}.json")
+    return suite
 
 
 def _suite_columns(suite: dict[str, Any]) -> set[str]:
@@ -128,6 +163,8 @@ def run_suite(
     suite: dict[str, Any],
     parameters: dict[str, Any],
     files: list[str],
+    unknown_columns: list[str] | None = None,
+    max_quarantine_share: float = 1.0,
 ) -> SourceValidation:
     """Validate `frame` with Great Expectations (pandas datasource on the needed columns)."""
     import great_expectations as gx
@@ -161,7 +198,7 @@ def run_suite(
         expectation_parameters=parameters,
         result_format="SUMMARY",
     )
-    validation = SourceValidation(source=source, files=files, rows_in=frame.height)
+    validation = SourceValidation(source=source, files=files, rows_in=frame.height, unknown_columns=unknown_columns or [])
     # GX returns results grouped by kind; report them in the suite's order, with the suite's
     # own kwargs (GX substitutes $PARAMETER values in its copy).
     position = {expectation.id: i for i, expectation in enumerate(gx_suite.expectations)}
@@ -181,10 +218,20 @@ def run_suite(
                 success=bool(item.success),
                 unexpected_count=item.result.get("unexpected_count"),
                 element_count=item.result.get("element_count"),
+                observed_value=item.result.get("observed_value"),
                 error=error,
+                resolved=_resolve(entry["kwargs"], parameters),
             )
         )
+    for outcome in validation.warnings:
+        if outcome.element_count and outcome.unexpected_count / outcome.element_count > max_quarantine_share:
+            outcome.severity, outcome.escalated = "blocking", True
+            outcome.why += f"; more than {max_quarantine_share:.0%} of rows: a renamed column or a wrong type?"
     return validation
+
+
+def _resolve(kwargs: dict[str, Any], parameters: dict[str, Any]) -> dict[str, Any]:
+    return {k: (parameters[v["$PARAMETER"]] if isinstance(v, dict) and "$PARAMETER" in v else v) for k, v in kwargs.items()}
 
 
 def as_validated(frame: pl.DataFrame) -> pl.DataFrame:
@@ -200,7 +247,7 @@ def as_validated(frame: pl.DataFrame) -> pl.DataFrame:
 def failing_rows(outcome: ExpectationOutcome, parameters: dict[str, Any]) -> pl.Expr:
     """The rows a row-level expectation rejects, as a polars predicate (nulls never fail,
     as in GX, except for the null checks themselves)."""
-    kw = {k: (parameters[v["$PARAMETER"]] if isinstance(v, dict) and "$PARAMETER" in v else v) for k, v in outcome.kwargs.items()}
+    kw = _resolve(outcome.kwargs, parameters)
     kind = outcome.expectation
     if kind == "expect_column_values_to_not_be_null":
         return pl.col(kw["column"]).is_null()

@@ -12,20 +12,21 @@ from tasks import pipeline
 from tasks.sources import SOURCE_ORDER
 
 
-def stage_and_validate(input_dir: Path, as_of: dt.date) -> dict[str, pipeline.SourceData]:
-    parameters = pipeline.gate_parameters(as_of)
+def stage_and_validate(input_dir: Path, as_of: dt.date, config: Config | None = None, last_volumes: dict[str, int] | None = None) -> dict[str, pipeline.SourceData]:
+    config = config or load_config()
+    parameters = pipeline.gate_parameters(as_of, config, last_volumes)
     sources: dict[str, pipeline.SourceData] = {}
     with disable_run_logger():
         for name in SOURCE_ORDER:
             sources[name] = pipeline.stage_source.fn(str(input_dir), name, **pipeline.reference_keys(sources))
         for name in SOURCE_ORDER:
-            sources[name] = pipeline.validate_source.fn(name, sources[name], parameters)
+            sources[name] = pipeline.validate_source.fn(name, sources[name], parameters, config)
     return sources
 
 
 def run_steps(input_dir: Path, as_of: dt.date, config: Config | None = None) -> dict:
     config = config or load_config()
-    sources = stage_and_validate(input_dir, as_of)
+    sources = stage_and_validate(input_dir, as_of, config)
     with disable_run_logger():
         pipeline.quality_gate.fn(sources)
         clean = pipeline.normalise_sources.fn(sources)

@@ -48,7 +48,7 @@ def break_and_validate(handbuilt_dir, tmp_path, as_of, source, change):
 
 def test_missing_required_column_is_blocking(handbuilt_dir, tmp_path, as_of):
     result = break_and_validate(handbuilt_dir, tmp_path, as_of, "events", lambda f: f.drop("event_type"))
-    assert result.validation.error_message() == "events (events.csv): required column 'event_type' is missing"
+    assert result.validation.error_message() == "events (events.csv): required column 'event_type' is missing (add it to the export)"
 
 
 def test_null_keys_are_blocking_with_a_count(handbuilt_dir, tmp_path, as_of):
@@ -61,7 +61,7 @@ def test_null_keys_are_blocking_with_a_count(handbuilt_dir, tmp_path, as_of):
 
 def test_header_only_file_is_blocking(handbuilt_dir, tmp_path, as_of):
     result = break_and_validate(handbuilt_dir, tmp_path, as_of, "accounts", lambda f: f.clear())
-    assert "accounts (accounts.csv): expect_table_row_count_to_be_between failed: the source has no data rows" in result.validation.error_message()
+    assert "accounts (accounts.csv): expect_table_row_count_to_be_between(min_value=1) failed: the source has no data rows" in result.validation.error_message()
 
 
 @pytest.mark.parametrize(
