@@ -65,7 +65,8 @@ def _run_flow(input_dir: Path, out_dir: Path, config: Optional[Path], as_of_date
         result = qualify(str(input_dir), str(out_dir), str(config) if config else None, as_of_date.isoformat())
     except (SourceError, DataQualityError, ConfigError) as exc:
         console.print(f"[red]error:[/red] {exc}")
-        console.print(f"Nothing was published; the previous outputs in {out_dir} are unchanged. Details: {out_dir / 'last_failure'}")
+        failure = out_dir / "last_failure"
+        console.print(f"Nothing was published; the previous outputs in {out_dir} are unchanged. Details: {failure / 'error.txt'}, GX Data Docs: {failure / 'data_docs' / 'index.html'}")
         raise typer.Exit(1) from None
     console.print(f"flow finished in {time.perf_counter() - started:.1f} s: {result['accounts']:,} accounts scored, {result['targets_count']:,} targets")
     return result

@@ -19,7 +19,8 @@ from tasks.pipeline import (
     publish_outputs,
     publish_run_summary,
     quality_gate,
-    read_last_good_run,
+    read_run_history,
+    record_failure,
     reference_keys,
     roll_up_accounts,
     score_accounts,
@@ -48,7 +49,8 @@ def qualify(input_dir: str, out_dir: str, config_path: str | None = None, as_of:
     as_of_date = resolve_as_of(as_of)
     get_run_logger().info("qualifying accounts from %s as of %s", input_dir, as_of_date.isoformat())
     config = load_scoring_config(config_path)
-    parameters = gate_parameters(as_of_date, config, read_last_good_run(out_dir))
+    history = read_run_history(out_dir)
+    parameters = gate_parameters(as_of_date, config, history)
     outputs = catalog.RunOutputs(Path(out_dir))
     sources: dict = {}
     try:
@@ -66,13 +68,12 @@ def qualify(input_dir: str, out_dir: str, config_path: str | None = None, as_of:
         rolled = roll_up_accounts(contacts_engaged, clean, config, as_of_date)
         account_scores = select_targets(score_accounts(clean, rolled, config), clean, config)
         # render and publish
-        quality = write_outputs(outputs, account_scores, contact_scores, sources, config, as_of_date)
+        quality = write_outputs(outputs, history, account_scores, contact_scores, sources, config, as_of_date)
         published = publish_outputs(outputs)
         publish_run_summary(account_scores, quality, config, as_of_date)
     except Exception as exc:
         outputs.discard()
-        results = {n: d.validation.to_dict() for n, d in sources.items() if getattr(d, "validation", None)}
-        catalog.write_failure(Path(out_dir), str(exc), results)
+        record_failure(out_dir, exc, sources, as_of_date)
         raise
     return {
         "out_dir": published,

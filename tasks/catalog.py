@@ -160,18 +160,13 @@ class RunOutputs:
         shutil.rmtree(self.staging, ignore_errors=True)
 
 
-def write_failure(out_dir: Path, message: str, dq_results: dict[str, object]) -> Path:
-    """Keep what a failed run found beside (never over) the last good outputs."""
-    failure_dir = Path(out_dir) / "last_failure"
-    if failure_dir.exists():
-        shutil.rmtree(failure_dir)
-    (failure_dir / "dq").mkdir(parents=True)
-    (failure_dir / "error.txt").write_text(message + "\n", encoding="utf-8")
-    for source, result in dq_results.items():
-        (failure_dir / "dq" / f"{source}.json").write_text(
-            json.dumps(result, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8"
-        )
-    return failure_dir
+def failure_folder(out_dir: Path) -> Path:
+    """Where a failed run leaves what it found: beside, never over, the last good outputs."""
+    folder = Path(out_dir) / "last_failure"
+    if folder.exists():
+        shutil.rmtree(folder)
+    (folder / "dq").mkdir(parents=True)
+    return folder
 
 
 def combined_fingerprint(fingerprints: dict[str, str]) -> str:
@@ -179,13 +174,28 @@ def combined_fingerprint(fingerprints: dict[str, str]) -> str:
     return hashlib.sha256(payload).hexdigest()[:16]
 
 
-def last_good_volumes(out_dir: Path) -> dict[str, int]:
-    """Rows in per source of the last published run (empty before the first one)."""
-    manifest = Path(out_dir) / "run.json"
-    if not manifest.exists():
-        return {}
+HISTORY_FILE = "run_history.json"
+
+
+def read_history(out_dir: Path) -> list[dict]:
+    """Rows in per source of every published as-of date, oldest first."""
+    path = Path(out_dir) / HISTORY_FILE
+    if not path.exists():
+        return []
     try:
-        quality = json.loads(manifest.read_text(encoding="utf-8")).get("quality", [])
-    except (OSError, ValueError):
-        return {}
-    return {row["source"]: int(row["rows_in"]) for row in quality}
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise SourceError(f"{path}: unreadable run history ({exc}); delete it to start the history afresh") from None
+
+
+def volumes_before(history: list[dict], as_of: str) -> dict[str, int]:
+    """Rows in per source of the last published run before `as_of` (a rerun of the same
+    date compares with the same earlier run, so it gives the same answer)."""
+    earlier = [entry for entry in history if entry["as_of"] < as_of]
+    return dict(earlier[-1]["rows_in"]) if earlier else {}
+
+
+def with_run(history: list[dict], as_of: str, rows_in: dict[str, int]) -> list[dict]:
+    """The history with this as-of date's entry added or replaced, never duplicated."""
+    kept = [entry for entry in history if entry["as_of"] != as_of]
+    return sorted([*kept, {"as_of": as_of, "rows_in": rows_in}], key=lambda entry: entry["as_of"])

@@ -5,6 +5,7 @@ off (`NO_CACHE`): hashing a 10M-row frame costs more than the step it would skip
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +17,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from abmq.config import Config, load_config
-from tasks import catalog, exports, normalise, report, rollup, scoring, selection, staging, validate
+from tasks import catalog, data_docs, exports, normalise, report, rollup, scoring, selection, staging, validate
 from tasks.sources import SOURCES
 
 EMPTY_DOMAINS = pl.Series("domain", [], pl.String)
@@ -52,7 +53,7 @@ class CleanData:
     suppression: dict[str, pl.Series]
 
 
-def gate_parameters(as_of: dt.date, config: Config, last_volumes: dict[str, int] | None = None) -> dict[str, Any]:
+def gate_parameters(as_of: dt.date, config: Config, history: list[dict] | None = None) -> dict[str, Any]:
     """Values the suites' $PARAMETERs take for this run (dates as UTC timestamps, see
     validate.as_validated)."""
     quality = config.data_quality
@@ -70,7 +71,8 @@ def gate_parameters(as_of: dt.date, config: Config, last_volumes: dict[str, int]
         "events_fresh_from": fresh_from("events"),
         "intent_fresh_from": fresh_from("intent"),
         "volume_floors": {
-            source: math.ceil(rows * (1 - quality.max_volume_drop)) for source, rows in (last_volumes or {}).items()
+            source: math.ceil(rows * (1 - quality.max_volume_drop))
+            for source, rows in catalog.volumes_before(history or [], as_of.isoformat()).items()
         },
     }
 
@@ -91,12 +93,12 @@ def reference_keys(staged: dict[str, SourceData]) -> dict[str, pl.Series | None]
     return {"account_domains": column("accounts", "domain"), "contact_ids": column("contacts", "contact_id")}
 
 
-@task(name="read-last-good-run", cache_policy=NO_CACHE)
-def read_last_good_run(out_dir: str) -> dict[str, int]:
-    """Row counts of the last published run, for the volume checks."""
-    volumes = catalog.last_good_volumes(Path(out_dir))
-    get_run_logger().info("last good run: %s", volumes or "none (first run: no volume check)")
-    return volumes
+@task(name="read-run-history", cache_policy=NO_CACHE)
+def read_run_history(out_dir: str) -> list[dict]:
+    """Row counts of earlier published runs, for the volume checks."""
+    history = catalog.read_history(Path(out_dir))
+    get_run_logger().info("run history: %d earlier as-of dates", len(history))
+    return history
 
 
 @task(name="load-config", cache_policy=NO_CACHE)
@@ -264,6 +266,16 @@ def select_targets(scored: pl.DataFrame, clean: CleanData, config: Config) -> pl
     return final
 
 
+def account_match_rate(data: SourceData) -> float | None:
+    """Share of a source's rows whose domain matched an account (contacts, intent, technographics)."""
+    if data.validation is None:
+        return None
+    for outcome in data.validation.outcomes:
+        if outcome.kwargs.get("column") == "account_found" and "mostly" not in outcome.kwargs and outcome.element_count:
+            return round(1 - (outcome.unexpected_count or 0) / outcome.element_count, 4)
+    return None
+
+
 def quality_summary(sources: dict[str, SourceData]) -> dict[str, Any]:
     rows = []
     for data in sources.values():
@@ -276,6 +288,7 @@ def quality_summary(sources: dict[str, SourceData]) -> dict[str, Any]:
                 "rows_used": data.used,
                 "rows_quarantined": data.quarantined.height if data.quarantined is not None else 0,
                 "duplicates_merged": data.merged,
+                "match_rate": account_match_rate(data),
                 "expectations_total": len(outcomes),
                 "expectations_passed": sum(o.success for o in outcomes),
                 "failed": [
@@ -304,6 +317,7 @@ ACCOUNT_COLUMNS_FIRST = [
 @task(name="write-outputs", cache_policy=NO_CACHE)
 def write_outputs(
     outputs: catalog.RunOutputs,
+    history: list[dict],
     accounts: pl.DataFrame,
     contacts: pl.DataFrame,
     sources: dict[str, SourceData],
@@ -329,7 +343,10 @@ def write_outputs(
         if data.quarantined is not None and data.quarantined.height:
             outputs.write_parquet(f"quarantine/{name}.parquet", data.quarantined.sort("_row"))
     outputs.write_json("dq/summary.json", quality)
+    data_docs.build(gx_results(sources), outputs.path("data_docs"), as_of)
     outputs.write_json("run.json", {**run, "quality": [{k: v for k, v in s.items() if k != "failed"} for s in quality["sources"]]})
+    rows_in = {s["source"]: s["rows_in"] for s in quality["sources"]}
+    outputs.write_json(catalog.HISTORY_FILE, catalog.with_run(history, as_of.isoformat(), rows_in))
     get_run_logger().info("outputs written to staging folder %s", outputs.staging.name)
     return quality
 
@@ -357,3 +374,23 @@ def publish_run_summary(accounts: pl.DataFrame, quality: dict[str, Any], config:
         table=[{k: ("" if v is None else str(v)) for k, v in row.items()} for row in top.to_dicts()],
         description="Top 25 target accounts",
     )
+
+
+def gx_results(sources: dict[str, SourceData]) -> dict[str, tuple[dict[str, Any], Any]]:
+    return {n: (d.validation.suite, d.validation.gx_result) for n, d in sources.items() if d.validation and d.validation.gx_result}
+
+
+def record_failure(out_dir: str, error: BaseException, sources: dict[str, SourceData], as_of: dt.date) -> Path:
+    """Keep the error, the GX results and their Data Docs in OUT/last_failure/ (the last good
+    outputs are not touched)."""
+    folder = catalog.failure_folder(Path(out_dir))
+    (folder / "error.txt").write_text(f"{error}\n", encoding="utf-8")
+    for name, data in sources.items():
+        if data.validation is not None:
+            (folder / "dq" / f"{name}.json").write_text(
+                json.dumps(data.validation.to_dict(), indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8"
+            )
+    results = gx_results(sources)
+    if results:
+        data_docs.build(results, folder / "data_docs", as_of)
+    return folder

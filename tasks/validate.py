@@ -84,6 +84,9 @@ class SourceValidation:
     rows_in: int
     unknown_columns: list[str] = field(default_factory=list)
     outcomes: list[ExpectationOutcome] = field(default_factory=list)
+    # The suite as run and GX's own result object, for the run's Data Docs.
+    suite: dict[str, Any] = field(default_factory=dict, repr=False)
+    gx_result: Any = field(default=None, repr=False)
 
     @property
     def blocking_failures(self) -> list[ExpectationOutcome]:
@@ -198,7 +201,9 @@ def run_suite(
         expectation_parameters=parameters,
         result_format="SUMMARY",
     )
-    validation = SourceValidation(source=source, files=files, rows_in=frame.height, unknown_columns=unknown_columns or [])
+    validation = SourceValidation(
+        source=source, files=files, rows_in=frame.height, unknown_columns=unknown_columns or [], suite=suite, gx_result=result
+    )
     # GX returns results grouped by kind; report them in the suite's order, with the suite's
     # own kwargs (GX substitutes $PARAMETER values in its copy).
     position = {expectation.id: i for i, expectation in enumerate(gx_suite.expectations)}

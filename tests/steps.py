@@ -14,7 +14,8 @@ from tasks.sources import SOURCE_ORDER
 
 def stage_and_validate(input_dir: Path, as_of: dt.date, config: Config | None = None, last_volumes: dict[str, int] | None = None) -> dict[str, pipeline.SourceData]:
     config = config or load_config()
-    parameters = pipeline.gate_parameters(as_of, config, last_volumes)
+    history = [{"as_of": "1970-01-01", "rows_in": last_volumes}] if last_volumes else []
+    parameters = pipeline.gate_parameters(as_of, config, history)
     sources: dict[str, pipeline.SourceData] = {}
     with disable_run_logger():
         for name in SOURCE_ORDER:

@@ -14,7 +14,7 @@ from flows.qualify import qualify
 from tasks.validate import DataQualityError
 
 AS_OF = dt.date(2026, 11, 25)
-OUTPUT_FILES = {"report.html", "targets.csv", "account_scores.parquet", "contact_scores.parquet", "run.json", "dq", "quarantine"}
+OUTPUT_FILES = {"report.html", "targets.csv", "account_scores.parquet", "contact_scores.parquet", "run.json", "run_history.json", "dq", "quarantine", "data_docs"}
 
 
 def tree_digest(folder: Path) -> dict[str, str]:
@@ -45,6 +45,8 @@ def test_flow_writes_every_output(first_run):
     assert not [p for p in out.iterdir() if p.name.startswith(".staging")]
     assert Path(result["report"]) == out / "report.html"
     assert (out / "dq" / "accounts.json").exists() and (out / "dq" / "summary.json").exists()
+    assert (out / "data_docs" / "index.html").exists()
+    assert 'href="data_docs/index.html"' in (out / "report.html").read_text()
 
 
 def test_outputs_agree_with_each_other(first_run):
@@ -120,6 +122,7 @@ def test_blocking_failure_leaves_previous_outputs_untouched(first_run, generated
     assert tree_digest(out) == before
     assert expected in (out / "last_failure" / "error.txt").read_text()
     assert (out / "last_failure" / "dq" / "accounts.json").exists()
+    assert (out / "last_failure" / "data_docs" / "index.html").exists()
     assert not [p for p in out.iterdir() if p.name.startswith(".staging")]
 
 
@@ -147,3 +150,22 @@ def test_run_summary_artifacts_are_published_without_contacts(first_run):
     assert "@" not in summary.data and "@" not in str(table.data)
     top = pl.read_csv(out / "targets.csv").head(1)
     assert top["domain"][0] in str(table.data)
+
+
+def test_volume_is_checked_against_the_last_earlier_run(generated, tmp_path, prefect_harness):
+    import json
+
+    out = tmp_path / "out"
+    qualify(str(generated), str(out), None, AS_OF.isoformat())
+    qualify(str(generated), str(out), None, AS_OF.isoformat())  # a rerun replaces its entry
+    history = json.loads((out / "run_history.json").read_text())
+    assert [entry["as_of"] for entry in history] == [AS_OF.isoformat()]
+    shrunk = tmp_path / "shrunk"
+    shutil.copytree(generated, shrunk)
+    events = pl.read_parquet(shrunk / "events.parquet")
+    events.filter(pl.int_range(pl.len()) % 3 == 0).write_parquet(shrunk / "events.parquet")
+    next_day = (AS_OF + dt.timedelta(days=1)).isoformat()
+    with pytest.raises(DataQualityError, match=r"events \(events.parquet\): expect_table_row_count_to_be_between\(volume_floor\) failed"):
+        qualify(str(shrunk), str(out), None, next_day)
+    # the same drop, rerun as of the first date, compares with nothing earlier and passes
+    qualify(str(shrunk), str(tmp_path / "fresh"), None, AS_OF.isoformat())
