@@ -38,7 +38,7 @@ STAGES = {
     "roll-up-accounts": "roll up accounts",
     "score-accounts": "score accounts",
     "select-targets": "select targets",
-    "write-outputs": "write outputs",
+    "write-outputs": "write outputs (incl. GX Data Docs)",
     "publish-outputs": "publish",
     "publish-run-summary": "publish",
 }

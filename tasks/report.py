@@ -122,6 +122,7 @@ def markdown_summary(accounts: pl.DataFrame, quality: dict[str, Any], config: Co
             f"| {s['source']} | {s['rows_in']:,} | {s['rows_used']:,} | {s['rows_quarantined']:,} | {s['duplicates_merged']:,} |"
             for s in quality["sources"]
         ],
+        *quality_failures_markdown(quality),
         "",
         f"## Top {top} targets",
         "",
@@ -132,3 +133,15 @@ def markdown_summary(accounts: pl.DataFrame, quality: dict[str, Any], config: Co
         name = (row["name"] or "").replace("|", "\\|")
         lines.append(f"| {row['target_rank']} | {name} | {row['domain']} | {row['tier']} | {row['score']} | {row['decision_reason']} |")
     return "\n".join(lines) + "\n"
+
+
+def quality_failures_markdown(quality: dict[str, Any]) -> list[str]:
+    """Each failed rule with its count and a few example rows (private columns left out)."""
+    lines: list[str] = []
+    for source in quality["sources"]:
+        for failure in source["failed"]:
+            lines += ["", f"**{source['source']}** `{failure['label']}` ({failure['severity']}): {failure['unexpected_count'] or 0:,} rows — {failure['why']}"]
+            for example in failure["examples"]:
+                shown = ", ".join(f"{k}={v}" for k, v in example.items() if v is not None and not k.startswith("_row"))
+                lines.append(f"- `{shown[:300]}`")
+    return lines

@@ -294,25 +294,24 @@ def split_quarantine(
     failed = [o for o in validation.warnings if o.expectation in ROW_LEVEL]
     if not failed:
         return frame, frame.clear().with_columns(pl.lit(None, pl.String).alias("quarantine_reasons"))
-    reasons = pl.concat_str(
-        [pl.when(failing_rows(o, parameters)).then(pl.lit(f"{o.label}: {o.why}")) for o in failed],
-        separator="; ",
-        ignore_nulls=True,
-    )
     # Rules are evaluated on the same view GX saw; the rows kept aside are the originals.
-    flagged = frame.with_columns(as_validated(frame).select(reasons.alias("quarantine_reasons")))
-    has_reason = pl.col("quarantine_reasons").str.len_chars() > 0
-    quarantined = flagged.filter(has_reason)
-    kept = flagged.filter(~has_reason).drop("quarantine_reasons")
-    validated = as_validated(frame)
-    for outcome in failed:
-        flagged_count = validated.select(failing_rows(outcome, parameters).sum()).item()
+    masks = as_validated(frame).select(failing_rows(o, parameters).fill_null(False).alias(str(i)) for i, o in enumerate(failed))
+    for outcome, flagged_count in zip(failed, masks.sum().row(0), strict=True):
         if outcome.unexpected_count is not None and flagged_count != outcome.unexpected_count:
             raise DataQualityError(
                 f"{validation.source}: {outcome.label}: GX counted {outcome.unexpected_count} failing rows "
                 f"but the quarantine rule selects {flagged_count}; the rule and the suite disagree"
             )
-    return kept, quarantined
+    bad = masks.select(pl.any_horizontal(pl.all())).to_series()
+    # Reasons are spelled out for the (few) quarantined rows only.
+    reasons = masks.filter(bad).select(
+        pl.concat_str(
+            [pl.when(pl.col(str(i))).then(pl.lit(f"{o.label}: {o.why}")) for i, o in enumerate(failed)],
+            separator="; ",
+            ignore_nulls=True,
+        ).alias("quarantine_reasons")
+    )
+    return frame.filter(~bad), pl.concat([frame.filter(bad), reasons], how="horizontal")
 
 
 def quarantine_examples(quarantined: pl.DataFrame, validation: SourceValidation, parameters: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
