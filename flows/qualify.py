@@ -12,6 +12,8 @@ from prefect import flow, get_run_logger
 
 from tasks import catalog
 from tasks.pipeline import (
+    compare_with_last_run,
+    gather_report_details,
     engagement_by_contact,
     gate_parameters,
     load_scoring_config,
@@ -68,7 +70,12 @@ def qualify(input_dir: str, out_dir: str, config_path: str | None = None, as_of:
         rolled = roll_up_accounts(contacts_engaged, clean, config, as_of_date)
         account_scores = select_targets(score_accounts(clean, rolled, config), clean, config)
         # render and publish
-        quality = write_outputs(outputs, history, account_scores, contact_scores, sources, config, as_of_date)
+        changes = compare_with_last_run(account_scores, out_dir, as_of_date)
+        details = gather_report_details(account_scores, clean, config, as_of_date)
+        quality = write_outputs(
+            outputs, history, account_scores, contact_scores, sources, config, as_of_date,
+            changes, details["weekly"], details["intent"],
+        )
         published = publish_outputs(outputs)
         publish_run_summary(account_scores, quality, config, as_of_date)
     except Exception as exc:

@@ -138,10 +138,16 @@ class RunOutputs:
         return self.write_text(relative, json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
 
     def publish(self) -> Path:
-        """Move every staged entry into the output folder, replacing the previous run's."""
+        """Move every staged entry into the output folder, replacing the previous run's
+        (snapshots/ accumulates: one file per as-of date, a rerun replaces its own)."""
         for entry in sorted(self.staging.iterdir()):
             destination = self.out_dir / entry.name
-            if entry.is_dir():
+            if entry.name == SNAPSHOTS_DIR:
+                destination.mkdir(exist_ok=True)
+                for snapshot in sorted(entry.iterdir()):
+                    os.replace(snapshot, destination / snapshot.name)
+                entry.rmdir()
+            elif entry.is_dir():
                 # Swap whole folders (quarantine/, dq/) so no mix of two runs remains.
                 retired = None
                 if destination.exists():
@@ -175,6 +181,24 @@ def combined_fingerprint(fingerprints: dict[str, str]) -> str:
 
 
 HISTORY_FILE = "run_history.json"
+SNAPSHOTS_DIR = "snapshots"
+
+
+def snapshot_name(as_of: str) -> str:
+    return f"{SNAPSHOTS_DIR}/account_scores_{as_of}.parquet"
+
+
+def previous_snapshot(out_dir: Path, as_of: str) -> tuple[str | None, pl.DataFrame | None]:
+    """(as-of date, account scores) of the latest published snapshot before `as_of`."""
+    folder = Path(out_dir) / SNAPSHOTS_DIR
+    earlier = sorted(
+        (p.stem.removeprefix("account_scores_"), p) for p in folder.glob("account_scores_*.parquet")
+        if p.stem.removeprefix("account_scores_") < as_of
+    ) if folder.is_dir() else []
+    if not earlier:
+        return None, None
+    date, path = earlier[-1]
+    return date, pl.read_parquet(path)
 
 
 def read_history(out_dir: Path) -> list[dict]:

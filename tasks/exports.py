@@ -89,3 +89,49 @@ def neutralise_formulas(frame: pl.DataFrame) -> pl.DataFrame:
 
 def to_csv(frame: pl.DataFrame) -> str:
     return neutralise_formulas(frame).write_csv(float_precision=2, date_format="%Y-%m-%d", datetime_format="%Y-%m-%dT%H:%M:%SZ")
+
+
+# CRM and ad-platform imports: the column headers their import wizards map automatically.
+# Custom ABM fields ("ABM Tier", …) must exist in the CRM first (see README, "Exports").
+SALESFORCE_COLUMNS = {
+    "account_name": "Account Name",
+    "domain": "Website",
+    "country": "Billing Country",
+    "industry": "Industry",
+    "employees": "Employees",
+    "annual_revenue": "Annual Revenue",
+    "owner": "Account Owner",
+}
+HUBSPOT_COLUMNS = {
+    "account_name": "Company name",
+    "domain": "Company Domain Name",
+    "country": "Country/Region",
+    "industry": "Industry",
+    "employees": "Number of Employees",
+    "annual_revenue": "Annual Revenue",
+    "owner": "Company owner",
+}
+ABM_FIELDS = {
+    "tier": "ABM Tier",
+    "rank": "ABM Rank",
+    "score": "ABM Score",
+    "decision_reason": "ABM Reason",
+    "next_step": "ABM Next Step",
+}
+LINKEDIN_COLUMNS = {"account_name": "companyname", "domain": "companywebsite", "country": "companycountry"}
+
+
+def crm_table(targets: pl.DataFrame, columns: dict[str, str], with_abm_fields: bool = True) -> pl.DataFrame:
+    """The target list renamed to one import's headers."""
+    mapping = {**columns, **(ABM_FIELDS if with_abm_fields else {})}
+    return targets.select([pl.col(source).alias(header) for source, header in mapping.items()])
+
+
+def export_files(targets: pl.DataFrame) -> dict[str, str]:
+    """{relative path: CSV text} of every export (formulas neutralised in all of them)."""
+    return {
+        "targets.csv": to_csv(targets),
+        "exports/salesforce_accounts.csv": to_csv(crm_table(targets, SALESFORCE_COLUMNS)),
+        "exports/hubspot_companies.csv": to_csv(crm_table(targets, HUBSPOT_COLUMNS)),
+        "exports/linkedin_matched_audience_companies.csv": to_csv(crm_table(targets, LINKEDIN_COLUMNS, with_abm_fields=False)),
+    }

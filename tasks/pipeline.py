@@ -18,6 +18,7 @@ from prefect.cache_policies import NO_CACHE
 
 from abmq.config import Config, load_config
 from tasks import catalog, data_docs, exports, normalise, report, rollup, scoring, selection, staging, validate
+from tasks import changes as changes_module
 from tasks.sources import SOURCES
 
 EMPTY_DOMAINS = pl.Series("domain", [], pl.String)
@@ -314,6 +315,37 @@ ACCOUNT_COLUMNS_FIRST = [
 ]
 
 
+@task(name="compare-with-last-run", cache_policy=NO_CACHE)
+def compare_with_last_run(accounts: pl.DataFrame, out_dir: str, as_of: dt.date) -> dict[str, Any]:
+    """New SQL-ready accounts, dropped targets, tier moves and risers since the latest earlier run."""
+    previous_as_of, previous = catalog.previous_snapshot(Path(out_dir), as_of.isoformat())
+    changes = changes_module.compare(accounts, previous, previous_as_of)
+    if previous_as_of:
+        get_run_logger().info(
+            "since %s: %d newly SQL-ready, %d dropped, %d tier moves",
+            previous_as_of, len(changes["new_sql_ready"]), len(changes["dropped"]), len(changes["tier_moves"]),
+        )
+    return changes
+
+
+TREND_ACCOUNTS = 10
+INTENT_WEEKS_SHOWN = 8
+
+
+@task(name="gather-report-details", cache_policy=NO_CACHE)
+def gather_report_details(accounts: pl.DataFrame, clean: CleanData, config: Config, as_of: dt.date) -> dict[str, pl.DataFrame]:
+    """Weekly engagement of the top accounts and recent intent of every target account."""
+    targets = accounts.filter(pl.col("tier").is_not_null()).sort("target_rank")
+    top = targets.head(TREND_ACCOUNTS)["domain"].to_list()
+    since = as_of - dt.timedelta(weeks=INTENT_WEEKS_SHOWN)
+    return {
+        "weekly": rollup.weekly_account_points(clean.events, clean.contacts, top, config, as_of),
+        "intent": clean.intent.filter(
+            pl.col("domain").is_in(targets["domain"].implode()) & (pl.col("week") > since) & (pl.col("week") <= as_of)
+        ),
+    }
+
+
 @task(name="write-outputs", cache_policy=NO_CACHE)
 def write_outputs(
     outputs: catalog.RunOutputs,
@@ -323,6 +355,9 @@ def write_outputs(
     sources: dict[str, SourceData],
     config: Config,
     as_of: dt.date,
+    changes: dict[str, Any],
+    weekly: pl.DataFrame,
+    intent: pl.DataFrame,
 ) -> dict[str, Any]:
     """Write every output into the run's staging folder (published later, all or nothing)."""
     quality = quality_summary(sources)
@@ -335,8 +370,11 @@ def write_outputs(
     ordered = accounts.select([*ACCOUNT_COLUMNS_FIRST, *(c for c in accounts.columns if c not in ACCOUNT_COLUMNS_FIRST)]).sort("domain")
     outputs.write_parquet("account_scores.parquet", ordered)
     outputs.write_parquet("contact_scores.parquet", contacts)
-    outputs.write_text("targets.csv", exports.to_csv(exports.targets_table(accounts)))
-    outputs.write_text("report.html", report.render_report(accounts, quality, config, as_of, run))
+    for path, text in exports.export_files(exports.targets_table(accounts)).items():
+        outputs.write_text(path, text)
+    for path, html in report.render_site(accounts, quality, config, as_of, run, changes, weekly, intent).items():
+        outputs.write_text(path, html)
+    outputs.write_parquet(catalog.snapshot_name(as_of.isoformat()), changes_module.snapshot(accounts))
     for name, data in sources.items():
         if data.validation is not None:
             outputs.write_json(f"dq/{name}.json", data.validation.to_dict())

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 import polars as pl
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
 
 from abmq.config import Config
 from abmq.resources import REPORTS_DIR
+from tasks import charts
 from tasks.exports import POINT_LABELS
 from tasks.scoring import POINT_COLUMNS
 from tasks.selection import DECISIONS
@@ -23,8 +26,14 @@ SENIORITY_LABELS = {
 }
 
 
+def account_page(domain: str) -> str:
+    """Relative link from the report to an account's page (domains are canonical already;
+    anything else is replaced so a page name can never leave its folder)."""
+    return f"accounts/{re.sub(r'[^a-z0-9.-]', '_', domain)}.html"
+
+
 def environment() -> Environment:
-    return Environment(
+    env = Environment(
         loader=FileSystemLoader(REPORTS_DIR),
         autoescape=select_autoescape(enabled_extensions=("html", "j2"), default_for_string=True),
         undefined=StrictUndefined,
@@ -32,6 +41,8 @@ def environment() -> Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
+    env.filters["account_page"] = account_page
+    return env
 
 
 def headline(accounts: pl.DataFrame, config: Config) -> dict[str, Any]:
@@ -49,24 +60,39 @@ def headline(accounts: pl.DataFrame, config: Config) -> dict[str, Any]:
 
 
 def _people_by_department(people: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    grouped: dict[str, list[str]] = {}
+    grouped: dict[str, list[dict[str, Any]]] = {}
     for person in people:
         role = SENIORITY_LABELS.get(person["seniority"], person["seniority"] or "unknown")
+        last = person.get("last_activity_at")
         grouped.setdefault(person["department"] or "other", []).append(
-            f"{person['name']} — {person['title'] or role} ({role}, {person['points']} pts)"
+            {
+                "name": person["name"],
+                "title": person["title"],
+                "role": role,
+                "points": person["points"],
+                "last_active": last.date().isoformat() if last is not None else "never",
+                "short": f"{person['name']} ({role}, {person['points']})",
+            }
         )
     return [{"department": k, "people": v} for k, v in sorted(grouped.items())]
 
 
+def _revenue_text(value: float | None) -> str:
+    if value is None:
+        return "revenue unknown"
+    return f"USD {value / 1e9:.1f}B revenue" if value >= 1e9 else f"USD {value / 1e6:.0f}M revenue"
+
+
 def target_rows(accounts: pl.DataFrame) -> list[dict[str, Any]]:
-    """Ranked target accounts as plain dicts for the template (a few thousand at most)."""
+    """Ranked target accounts as plain dicts for the templates (a few thousand at most)."""
     targets = accounts.filter(pl.col("tier").is_not_null()).sort("target_rank")
     rows = []
     for account in targets.iter_rows(named=True):
         rows.append(
             {
-                **{k: account[k] for k in ("target_rank", "tier", "tier_label", "name", "domain", "owner", "country", "industry", "score", "fit_points", "engagement_points", "decision", "decision_reason", "trend", "next_step", "explanation", "engaged_stakeholders", "decision_makers_engaged")},
+                **{k: account[k] for k in ("target_rank", "tier", "tier_label", "name", "domain", "owner", "country", "industry", "employees", "score", "fit_points", "engagement_points", "decision", "decision_reason", "trend", "next_step", "explanation", "engaged_stakeholders", "decision_makers_engaged", "recent_points", "previous_points")},
                 "intent_points": account["points_intent"],
+                "revenue_text": _revenue_text(account["annual_revenue"]),
                 "points": [
                     {"label": POINT_LABELS[c], "value": account[c]} for c in POINT_COLUMNS if account[c] != 0
                 ],
@@ -74,28 +100,99 @@ def target_rows(accounts: pl.DataFrame) -> list[dict[str, Any]]:
                 "departments": account["engaged_departments"] or [],
                 "topics": account["surging_topics"] or [],
                 "technologies": account["matched_technologies"] or [],
+                "spellings": account["domain_spellings"] or [],
             }
         )
     return rows
 
 
-def render_report(
+def intent_grid(intent: pl.DataFrame, domain: str) -> dict[str, Any]:
+    """Topic × week scores of one account, newest week last."""
+    rows = intent.filter(pl.col("domain") == domain)
+    weeks = sorted({w.isoformat() for w in rows["week"]})
+    grid = {}
+    for topic, week, score in rows.select("topic", "week", "score").sort("topic", "week").iter_rows():
+        grid.setdefault(topic, {})[week.isoformat()] = None if score is None else int(score)
+    return {"weeks": weeks, "topics": [{"topic": t, "scores": [g.get(w) for w in weeks]} for t, g in sorted(grid.items())]}
+
+
+def coverage_frame(accounts: pl.DataFrame, per_tier: int = 15) -> pl.DataFrame:
+    """Engaged people per department of the top accounts of each tier (heat map data)."""
+    top = (
+        accounts.filter(pl.col("tier").is_not_null())
+        .sort("target_rank")
+        .group_by("tier", maintain_order=True)
+        .head(per_tier)
+        .select("tier", "target_rank", pl.col("name").alias("account"), "engaged_people")
+    )
+    counted = (
+        top.explode("engaged_people")
+        .with_columns(pl.col("engaged_people").struct.field("department").alias("role"))
+        .filter(pl.col("role").is_not_null())
+        .group_by("account", "role")
+        .len("engaged")
+    )
+    roles = sorted(set(counted["role"])) or ["no one engaged"]
+    return (
+        top.select("tier", "target_rank", "account")
+        .join(pl.DataFrame({"role": roles}), how="cross")
+        .join(counted, on=["account", "role"], how="left")
+        .with_columns(pl.col("engaged").fill_null(0).cast(pl.Int64))
+        .sort("target_rank", "role")
+        .select("account", "tier", "role", "engaged")
+    )
+
+
+def build_charts(accounts: pl.DataFrame, weekly: pl.DataFrame, threshold: int) -> list[dict[str, Any]]:
+    """The overview's charts as inline SVG. vl-convert writes them and escapes every label,
+    so they are marked safe here rather than escaped again."""
+    names = accounts.select("domain", pl.col("name").alias("account"))
+    trend = weekly.join(names, on="domain", how="left").select("account", "week", "points")
+    made = [
+        ("score-distribution", "Score distribution", charts.score_distribution(accounts.select("score", "decision"), threshold)),
+        ("fit-vs-engagement", "Fit vs engagement", charts.fit_vs_engagement(accounts.select("fit_points", "engagement_points", "tier"))),
+        ("buying-group-coverage", "Buying-group coverage", charts.buying_group_coverage(coverage_frame(accounts))),
+        ("engagement-trend", "Engagement trend of the top accounts", charts.engagement_trend(trend)),
+    ]
+    return [{"id": key, "title": title, "svg": Markup(svg)} for key, title, svg in made]
+
+
+def render_site(
     accounts: pl.DataFrame,
     quality: dict[str, Any],
     config: Config,
     as_of: dt.date,
     run: dict[str, Any],
-) -> str:
-    template = environment().get_template("report.html.j2")
-    return template.render(
-        as_of=as_of.isoformat(),
-        headline=headline(accounts, config),
-        targets=target_rows(accounts),
-        quality=quality,
-        run=run,
-        threshold=config.account_scoring.threshold,
-        nurture_min_fit=config.selection.nurture_min_fit,
-    )
+    changes: dict[str, Any] | None = None,
+    weekly: pl.DataFrame | None = None,
+    intent: pl.DataFrame | None = None,
+) -> dict[str, str]:
+    """Every page of the report: {relative path: HTML}."""
+    env = environment()
+    targets = target_rows(accounts)
+    common = {"as_of": as_of.isoformat(), "run": run, "threshold": config.account_scoring.threshold}
+    weekly = weekly if weekly is not None else pl.DataFrame(schema={"domain": pl.String, "week": pl.Date, "points": pl.Int64})
+    intent = intent if intent is not None else pl.DataFrame(schema={"domain": pl.String, "topic": pl.String, "week": pl.Date, "score": pl.Float64})
+    pages = {
+        "report.html": env.get_template("report.html.j2").render(
+            **common,
+            headline=headline(accounts, config),
+            targets=targets,
+            quality=quality,
+            changes=changes or {"previous_as_of": None},
+            charts=build_charts(accounts, weekly, config.account_scoring.threshold),
+        ),
+        "quality.html": env.get_template("quality.html.j2").render(**common, quality=quality),
+    }
+    account_template = env.get_template("account.html.j2")
+    for target in targets:
+        pages[account_page(target["domain"])] = account_template.render(
+            **common,
+            a={**target, "intent": intent_grid(intent, target["domain"])},
+            surge=config.account_scoring.intent.surge_score,
+            trend_days=config.account_scoring.trend.window_days,
+        )
+    return pages
 
 
 def markdown_summary(accounts: pl.DataFrame, quality: dict[str, Any], config: Config, as_of: dt.date, top: int = 10) -> str:

@@ -133,3 +133,23 @@ def technology_matches(technographics: pl.DataFrame, config: Config, as_of: dt.d
         .agg(pl.col("technology").unique().sort().alias("matched_technologies"))
         .sort("domain")
     )
+
+
+def weekly_account_points(
+    events: pl.DataFrame, contacts: pl.DataFrame, domains: list[str], config: Config, as_of: dt.date, weeks: int = 12
+) -> pl.DataFrame:
+    """Engagement points per week (Monday start) of the given accounts over the last `weeks`
+    weeks, every event at its reference points: the trend chart of the top accounts."""
+    rules = config.lead_scoring.engagement.events
+    first_monday = as_of - dt.timedelta(days=as_of.weekday()) - dt.timedelta(weeks=weeks - 1)
+    points = pl.col("event_type").replace_strict({t: r.points for t, r in rules.items()}, default=0, return_dtype=pl.Int64)
+    members = contacts.filter(pl.col("domain").is_in(domains)).select("contact_id", "domain")
+    return (
+        events.lazy()
+        .filter(pl.col("occurred_at").dt.date().is_between(first_monday, as_of))
+        .join(members.lazy(), on="contact_id", how="inner")
+        .group_by("domain", pl.col("occurred_at").dt.date().dt.truncate("1w").alias("week"))
+        .agg(points.sum().alias("points"))
+        .sort("domain", "week")
+        .collect()
+    )

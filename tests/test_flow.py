@@ -14,7 +14,10 @@ from flows.qualify import qualify
 from tasks.validate import DataQualityError
 
 AS_OF = dt.date(2026, 11, 25)
-OUTPUT_FILES = {"report.html", "targets.csv", "account_scores.parquet", "contact_scores.parquet", "run.json", "run_history.json", "dq", "quarantine", "data_docs"}
+OUTPUT_FILES = {
+    "report.html", "quality.html", "accounts", "targets.csv", "exports", "account_scores.parquet", "contact_scores.parquet",
+    "run.json", "run_history.json", "snapshots", "dq", "quarantine", "data_docs",
+}
 
 
 def tree_digest(folder: Path) -> dict[str, str]:
@@ -46,7 +49,10 @@ def test_flow_writes_every_output(first_run):
     assert Path(result["report"]) == out / "report.html"
     assert (out / "dq" / "accounts.json").exists() and (out / "dq" / "summary.json").exists()
     assert (out / "data_docs" / "index.html").exists()
-    assert 'href="data_docs/index.html"' in (out / "report.html").read_text()
+    assert 'href="quality.html"' in (out / "report.html").read_text()
+    assert 'href="data_docs/index.html"' in (out / "quality.html").read_text()
+    assert len(list((out / "accounts").glob("*.html"))) == result["targets_count"]
+    assert (out / "snapshots" / f"account_scores_{AS_OF.isoformat()}.parquet").exists()
 
 
 def test_outputs_agree_with_each_other(first_run):
@@ -169,3 +175,19 @@ def test_volume_is_checked_against_the_last_earlier_run(generated, tmp_path, pre
         qualify(str(shrunk), str(out), None, next_day)
     # the same drop, rerun as of the first date, compares with nothing earlier and passes
     qualify(str(shrunk), str(tmp_path / "fresh"), None, AS_OF.isoformat())
+
+
+def test_next_run_reports_what_changed(first_run, generated, tmp_path):
+    out, _ = first_run
+    later = tmp_path / "later"
+    shutil.copytree(out, later)
+    next_week = (AS_OF + dt.timedelta(days=7)).isoformat()
+    qualify(str(generated), str(later), None, next_week)
+    report = (later / "report.html").read_text()
+    assert f"Compared with the run as of <strong>{AS_OF.isoformat()}</strong>" in report
+    snapshots = sorted(p.name for p in (later / "snapshots").iterdir())
+    assert snapshots == [f"account_scores_{AS_OF.isoformat()}.parquet", f"account_scores_{next_week}.parquet"]
+    import json
+
+    history = json.loads((later / "run_history.json").read_text())
+    assert [entry["as_of"] for entry in history] == [AS_OF.isoformat(), next_week]

@@ -22,18 +22,19 @@ def test_report_escapes_account_data(handbuilt_dir, tmp_path, as_of):
         pl.when(pl.col("domain") == "acme.com").then(pl.lit("<script>alert(1)</script>")).otherwise(pl.col("name")).alias("name")
     ).write_csv(data / "accounts.csv")
     result = run_steps(data, as_of)
-    html = report.render_report(result["accounts"], result["quality"], result["config"], as_of, {"config_fingerprint": "x", "inputs_fingerprint": "y"})
-    assert "<script>alert(1)</script>" not in html
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    site = report.render_site(result["accounts"], result["quality"], result["config"], as_of, {"config_fingerprint": "x", "inputs_fingerprint": "y"})
+    for page in (site["report.html"], site["accounts/acme.com.html"]):
+        assert "<script>alert(1)</script>" not in page
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     targets = exports.to_csv(exports.targets_table(result["accounts"]))
     assert "<script>alert(1)</script>" in targets  # CSV keeps the text; it is not a formula
 
 
 def test_no_email_addresses_in_report_targets_or_summary(handbuilt_result, as_of):
     accounts = handbuilt_result["accounts"]
-    html = report.render_report(accounts, handbuilt_result["quality"], handbuilt_result["config"], as_of, {"config_fingerprint": "x", "inputs_fingerprint": "y"})
+    html = "".join(report.render_site(accounts, handbuilt_result["quality"], handbuilt_result["config"], as_of, {"config_fingerprint": "x", "inputs_fingerprint": "y"}).values())
     summary = report.markdown_summary(accounts, handbuilt_result["quality"], handbuilt_result["config"], as_of)
-    csv = exports.to_csv(exports.targets_table(accounts))
+    csv = "".join(exports.export_files(exports.targets_table(accounts)).values())
     for text in (html, summary, csv):
         assert "@acme.com" not in text and "@hooli.com" not in text and "@unknown-co.org" not in text
     assert "Val Vp" in html  # names and titles are shown
