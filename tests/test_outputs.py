@@ -52,3 +52,19 @@ def test_publish_replaces_outputs_only_at_the_end(tmp_path):
     second.discard()
     assert (out / "report.html").read_text() == "first"
     assert sorted(p.name for p in out.iterdir()) == ["dq", "report.html"]
+
+
+def test_every_export_neutralises_formulas(handbuilt_dir, tmp_path, as_of):
+    data = tmp_path / "input"
+    shutil.copytree(handbuilt_dir, data)
+    accounts = pl.read_csv(data / "accounts.csv", infer_schema=False)
+    accounts.with_columns(
+        pl.when(pl.col("domain") == "acme.com").then(pl.lit("=cmd|' /C calc'!A0")).otherwise(pl.col("name")).alias("name"),
+        pl.when(pl.col("domain") == "hooli.com").then(pl.lit("@SUM(1+1)")).otherwise(pl.col("owner")).alias("owner"),
+    ).write_csv(data / "accounts.csv")
+    result = run_steps(data, as_of)
+    for path, text in exports.export_files(exports.targets_table(result["accounts"])).items():
+        rows = pl.read_csv(text.encode(), infer_schema=False)
+        cells = [v for column in rows.columns for v in rows[column].drop_nulls().to_list()]
+        assert not [v for v in cells if v[:1] in "=+-@"], path
+        assert "'=cmd|' /C calc'!A0" in cells, path
