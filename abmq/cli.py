@@ -48,7 +48,7 @@ def generate(
 
 def _run_flow(input_dir: Path, out_dir: Path, config: Optional[Path], as_of_date: dt.date) -> dict:
     from abmq.config import ConfigError, load_config
-    from tasks.catalog import SourceError
+    from tasks.catalog import OutputLockedError, SourceError
     from tasks.validate import DataQualityError
 
     try:
@@ -63,6 +63,9 @@ def _run_flow(input_dir: Path, out_dir: Path, config: Optional[Path], as_of_date
     started = time.perf_counter()
     try:
         result = qualify(str(input_dir), str(out_dir), str(config) if config else None, as_of_date.isoformat())
+    except OutputLockedError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
     except (SourceError, DataQualityError, ConfigError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         failure = out_dir / "last_failure"

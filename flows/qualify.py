@@ -12,6 +12,7 @@ from prefect import flow, get_run_logger
 
 from tasks import catalog
 from tasks.pipeline import (
+    alert_new_sql_ready,
     compare_with_last_run,
     gather_report_details,
     engagement_by_contact,
@@ -46,10 +47,21 @@ def resolve_as_of(as_of: str | dt.date | None) -> dt.date:
 
 
 @flow(name="qualify-accounts", flow_run_name="qualify-{as_of}", log_prints=False)
-def qualify(input_dir: str, out_dir: str, config_path: str | None = None, as_of: str | None = None) -> dict:
+def qualify(
+    input_dir: str,
+    out_dir: str,
+    config_path: str | None = None,
+    as_of: str | None = None,
+    lock_wait_seconds: float = 600,
+) -> dict:
     """Score every account in `input_dir` and publish the report and target list to `out_dir`."""
     as_of_date = resolve_as_of(as_of)
     get_run_logger().info("qualifying accounts from %s as of %s", input_dir, as_of_date.isoformat())
+    with catalog.output_lock(Path(out_dir), lock_wait_seconds, holder=f"as of {as_of_date.isoformat()}"):
+        return _qualify(input_dir, out_dir, config_path, as_of_date)
+
+
+def _qualify(input_dir: str, out_dir: str, config_path: str | None, as_of_date: dt.date) -> dict:
     config = load_scoring_config(config_path)
     history = read_run_history(out_dir)
     parameters = gate_parameters(as_of_date, config, history)
@@ -77,15 +89,20 @@ def qualify(input_dir: str, out_dir: str, config_path: str | None = None, as_of:
             changes, details["weekly"], details["intent"],
         )
         published = publish_outputs(outputs)
-        publish_run_summary(account_scores, quality, config, as_of_date)
     except Exception as exc:
         outputs.discard()
         record_failure(out_dir, exc, sources, as_of_date)
         raise
+    # after publishing: a summary for the Prefect UI and an alert for the account owners
+    publish_run_summary(account_scores, quality, config, as_of_date)
+    alert = alert_new_sql_ready(changes, account_scores, as_of_date, return_state=True)
+    if alert.is_failed():  # the outputs are published; a failed alert must not hide that
+        get_run_logger().error("the new-SQL-ready alert failed after its retries: %s", alert.message)
     return {
         "out_dir": published,
         "report": str(Path(published) / "report.html"),
         "targets": str(Path(published) / "targets.csv"),
         "accounts": account_scores.height,
         "targets_count": int(account_scores["tier"].is_not_null().sum()),
+        "new_sql_ready": len(changes.get("new_sql_ready", [])),
     }

@@ -7,12 +7,17 @@ leaves a half-written report or target list where the last good one stood.
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
+import fcntl
 import hashlib
 import json
 import os
 import re
 import shutil
+import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import polars as pl
@@ -108,6 +113,52 @@ def fingerprint_files(files: list[Path]) -> str:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(block)
     return digest.hexdigest()[:16]
+
+
+class OutputLockedError(RuntimeError):
+    """Another run holds the output folder."""
+
+
+LOCK_FILE = ".lock"
+
+
+@contextlib.contextmanager
+def output_lock(out_dir: Path, wait_seconds: float, holder: str) -> Iterator[None]:
+    """One run at a time per output folder. The OS drops the lock when its process dies
+    (even by SIGKILL), so a killed run never blocks the next one."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    handle = (out_dir / LOCK_FILE).open("a+")
+    deadline = time.monotonic() + wait_seconds
+    try:
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    handle.seek(0)
+                    other = handle.read().strip() or "unknown"
+                    raise OutputLockedError(
+                        f"{out_dir}: another run is writing here ({other}); waited {wait_seconds:.0f} s. "
+                        "Let it finish, or stop it, then run again"
+                    ) from None
+                time.sleep(0.5)
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}, {holder}, since {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M:%S} UTC\n")
+        handle.flush()
+        remove_leftovers(out_dir)
+        yield
+    finally:
+        handle.close()  # releases the lock
+
+
+def remove_leftovers(out_dir: Path) -> None:
+    """Staging folders of runs that were killed before they published (only called while
+    holding the lock, so none of them belongs to a live run)."""
+    for leftover in list(out_dir.glob(".staging-*")) + list(out_dir.glob(".retired-*")):
+        shutil.rmtree(leftover, ignore_errors=True)
 
 
 class RunOutputs:

@@ -13,11 +13,13 @@ from typing import Any
 
 import polars as pl
 from prefect import get_run_logger, task
+from prefect.tasks import exponential_backoff
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.events import emit_event
 
 from abmq.config import Config, load_config
-from tasks import catalog, data_docs, exports, normalise, report, rollup, scoring, selection, staging, validate
+from tasks import alerts, catalog, data_docs, exports, normalise, report, rollup, scoring, selection, staging, validate
 from tasks import changes as changes_module
 from tasks.sources import SOURCES
 
@@ -109,7 +111,29 @@ def load_scoring_config(path: str | None) -> Config:
     return config
 
 
-@task(name="stage-source", task_run_name="stage-{source}", cache_policy=NO_CACHE)
+def transient_io_error(task, task_run, state) -> bool:
+    """Retry a read only for errors that may pass (a network filesystem hiccup), never for
+    a file that is missing or malformed: those fail at once with their message."""
+    try:
+        state.result()
+    except catalog.SourceError:
+        return False
+    except OSError:
+        return True
+    except Exception:
+        return False
+    return False
+
+
+@task(
+    name="stage-source",
+    task_run_name="stage-{source}",
+    cache_policy=NO_CACHE,
+    retries=3,
+    retry_delay_seconds=exponential_backoff(backoff_factor=2),
+    retry_condition_fn=transient_io_error,
+    timeout_seconds=3600,
+)
 def stage_source(input_dir: str, source: str, account_domains: pl.Series | None = None, contact_ids: pl.Series | None = None) -> SourceData:
     """Read one source (lazy scan), cast it to the contract and stage it."""
     spec = SOURCES[source]
@@ -138,7 +162,7 @@ def stage_source(input_dir: str, source: str, account_domains: pl.Series | None 
     return SourceData(source, names, catalog.fingerprint_files(files), frame, rows_in=frame.height, unknown_columns=[c for c in scan.collect_schema().names()[1:] if c not in spec.columns])
 
 
-@task(name="validate-source", task_run_name="validate-{source}", cache_policy=NO_CACHE)
+@task(name="validate-source", task_run_name="validate-{source}", cache_policy=NO_CACHE, timeout_seconds=3600)
 def validate_source(source: str, data: SourceData, parameters: dict[str, Any], config: Config) -> SourceData:
     """Run the source's GX suite; quarantine rows failing warning-level expectations."""
     logger = get_run_logger()
@@ -432,3 +456,27 @@ def record_failure(out_dir: str, error: BaseException, sources: dict[str, Source
     if results:
         data_docs.build(results, folder / "data_docs", as_of)
     return folder
+
+
+@task(name="alert-new-sql-ready", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[2, 10])
+def alert_new_sql_ready(changes: dict[str, Any], accounts: pl.DataFrame, as_of: dt.date) -> dict[str, Any] | None:
+    """Emit a Prefect event for newly SQL-ready accounts (a Prefect automation can route it)
+    and post it to the webhook, if one is configured."""
+    owners = dict(accounts.select("domain", "owner").iter_rows())
+    payload = alerts.alert_payload(changes, as_of.isoformat(), owners)
+    logger = get_run_logger()
+    if payload is None:
+        logger.info("no newly SQL-ready accounts to alert on")
+        return None
+    emit_event(
+        event=alerts.EVENT_NAME,
+        resource={"prefect.resource.id": f"abm-qualify.as-of.{as_of.isoformat()}", "prefect.resource.name": "abm-qualify"},
+        payload=payload,
+    )
+    url = alerts.webhook_url()
+    if url:
+        status = alerts.post_webhook(url, payload)
+        logger.info("alert for %d newly SQL-ready accounts posted to the webhook (HTTP %d)", payload["count"], status)
+    else:
+        logger.info("alert event for %d newly SQL-ready accounts emitted (no webhook configured)", payload["count"])
+    return payload
