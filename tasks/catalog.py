@@ -195,23 +195,27 @@ class RunOutputs:
             destination = self.out_dir / entry.name
             if entry.name == SNAPSHOTS_DIR:
                 destination.mkdir(exist_ok=True)
-                for snapshot in sorted(entry.iterdir()):
-                    os.replace(snapshot, destination / snapshot.name)
+                for partition in sorted(entry.iterdir()):
+                    self._swap(partition, destination / partition.name)
                 entry.rmdir()
+                write_snapshot_manifest(destination)
             elif entry.is_dir():
                 # Swap whole folders (quarantine/, dq/) so no mix of two runs remains.
-                retired = None
-                if destination.exists():
-                    retired = self.out_dir / f".retired-{uuid.uuid4().hex[:12]}"
-                    os.replace(destination, retired)
-                os.replace(entry, destination)
-                if retired is not None:
-                    shutil.rmtree(retired, ignore_errors=True)
+                self._swap(entry, destination)
             else:
                 os.replace(entry, destination)
         self.staging.rmdir()
         shutil.rmtree(self.out_dir / "last_failure", ignore_errors=True)
         return self.out_dir
+
+    def _swap(self, new: Path, destination: Path) -> None:
+        retired = None
+        if destination.exists():
+            retired = self.out_dir / f".retired-{uuid.uuid4().hex[:12]}"
+            os.replace(destination, retired)
+        os.replace(new, destination)
+        if retired is not None:
+            shutil.rmtree(retired, ignore_errors=True)
 
     def discard(self) -> None:
         shutil.rmtree(self.staging, ignore_errors=True)
@@ -235,21 +239,37 @@ HISTORY_FILE = "run_history.json"
 SNAPSHOTS_DIR = "snapshots"
 
 
+MANIFEST = "_manifest.json"
+
+
 def snapshot_name(as_of: str) -> str:
-    return f"{SNAPSHOTS_DIR}/account_scores_{as_of}.parquet"
+    """One Hive-style partition per as-of date, so polars, DuckDB and Spark read the folder
+    as one table with an `as_of` column."""
+    return f"{SNAPSHOTS_DIR}/as_of={as_of}/account_scores.parquet"
+
+
+def write_snapshot_manifest(folder: Path) -> None:
+    """The list of complete partitions, replaced atomically: readers trust it over a listing."""
+    partitions = sorted(p.name.removeprefix("as_of=") for p in folder.glob("as_of=*") if (p / "account_scores.parquet").exists())
+    temporary = folder / f".{MANIFEST}.{uuid.uuid4().hex[:8]}"
+    temporary.write_text(json.dumps({"table": "account_scores", "partition_by": "as_of", "as_of": partitions}, indent=2) + "\n", encoding="utf-8")
+    os.replace(temporary, folder / MANIFEST)
+
+
+def snapshot_dates(out_dir: Path) -> list[str]:
+    manifest = Path(out_dir) / SNAPSHOTS_DIR / MANIFEST
+    if not manifest.exists():
+        return []
+    return list(json.loads(manifest.read_text(encoding="utf-8"))["as_of"])
 
 
 def previous_snapshot(out_dir: Path, as_of: str) -> tuple[str | None, pl.DataFrame | None]:
     """(as-of date, account scores) of the latest published snapshot before `as_of`."""
-    folder = Path(out_dir) / SNAPSHOTS_DIR
-    earlier = sorted(
-        (p.stem.removeprefix("account_scores_"), p) for p in folder.glob("account_scores_*.parquet")
-        if p.stem.removeprefix("account_scores_") < as_of
-    ) if folder.is_dir() else []
+    earlier = [date for date in snapshot_dates(out_dir) if date < as_of]
     if not earlier:
         return None, None
-    date, path = earlier[-1]
-    return date, pl.read_parquet(path)
+    path = Path(out_dir) / snapshot_name(earlier[-1])
+    return earlier[-1], pl.read_parquet(path, hive_partitioning=False)
 
 
 def read_history(out_dir: Path) -> list[dict]:

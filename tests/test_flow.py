@@ -52,7 +52,7 @@ def test_flow_writes_every_output(first_run):
     assert 'href="quality.html"' in (out / "report.html").read_text()
     assert 'href="data_docs/index.html"' in (out / "quality.html").read_text()
     assert len(list((out / "accounts").glob("*.html"))) == result["targets_count"]
-    assert (out / "snapshots" / f"account_scores_{AS_OF.isoformat()}.parquet").exists()
+    assert (out / "snapshots" / f"as_of={AS_OF.isoformat()}" / "account_scores.parquet").exists()
 
 
 def test_outputs_agree_with_each_other(first_run):
@@ -177,7 +177,13 @@ def test_volume_is_checked_against_the_last_earlier_run(generated, tmp_path, pre
     qualify(str(shrunk), str(tmp_path / "fresh"), None, AS_OF.isoformat())
 
 
+def result_accounts(out: Path) -> int:
+    return pl.read_parquet(out / "account_scores.parquet").height
+
+
 def test_next_run_reports_what_changed(first_run, generated, tmp_path):
+    import json
+
     out, _ = first_run
     later = tmp_path / "later"
     shutil.copytree(out, later)
@@ -185,9 +191,10 @@ def test_next_run_reports_what_changed(first_run, generated, tmp_path):
     qualify(str(generated), str(later), None, next_week)
     report = (later / "report.html").read_text()
     assert f"Compared with the run as of <strong>{AS_OF.isoformat()}</strong>" in report
-    snapshots = sorted(p.name for p in (later / "snapshots").iterdir())
-    assert snapshots == [f"account_scores_{AS_OF.isoformat()}.parquet", f"account_scores_{next_week}.parquet"]
-    import json
-
+    manifest = json.loads((later / "snapshots" / "_manifest.json").read_text())
+    assert manifest["as_of"] == [AS_OF.isoformat(), next_week]
+    # one table, partitioned by as-of date, for polars (and DuckDB or Spark) alike
+    table = pl.read_parquet(later / "snapshots" / "as_of=*" / "*.parquet", hive_partitioning=True)
+    assert table.group_by("as_of").len().height == 2 and table.height == 2 * result_accounts(later)
     history = json.loads((later / "run_history.json").read_text())
     assert [entry["as_of"] for entry in history] == [AS_OF.isoformat(), next_week]
