@@ -105,6 +105,9 @@ class TechnologyFit(Strict):
     match: list[str]
     points_each: int = Field(ge=0)
     cap: int = Field(ge=0)
+    # Competitors' tools: positive points where a replacement is an opportunity, negative
+    # where a customer is locked in. Not capped.
+    competitors: dict[str, int] = Field(default_factory=dict)
 
 
 class AccountFit(Strict):
@@ -113,38 +116,75 @@ class AccountFit(Strict):
     cap: int = Field(ge=0, le=100)
 
 
-class BuyingGroup(Strict):
-    # A contact is an engaged stakeholder once their engagement points reach this.
+class People(Strict):
+    # A contact is an engaged stakeholder once their (reference) lead engagement reaches this.
     engaged_min_points: int = Field(ge=1)
+    # Activity loses half its weight every this many days (0: no decay).
+    decay_half_life_days: float = Field(ge=0)
+    # Multiplies a person's decayed points before the per-person cap.
+    persona_weights: dict[Literal[SENIORITIES], float]  # type: ignore[valid-type]
     per_contact_cap: int = Field(ge=0)
-    people_cap: int = Field(ge=0)
-    decision_maker_points_each: int = Field(ge=0)
-    decision_maker_cap: int = Field(ge=0)
-    extra_department_points_each: int = Field(ge=0)
-    extra_department_cap: int = Field(ge=0)
+    cap: int = Field(ge=0)
+
+
+class Role(Strict):
+    """A buying-group role: engaged contacts with one of these seniorities (any if empty)
+    and one of these departments (any if empty) cover it."""
+
+    seniorities: list[Literal[SENIORITIES]] = Field(default_factory=list)  # type: ignore[valid-type]
+    departments: list[Literal[DEPARTMENTS]] = Field(default_factory=list)  # type: ignore[valid-type]
+    points: int = Field(ge=0)
+
+
+class BuyingGroup(Strict):
+    roles: dict[str, Role] = Field(min_length=1)
+    cap: int = Field(ge=0)
+
+
+class IntentCluster(Strict):
+    topics: list[str] = Field(min_length=1)
+    # In market for the cluster when at least this share of its topics surge.
+    in_market_share: float = Field(gt=0, le=1)
 
 
 class Intent(Strict):
     surge_score: int = Field(ge=0, le=100)
     recent_weeks: int = Field(ge=1, le=52)
-    topics: list[str]
-    points_each: int = Field(ge=0)
+    clusters: dict[str, IntentCluster] = Field(min_length=1)
+    points_each: int = Field(ge=0)  # per cluster in market
     cap: int = Field(ge=0)
+    # A topic surging in the latest week that did not surge in the recent weeks before.
+    new_surge_points: int = Field(ge=0)
+
+    @property
+    def topics(self) -> list[str]:
+        return sorted({topic for cluster in self.clusters.values() for topic in cluster.topics})
 
 
 class Trend(Strict):
     window_days: int = Field(ge=1, le=365)
     rising_ratio: float = Field(gt=1)
     cooling_ratio: float = Field(gt=0, lt=1)
+    rising_points: int = Field(ge=0)
+
+
+class FastPath(Strict):
+    """A demo request from a decision-maker at a good-fit account goes straight to sales."""
+
+    enabled: bool
+    seniorities: list[Literal[SENIORITIES]] = Field(min_length=1)  # type: ignore[valid-type]
+    min_fit: int = Field(ge=0, le=100)
 
 
 class AccountScoring(Strict):
     threshold: int = Field(ge=0, le=100)
     fit: AccountFit
     engagement_cap: int = Field(ge=0, le=100)
+    people: People
     buying_group: BuyingGroup
     intent: Intent
     trend: Trend
+    fast_path: FastPath
 
     @model_validator(mode="after")
     def _scale(self) -> "AccountScoring":
@@ -171,6 +211,9 @@ class Suppression(Strict):
 
 class Selection(Strict):
     nurture_min_fit: int = Field(ge=0, le=100)
+    # An account keeps its previous tier while its score stays within this margin below the
+    # tier's minimum, so accounts at a boundary do not flap between tiers run after run.
+    tier_hysteresis: int = Field(ge=0, le=100)
     target_decisions: list[Literal["sql_ready", "nurture"]] = Field(min_length=1)
     suppress: Suppression
     tiers: list[Tier] = Field(min_length=1)

@@ -22,6 +22,7 @@ from tasks.pipeline import (
     publish_outputs,
     publish_run_summary,
     quality_gate,
+    read_last_snapshot,
     read_run_history,
     record_failure,
     reference_keys,
@@ -80,9 +81,10 @@ def _qualify(input_dir: str, out_dir: str, config_path: str | None, as_of_date: 
         contacts_engaged = engagement_by_contact(clean, config, as_of_date)
         contact_scores = score_contacts(contacts_engaged, clean, config)
         rolled = roll_up_accounts(contacts_engaged, clean, config, as_of_date)
-        account_scores = select_targets(score_accounts(clean, rolled, config), clean, config)
+        last = read_last_snapshot(out_dir, as_of_date)
+        account_scores = select_targets(score_accounts(clean, rolled, config), clean, config, last[1])
         # render and publish
-        changes = compare_with_last_run(account_scores, out_dir, as_of_date)
+        changes = compare_with_last_run(account_scores, last)
         details = gather_report_details(account_scores, clean, config, as_of_date)
         quality = write_outputs(
             outputs, history, account_scores, contact_scores, sources, config, as_of_date,

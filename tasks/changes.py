@@ -24,6 +24,8 @@ def snapshot(accounts: pl.DataFrame) -> pl.DataFrame:
 def compare(current: pl.DataFrame, previous: pl.DataFrame | None, previous_as_of: str | None) -> dict[str, Any]:
     if previous is None:
         return {"previous_as_of": None}
+    # Older snapshots may lack signals added since; they count as 0 points then.
+    previous = previous.with_columns(pl.lit(0, pl.Int64).alias(c) for c in POINT_COLUMNS if c not in previous.columns)
     joined = snapshot(current).join(previous.select(SNAPSHOT_COLUMNS), on="domain", how="left", suffix="_before")
     was_target = pl.col("tier_before").is_not_null()
     is_target = pl.col("tier").is_not_null()

@@ -12,11 +12,13 @@ POINT_LABELS = {
     "points_annual_revenue": "revenue",
     "points_country": "geography",
     "points_technologies": "technologies",
+    "points_competitor_tech": "competitor technology",
     "points_fit_cap": "fit cap",
     "points_people": "engaged people",
-    "points_decision_makers": "decision-makers",
-    "points_departments": "departments",
-    "points_intent": "intent",
+    "points_roles": "buying-group roles",
+    "points_intent": "intent clusters",
+    "points_new_surges": "new intent surge",
+    "points_trend": "rising trend",
     "points_engagement_cap": "engagement cap",
 }
 # Spreadsheet apps run cells that start with these as formulas (CSV injection).

@@ -281,10 +281,19 @@ def score_accounts(clean: CleanData, rolled: dict[str, pl.DataFrame], config: Co
     return scored
 
 
+@task(name="read-last-snapshot", cache_policy=NO_CACHE)
+def read_last_snapshot(out_dir: str, as_of: dt.date) -> tuple[str | None, pl.DataFrame | None]:
+    """The account scores of the latest published as-of date before this one."""
+    previous_as_of, previous = catalog.previous_snapshot(Path(out_dir), as_of.isoformat())
+    get_run_logger().info("last snapshot before %s: %s", as_of.isoformat(), previous_as_of or "none")
+    return previous_as_of, previous
+
+
 @task(name="select-targets", cache_policy=NO_CACHE)
-def select_targets(scored: pl.DataFrame, clean: CleanData, config: Config) -> pl.DataFrame:
+def select_targets(scored: pl.DataFrame, clean: CleanData, config: Config, previous: pl.DataFrame | None = None) -> pl.DataFrame:
     decided = selection.decide(scored, clean.suppression, config)
-    tiered = selection.assign_tiers(decided, config)
+    previous_tiers = previous.select("domain", pl.col("tier").alias("previous_tier")) if previous is not None else None
+    tiered = selection.assign_tiers(decided, config, previous_tiers)
     final = tiered.with_columns(selection.next_step().alias("next_step")).with_columns(exports.explanation().alias("explanation"))
     counts = dict(final.group_by("decision").len().sort("decision").iter_rows())
     get_run_logger().info("decisions: %s; targets: %s", counts, f"{final['tier'].is_not_null().sum():,}")
@@ -340,9 +349,9 @@ ACCOUNT_COLUMNS_FIRST = [
 
 
 @task(name="compare-with-last-run", cache_policy=NO_CACHE)
-def compare_with_last_run(accounts: pl.DataFrame, out_dir: str, as_of: dt.date) -> dict[str, Any]:
+def compare_with_last_run(accounts: pl.DataFrame, last: tuple[str | None, pl.DataFrame | None]) -> dict[str, Any]:
     """New SQL-ready accounts, dropped targets, tier moves and risers since the latest earlier run."""
-    previous_as_of, previous = catalog.previous_snapshot(Path(out_dir), as_of.isoformat())
+    previous_as_of, previous = last
     changes = changes_module.compare(accounts, previous, previous_as_of)
     if previous_as_of:
         get_run_logger().info(

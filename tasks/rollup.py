@@ -47,17 +47,43 @@ def contact_engagement(events: pl.LazyFrame | pl.DataFrame, config: Config, as_o
         pl.lit(rule.points, pl.Int64) * (pl.col(f"n_{t}").clip(upper_bound=1) if rule.count == "once" else pl.col(f"n_{t}"))
         for t, rule in rules.events.items()
     ]
+    decayed = decayed_engagement(events, config, as_of)
     return (
         counts.with_columns(pl.sum_horizontal(contributions).alias("engagement_raw_points"))
         .with_columns(pl.col("engagement_raw_points").clip(upper_bound=rules.cap).alias("engagement_points"))
+        .join(decayed, on="contact_id", how="left")
+        .with_columns(pl.col("decayed_points").fill_null(0.0))
         .sort("contact_id")
         .collect(engine="streaming")
     )
 
 
+def decayed_engagement(events: pl.LazyFrame | pl.DataFrame, config: Config, as_of: dt.date) -> pl.LazyFrame:
+    """Per contact: the reference engagement with each event weighted by its age,
+    weight = 0.5 ** (age in days / half-life). 'Once' events count their most recent
+    occurrence, 'each' events all of theirs; capped like the lead score."""
+    rules = config.lead_scoring.engagement
+    half_life = config.account_scoring.people.decay_half_life_days
+    age = (pl.lit(as_of) - pl.col("occurred_at").dt.date()).dt.total_days()
+    weight = pl.lit(0.5).pow(age / half_life) if half_life > 0 else pl.lit(1.0)
+    per_type = [
+        (weight.filter(pl.col("event_type") == t).max() if rule.count == "once" else weight.filter(pl.col("event_type") == t).sum())
+        .fill_null(0.0)
+        * rule.points
+        for t, rule in rules.events.items()
+        if rule.points
+    ]
+    return (
+        events.lazy()
+        .filter(pl.col("occurred_at").dt.date().is_between(window_start(as_of, rules.lookback_days), as_of))
+        .group_by("contact_id")
+        .agg(pl.sum_horizontal(per_type).clip(upper_bound=rules.cap).alias("decayed_points"))
+    )
+
+
 def contacts_with_engagement(contacts: pl.DataFrame, engagement: pl.DataFrame) -> pl.DataFrame:
     """Every usable contact with its engagement (zero when it had no events in the windows)."""
-    zero_fill = [c for c in engagement.columns if c.startswith("n_") or c.endswith("_points")]
+    zero_fill = [c for c in engagement.columns if c.startswith("n_") or c.endswith("_points")]  # incl. decayed_points
     return (
         contacts.join(engagement, on="contact_id", how="left")
         .with_columns(pl.col(zero_fill).fill_null(0))
@@ -65,72 +91,116 @@ def contacts_with_engagement(contacts: pl.DataFrame, engagement: pl.DataFrame) -
     )
 
 
+def matches_role(role) -> pl.Expr:
+    match = pl.lit(True)
+    if role.seniorities:
+        match = match & pl.col("seniority").is_in(list(role.seniorities))
+    if role.departments:
+        match = match & pl.col("department").is_in(list(role.departments))
+    return match.fill_null(False)
+
+
 def account_rollup(contacts: pl.DataFrame, config: Config) -> pl.DataFrame:
-    """Per account domain: the buying group's engagement (who, which departments, trend)."""
-    group = config.account_scoring.buying_group
+    """Per account domain: the buying group's engagement (who, which roles and departments,
+    trend). Each person's decayed engagement is weighted by seniority, then capped."""
+    people = config.account_scoring.people
+    roles = config.account_scoring.buying_group.roles
     decision_makers = list(config.icp.decision_maker_seniorities)
-    engaged = pl.col("engagement_points") >= group.engaged_min_points
-    is_dm = pl.col("seniority").is_in(decision_makers)
+    fast_path = config.account_scoring.fast_path
+    engaged = pl.col("engagement_points") >= people.engaged_min_points
+    persona = pl.col("seniority").replace_strict(dict(people.persona_weights), default=1.0, return_dtype=pl.Float64)
+    person_points = (pl.col("decayed_points") * persona).clip(upper_bound=people.per_contact_cap)
     person = pl.struct(
         pl.concat_str([pl.col("first_name"), pl.col("last_name")], separator=" ", ignore_nulls=True).alias("name"),
         pl.col("title"),
         pl.col("seniority"),
         pl.col("department"),
         pl.col("engagement_points").alias("points"),
+        pl.col("account_points"),
         pl.col("last_activity_at"),
     )
     return (
-        contacts.sort(["domain", "engagement_points", "contact_id"], descending=[False, True, False])
+        contacts.with_columns(person_points.round(1).alias("account_points"))
+        .sort(["domain", "account_points", "engagement_points", "contact_id"], descending=[False, True, True, False])
         .group_by("domain", maintain_order=True)
         .agg(
             pl.len().alias("contacts"),
             engaged.sum().cast(pl.Int64).alias("engaged_stakeholders"),
-            (engaged & is_dm).sum().cast(pl.Int64).alias("decision_makers_engaged"),
+            (engaged & pl.col("seniority").is_in(decision_makers)).sum().cast(pl.Int64).alias("decision_makers_engaged"),
             pl.col("department").filter(engaged).unique().sort().alias("engaged_departments"),
-            pl.col("engagement_points").clip(upper_bound=group.per_contact_cap).sum().cast(pl.Int64).alias("people_points_raw"),
+            pl.col("account_points").sum().alias("people_points_raw"),
             pl.col("engagement_raw_points").sum().cast(pl.Int64).alias("engagement_events_points"),
             pl.col("last_activity_at").max().alias("last_activity_at"),
             pl.col("recent_points").sum().cast(pl.Int64).alias("recent_points"),
             pl.col("previous_points").sum().cast(pl.Int64).alias("previous_points"),
             *[pl.col(f"n_{t}").sum().cast(pl.Int64).alias(f"n_{t}") for t in EVENT_TYPES],
+            *[(engaged & matches_role(role)).any().alias(f"_role_{name}") for name, role in roles.items()],
+            ((pl.col("n_demo_request") > 0) & pl.col("seniority").is_in(list(fast_path.seniorities))).any().alias("decision_maker_demo_request"),
             person.filter(engaged).alias("engaged_people"),
         )
-        .with_columns(pl.col("engaged_departments").list.len().cast(pl.Int64).alias("departments_engaged"))
+        .with_columns(
+            pl.col("engaged_departments").list.len().cast(pl.Int64).alias("departments_engaged"),
+            pl.concat_list([pl.when(pl.col(f"_role_{n}")).then(pl.lit(n)) for n in roles]).list.drop_nulls().alias("roles_covered"),
+            pl.concat_list([pl.when(~pl.col(f"_role_{n}")).then(pl.lit(n)) for n in roles]).list.drop_nulls().alias("roles_missing"),
+        )
+        .drop([f"_role_{n}" for n in roles])
         .sort("domain")
     )
 
 
 def intent_surges(intent: pl.DataFrame, config: Config, as_of: dt.date) -> pl.DataFrame:
-    """Per domain: configured topics surging (score >= surge_score) in the recent weeks."""
+    """Per domain: configured topics surging (score >= surge_score) in the recent weeks, the
+    clusters in market (enough of a cluster's topics surge) and topics newly surging in the
+    latest week that did not surge in the weeks before."""
     rules = config.account_scoring.intent
     since = as_of - dt.timedelta(weeks=rules.recent_weeks)
     recent = intent.filter((pl.col("week") > since) & (pl.col("week") <= as_of))
-    surging = recent.filter(pl.col("score") >= rules.surge_score)
-    return (
-        recent.group_by("domain")
+    surging = (pl.col("score") >= rules.surge_score) & pl.col("topic").is_in(rules.topics)
+    latest = pl.col("week") == recent.select(pl.col("week").max()).item()  # the provider's latest week
+    per_topic = (
+        recent.group_by("domain", "topic")
         .agg(
-            pl.col("topic").filter((pl.col("score") >= rules.surge_score) & pl.col("topic").is_in(rules.topics)).unique().sort().alias("surging_topics"),
-            pl.col("score").max().alias("intent_max_score"),
+            surging.any().alias("surges"),
+            (surging & latest).any().alias("surges_latest"),
+            (surging & ~latest).any().alias("surged_before"),
         )
-        .join(
-            surging.group_by("domain").agg(pl.col("topic").unique().sort().alias("all_surging_topics")),
-            on="domain",
-            how="left",
+    )
+    clusters = [
+        (pl.col("topic").filter(pl.col("surges") & pl.col("topic").is_in(cluster.topics)).n_unique() / len(set(cluster.topics)) >= cluster.in_market_share).alias(f"_in_{name}")
+        for name, cluster in rules.clusters.items()
+    ]
+    return (
+        per_topic.sort("domain", "topic")
+        .group_by("domain", maintain_order=True)
+        .agg(
+            pl.col("topic").filter(pl.col("surges")).alias("surging_topics"),
+            pl.col("topic").filter(pl.col("surges_latest") & ~pl.col("surged_before")).alias("new_surging_topics"),
+            *clusters,
         )
+        .with_columns(
+            pl.concat_list([pl.when(pl.col(f"_in_{n}")).then(pl.lit(n)) for n in rules.clusters]).list.drop_nulls().alias("clusters_in_market")
+        )
+        .drop([f"_in_{n}" for n in rules.clusters])
+        .join(recent.group_by("domain").agg(pl.col("score").max().alias("intent_max_score")), on="domain", how="left")
         .sort("domain")
     )
 
 
 def technology_matches(technographics: pl.DataFrame, config: Config, as_of: dt.date) -> pl.DataFrame:
-    """Per domain: the configured technologies it runs (seen on or before the as-of date)."""
-    wanted = {name.lower(): name for name in config.account_scoring.fit.technologies.match}
+    """Per domain: the configured technologies it runs, and competitors' tools (seen on or
+    before the as-of date)."""
+    tech = config.account_scoring.fit.technologies
+    wanted = {name.lower(): name for name in tech.match}
+    rivals = {name.lower(): name for name in tech.competitors}
+    lowered = pl.col("technology").str.to_lowercase()
     return (
-        technographics.filter(
-            (pl.col("first_seen") <= as_of) & pl.col("technology").str.to_lowercase().is_in(list(wanted))
-        )
-        .with_columns(pl.col("technology").str.to_lowercase().replace_strict(wanted).alias("technology"))
+        technographics.filter(pl.col("first_seen") <= as_of)
         .group_by("domain")
-        .agg(pl.col("technology").unique().sort().alias("matched_technologies"))
+        .agg(
+            lowered.filter(lowered.is_in(list(wanted))).replace_strict(wanted, return_dtype=pl.String).unique().sort().alias("matched_technologies"),
+            lowered.filter(lowered.is_in(list(rivals))).replace_strict(rivals, return_dtype=pl.String).unique().sort().alias("competitor_technologies"),
+        )
+        .filter((pl.col("matched_technologies").list.len() > 0) | (pl.col("competitor_technologies").list.len() > 0))
         .sort("domain")
     )
 

@@ -11,14 +11,20 @@ import polars as pl
 from abmq.config import Config, FitPoints
 
 FIT_SIGNALS = ("industry", "employees", "annual_revenue", "country")
-ENGAGEMENT_SIGNALS = ("people", "decision_makers", "departments", "intent")
 POINT_COLUMNS = (
     *(f"points_{s}" for s in FIT_SIGNALS),
     "points_technologies",
+    "points_competitor_tech",
     "points_fit_cap",
-    *(f"points_{s}" for s in ENGAGEMENT_SIGNALS),
+    "points_people",
+    "points_roles",
+    "points_intent",
+    "points_new_surges",
+    "points_trend",
     "points_engagement_cap",
 )
+FIT_ITEMS = POINT_COLUMNS[:6]
+ENGAGEMENT_ITEMS = POINT_COLUMNS[7:12]
 
 
 def firmographic_matches(config: Config) -> dict[str, pl.Expr]:
@@ -75,44 +81,57 @@ def score_contacts(contacts: pl.DataFrame, accounts: pl.DataFrame, config: Confi
 
 
 def score_accounts(accounts: pl.DataFrame, rollup: pl.DataFrame, surges: pl.DataFrame, technologies: pl.DataFrame, config: Config) -> pl.DataFrame:
-    """Account score = fit (firmographics + technographics) + engagement (people, buying
-    group breadth, intent), each part capped as the config says."""
+    """Account score = fit (firmographics + technographics) + engagement (people, buying-group
+    roles, intent clusters, new surges, rising trend), each part capped as the config says."""
     scoring = config.account_scoring
-    group = scoring.buying_group
     intent = scoring.intent
     tech = scoring.fit.technologies
+    roles = scoring.buying_group.roles
+    role_points = pl.concat_list([pl.when(pl.col("roles_covered").list.contains(n)).then(pl.lit(r.points)) for n, r in roles.items()]).list.sum()
+    rival_points = pl.concat_list(
+        [pl.when(pl.col("competitor_technologies").list.contains(n)).then(pl.lit(p)) for n, p in tech.competitors.items()] or [pl.lit(0)]
+    ).list.sum()
     combined = (
         accounts.join(rollup, on="domain", how="left")
         .join(surges, on="domain", how="left")
         .join(technologies, on="domain", how="left")
         .with_columns(
-            pl.col("contacts", "engaged_stakeholders", "decision_makers_engaged", "departments_engaged", "people_points_raw", "recent_points", "previous_points", "engagement_events_points").fill_null(0),
-            *[pl.col(c).fill_null([]) for c in ("engaged_departments", "surging_topics", "all_surging_topics", "matched_technologies")],
+            pl.col("contacts", "engaged_stakeholders", "decision_makers_engaged", "departments_engaged", "recent_points", "previous_points", "engagement_events_points").fill_null(0),
+            pl.col("people_points_raw").fill_null(0.0),
+            pl.col("decision_maker_demo_request").fill_null(False),
+            pl.col("roles_missing").fill_null(list(roles)),
+            *[pl.col(c).fill_null([]) for c in ("engaged_departments", "roles_covered", "surging_topics", "new_surging_topics", "clusters_in_market", "matched_technologies", "competitor_technologies")],
         )
+        .with_columns(trend_label(scoring.trend.rising_ratio, scoring.trend.cooling_ratio).alias("trend"))
     )
-    fit_items = [*(f"points_{s}" for s in FIT_SIGNALS), "points_technologies"]
-    engagement_items = [f"points_{s}" for s in ENGAGEMENT_SIGNALS]
     scored = (
         combined.with_columns(
             *_fit_points(scoring.fit.points, config),
             (pl.col("matched_technologies").list.len() * tech.points_each).clip(upper_bound=tech.cap).cast(pl.Int64).alias("points_technologies"),
-            pl.col("people_points_raw").clip(upper_bound=group.people_cap).cast(pl.Int64).alias("points_people"),
-            (pl.col("decision_makers_engaged") * group.decision_maker_points_each).clip(upper_bound=group.decision_maker_cap).cast(pl.Int64).alias("points_decision_makers"),
-            ((pl.col("departments_engaged") - 1).clip(lower_bound=0) * group.extra_department_points_each).clip(upper_bound=group.extra_department_cap).cast(pl.Int64).alias("points_departments"),
-            (pl.col("surging_topics").list.len() * intent.points_each).clip(upper_bound=intent.cap).cast(pl.Int64).alias("points_intent"),
+            rival_points.fill_null(0).cast(pl.Int64).alias("points_competitor_tech"),
+            pl.col("people_points_raw").clip(upper_bound=scoring.people.cap).round(0).cast(pl.Int64).alias("points_people"),
+            role_points.fill_null(0).clip(upper_bound=scoring.buying_group.cap).cast(pl.Int64).alias("points_roles"),
+            (pl.col("clusters_in_market").list.len() * intent.points_each).clip(upper_bound=intent.cap).cast(pl.Int64).alias("points_intent"),
+            pl.when(pl.col("new_surging_topics").list.len() > 0).then(intent.new_surge_points).otherwise(0).cast(pl.Int64).alias("points_new_surges"),
+            pl.when(pl.col("trend") == "rising").then(scoring.trend.rising_points).otherwise(0).cast(pl.Int64).alias("points_trend"),
         )
         .with_columns(
-            (pl.lit(scoring.fit.cap) - pl.sum_horizontal(fit_items)).clip(upper_bound=0).cast(pl.Int64).alias("points_fit_cap"),
-            (pl.lit(scoring.engagement_cap) - pl.sum_horizontal(engagement_items)).clip(upper_bound=0).cast(pl.Int64).alias("points_engagement_cap"),
+            _cap_adjustment(list(FIT_ITEMS), scoring.fit.cap).alias("points_fit_cap"),
+            _cap_adjustment(list(ENGAGEMENT_ITEMS), scoring.engagement_cap).alias("points_engagement_cap"),
         )
         .with_columns(
-            pl.sum_horizontal(*fit_items, "points_fit_cap").alias("fit_points"),
-            pl.sum_horizontal(*engagement_items, "points_engagement_cap").alias("engagement_points"),
+            pl.sum_horizontal(*FIT_ITEMS, "points_fit_cap").alias("fit_points"),
+            pl.sum_horizontal(*ENGAGEMENT_ITEMS, "points_engagement_cap").alias("engagement_points"),
         )
         .with_columns((pl.col("fit_points") + pl.col("engagement_points")).alias("score"))
-        .with_columns(trend_label(scoring.trend.rising_ratio, scoring.trend.cooling_ratio).alias("trend"))
     )
     return scored.sort("domain")
+
+
+def _cap_adjustment(items: list[str], cap: int) -> pl.Expr:
+    """What brings the items' sum into 0..cap: negative above the cap, positive below 0."""
+    total = pl.sum_horizontal(items)
+    return (total.clip(lower_bound=0, upper_bound=cap) - total).cast(pl.Int64)
 
 
 def trend_label(rising_ratio: float, cooling_ratio: float) -> pl.Expr:

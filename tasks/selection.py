@@ -27,6 +27,10 @@ RANK_DESCENDING = [True, True, True, True, True, False]
 def decide(scored: pl.DataFrame, suppression: dict[str, pl.Series], config: Config) -> pl.DataFrame:
     threshold = config.account_scoring.threshold
     min_fit = config.selection.nurture_min_fit
+    fast = config.account_scoring.fast_path
+    fast_path = (
+        pl.lit(fast.enabled) & pl.col("decision_maker_demo_request") & (pl.col("fit_points") >= fast.min_fit) & (pl.col("score") < threshold)
+    )
     enabled = config.selection.suppress.model_dump()
 
     suppressed_because = pl.lit(None, pl.String)
@@ -47,7 +51,7 @@ def decide(scored: pl.DataFrame, suppression: dict[str, pl.Series], config: Conf
         .with_columns(
             pl.when(pl.col("suppression").is_not_null()).then(pl.lit("suppressed"))
             .when(pl.col("_missing") != "").then(pl.lit("needs_enrichment"))
-            .when(pl.col("score") >= threshold).then(pl.lit("sql_ready"))
+            .when((pl.col("score") >= threshold) | fast_path).then(pl.lit("sql_ready"))
             .when(pl.col("fit_points") >= min_fit).then(pl.lit("nurture"))
             .otherwise(pl.lit("disqualified"))
             .alias("decision")
@@ -55,6 +59,9 @@ def decide(scored: pl.DataFrame, suppression: dict[str, pl.Series], config: Conf
         .with_columns(
             pl.when(pl.col("decision") == "suppressed").then(pl.lit("suppressed: ") + pl.col("suppression"))
             .when(pl.col("decision") == "needs_enrichment").then(pl.lit("missing firmographics: ") + pl.col("_missing"))
+            .when((pl.col("decision") == "sql_ready") & fast_path).then(
+                pl.format("fast path: demo request from a decision-maker, fit {} >= {} (score {})", fit_text, pl.lit(fast.min_fit), score_text)
+            )
             .when(pl.col("decision") == "sql_ready").then(pl.format("score {} >= {} (SQL-ready threshold)", score_text, pl.lit(threshold)))
             .when(pl.col("decision") == "nurture").then(pl.format("fit {} >= {} but score {} < {}", fit_text, pl.lit(min_fit), score_text, pl.lit(threshold)))
             .otherwise(pl.format("fit {} < {} (minimum fit to nurture)", fit_text, pl.lit(min_fit)))
@@ -64,16 +71,21 @@ def decide(scored: pl.DataFrame, suppression: dict[str, pl.Series], config: Conf
     )
 
 
-def assign_tiers(decided: pl.DataFrame, config: Config) -> pl.DataFrame:
+def assign_tiers(decided: pl.DataFrame, config: Config, previous_tiers: pl.DataFrame | None = None) -> pl.DataFrame:
     """Rank target accounts and fill tiers in rank order, each up to its capacity; an account
-    below a tier's min_score falls to the next tier; what no tier can hold is untiered."""
+    below a tier's min_score falls to the next tier, unless it held that tier last run and is
+    within the hysteresis margin; what no tier can hold is untiered."""
     eligible = pl.col("decision").is_in(list(config.selection.target_decisions))
-    ranked = decided.sort(RANK_BY, descending=RANK_DESCENDING)
+    margin = config.selection.tier_hysteresis
+    if previous_tiers is None:
+        previous_tiers = pl.DataFrame(schema={"domain": pl.String, "previous_tier": pl.String})
+    ranked = decided.join(previous_tiers, on="domain", how="left").sort(RANK_BY, descending=RANK_DESCENDING)
     tier = pl.lit(None, pl.String)
     tier_label = pl.lit(None, pl.String)
     taken = pl.lit(False)
     for spec in config.selection.tiers:
-        candidate = eligible & ~taken & (pl.col("score") >= spec.min_score)
+        holds = (pl.col("previous_tier") == spec.name).fill_null(False) & (pl.col("score") >= spec.min_score - margin)
+        candidate = eligible & ~taken & ((pl.col("score") >= spec.min_score) | holds)
         # Position among this tier's candidates, in rank order.
         slot = pl.when(candidate).then(candidate.cast(pl.Int64).cum_sum())
         chosen = candidate & (slot <= spec.capacity)
@@ -90,22 +102,24 @@ def assign_tiers(decided: pl.DataFrame, config: Config) -> pl.DataFrame:
         .otherwise(pl.lit("not a target: ") + pl.col("decision"))
         .alias("target_status"),
     )
-    return tiered.drop(*helper_columns).sort("domain")
+    return tiered.drop(*helper_columns, "previous_tier").sort("domain")
+
+
+ROLE_NAMES = {"decision_maker": "a decision-maker", "finance": "finance", "technical_evaluator": "a technical evaluator", "champion": "a champion", "user": "users"}
 
 
 def next_step() -> pl.Expr:
-    """A short, rule-based suggestion for the account owner."""
-    has_dm = pl.col("decision_makers_engaged") > 0
-    broad = pl.col("departments_engaged") >= 2
+    """A short, rule-based suggestion for the account owner: the first buying-group role
+    still missing says whom to engage next."""
+    missing = pl.col("roles_missing").list.first()
+    engage = pl.format("engage {}: no {} engaged yet", missing.replace(ROLE_NAMES), missing.str.replace_all("_", " "))
     return (
         pl.when(pl.col("decision") == "suppressed").then(pl.lit("none: suppressed"))
         .when(pl.col("decision") == "needs_enrichment").then(pl.lit("enrich firmographics, then rescore"))
         .when(pl.col("decision") == "disqualified").then(pl.lit("none: outside the ICP"))
-        .when((pl.col("decision") == "sql_ready") & has_dm & broad).then(pl.lit("hand off to sales: book a discovery call"))
-        .when((pl.col("decision") == "sql_ready") & ~has_dm).then(pl.lit("hand off to sales: reach a decision-maker first"))
-        .when(pl.col("decision") == "sql_ready").then(pl.lit("hand off to sales: widen the buying group beyond one department"))
+        .when((pl.col("decision") == "sql_ready") & missing.is_null()).then(pl.lit("hand off to sales: book a discovery call"))
+        .when(pl.col("decision") == "sql_ready").then(pl.lit("hand off to sales; ") + engage)
         .when(pl.col("engaged_stakeholders") == 0).then(pl.lit("nurture: no one engaged yet, start with ads and outreach"))
-        .when(~has_dm).then(pl.lit("nurture: engage a decision-maker"))
-        .when(~broad).then(pl.lit("nurture: engage a second department"))
+        .when(missing.is_not_null()).then(pl.lit("nurture: ") + engage)
         .otherwise(pl.lit("nurture: keep engaging until SQL-ready"))
     )

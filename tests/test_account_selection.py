@@ -1,10 +1,15 @@
 """Account roll-up, scores, decisions and tiers on the hand-built dataset (default config).
 
-Account score = fit (industry 15, size 10, revenue 10, geography 5, technologies 5 each up
-to 10; cap 50) + engagement (each person's lead engagement capped at 15 and all people
-together at 30; decision-makers engaged 5 each up to 10; 3 per engaged department beyond
-the first up to 6; surging configured intent topics 5 each up to 10; cap 50). A contact is
-an engaged stakeholder from 10 lead engagement points.
+Account score = fit + engagement, each capped (50 + 50):
+* fit: industry 15, size 10, revenue 10, geography 5; technologies 5 each up to 10.
+* engaged people: each person's reference engagement with every event weighted by its age,
+  0.5 ** (days / 30) ("once" events by their latest occurrence), times the persona weight
+  (C-level 1.5, VP 1.3, Director 1.2, Manager 1.0, IC 0.8), capped at 15 per person and
+  rounded to 0.1; the account's sum is capped at 30 and rounded.
+* buying-group roles covered by engaged stakeholders (lead engagement >= 10): decision-maker
+  5, finance 3, technical evaluator 3, champion 3, user 1; at most 12.
+* intent: 5 per cluster in market (enough of its topics surging in 4 weeks), at most 10;
+  +2 for a topic newly surging in the latest week; +3 for a rising trend.
 """
 
 import polars as pl
@@ -16,27 +21,35 @@ from tasks.scoring import POINT_COLUMNS
 
 EXPECTED = {
     # domain: (score, decision, tier, rank)
-    # fit 50 (incl. Salesforce + Snowflake 10); people 15+15+15+15 = 60 -> 30, DMs 3 -> 10,
-    # 3 departments -> 6, intent 'Intent Data' 75 -> 5: 51 capped to 50.
+    # fit 50 (Salesforce + Snowflake 10); people 43.7 -> 30; all five roles 15 -> 12;
+    # 'Intent Data' 75 puts the abm cluster in market 5; rising 3: 50.
     "acme.com": (100, "sql_ready", "Tier 1", 1),
-    # merged spellings: fit 40; people 11+15 = 26, DM 1 (title-derived) -> 5,
-    # 2 departments -> 3, 2 configured topics surging -> 10: 44.
-    "umbrella.com": (84, "sql_ready", "Tier 1", 2),
-    # fit 40; people 15+15+3 = 33 -> 30, DMs 2 -> 10, 2 engaged departments -> 3 (the
-    # engineer's 3 points do not make an engaged stakeholder): 43.
-    "hooli.com": (83, "sql_ready", "Tier 1", 3),
-    # fit 15+0+10+5 = 30; people 15, DM 5 (its surge is older than 4 weeks): 50.
-    "initech.com": (50, "nurture", "Tier 2", 4),
+    # fit 40; people: VP security 10*0.5^(12/30) + 5*0.5^(14/30) = 11.20 *1.3 = 14.6,
+    # finance director 15*0.5^(15/30) = 10.61 *1.2 = 12.7, engineer 3*0.5^(16/30) *0.8 = 1.7:
+    # 29; roles: decision-maker, finance, technical evaluator 11; rising 3: 43.
+    "hooli.com": (83, "sql_ready", "Tier 1", 2),
+    # merged spellings: fit 40; people: manager 5*0.5^(20/30) + 3*(0.5^(21/30) + 0.5^(22/30))
+    # = 6.8, director (title-derived) (3*0.5^(23/30) + 15*0.5^(24/30)) *1.2 = 12.5: 19;
+    # roles: decision-maker, champion, user 9; clusters revenue_operations (2 of 4 topics)
+    # and customer_data (1 of 2) 10; 'Lead Scoring' newly surging 2; rising 3: 43.
+    # Ties Hooli at 83 and ranks after it: same fit and stakeholders, fewer decision-makers.
+    "umbrella.com": (83, "sql_ready", "Tier 1", 3),
+    # fit 15+0+10+5 = 30; CFO demo 30 days ago 20*0.5 *1.5 = 15; decision-maker + finance 8;
+    # its surge is older than 4 weeks; the activity is in the previous trend window: 23.
+    # The fast path needs fit 40.
+    "initech.com": (53, "nurture", "Tier 2", 4),
     # fit 40 + HubSpot 5, nobody engaged: 45.
     "quiet.com": (45, "nurture", "Tier 3", 5),
-    # fit 0; people 6, nobody engaged.
-    "globex.com": (6, "disqualified", None, None),
-    # fit 40; people 15 + DM 5.
-    "customer.com": (60, "suppressed", None, None),
-    "openopp.com": (60, "suppressed", None, None),
-    "rival.com": (60, "suppressed", None, None),
-    # fit 0+10+10+5; people 15 + DM 5.
-    "nofirmo.com": (45, "needs_enrichment", None, None),
+    # fit 0; two clicks (3*0.5^(3/30) + 3*0.5^(4/30)) *0.8 = 4.4 -> 4, nobody engaged; rising 3.
+    "globex.com": (7, "disqualified", None, None),
+    # fit 40; a VP marketing's demo yesterday -> 15; decision-maker + champion 8; rising 3.
+    "customer.com": (66, "suppressed", None, None),
+    # fit 40; an IT director's demo -> 15; decision-maker + technical evaluator 8; rising 3.
+    "openopp.com": (66, "suppressed", None, None),
+    # fit 40; the CEO's pricing visit -> 15; decision-maker 5 (executive is no champion); rising 3.
+    "rival.com": (63, "suppressed", None, None),
+    # fit 0+10+10+5; a VP sales' demo -> 15; decision-maker + champion 8; rising 3.
+    "nofirmo.com": (51, "needs_enrichment", None, None),
 }
 
 
@@ -65,7 +78,7 @@ def test_reasons_name_the_rule(handbuilt_result):
     assert account(handbuilt_result, "rival.com")["decision_reason"] == "suppressed: competitor"
     assert account(handbuilt_result, "nofirmo.com")["decision_reason"] == "missing firmographics: industry"
     assert account(handbuilt_result, "globex.com")["decision_reason"] == "fit 0 < 25 (minimum fit to nurture)"
-    assert account(handbuilt_result, "initech.com")["decision_reason"] == "fit 30 >= 25 but score 50 < 70"
+    assert account(handbuilt_result, "initech.com")["decision_reason"] == "fit 30 >= 25 but score 53 < 70"
 
 
 def test_points_per_signal_add_up_to_the_score(handbuilt_result):
@@ -75,10 +88,10 @@ def test_points_per_signal_add_up_to_the_score(handbuilt_result):
     acme = account(handbuilt_result, "acme.com")
     assert {c: acme[c] for c in POINT_COLUMNS} == {
         "points_industry": 15, "points_employees": 10, "points_annual_revenue": 10, "points_country": 5,
-        "points_technologies": 10, "points_fit_cap": 0, "points_people": 30, "points_decision_makers": 10,
-        "points_departments": 6, "points_intent": 5, "points_engagement_cap": -1,
+        "points_technologies": 10, "points_competitor_tech": 0, "points_fit_cap": 0, "points_people": 30,
+        "points_roles": 12, "points_intent": 5, "points_new_surges": 0, "points_trend": 3, "points_engagement_cap": 0,
     }
-    assert acme["explanation"].endswith("engagement cap -1 = 100")
+    assert acme["explanation"].endswith("rising trend +3 = 100")
 
 
 def test_buying_group_roll_up(handbuilt_result):
@@ -86,13 +99,21 @@ def test_buying_group_roll_up(handbuilt_result):
     assert acme["engaged_stakeholders"] == 4
     assert acme["decision_makers_engaged"] == 3
     assert acme["engaged_departments"] == ["finance", "it", "marketing"]
-    assert [p["name"] for p in acme["engaged_people"]] == ["Val Vp", "Dee Dir", "Max Mgr", "Olga Old"]
+    assert acme["roles_covered"] == ["decision_maker", "finance", "technical_evaluator", "champion", "user"]
+    # ordered by what each person adds to the account (decayed, weighted, capped)
+    assert [(p["name"], p["account_points"]) for p in acme["engaged_people"]] == [
+        ("Val Vp", 15.0), ("Dee Dir", 15.0), ("Max Mgr", 11.4), ("Olga Old", 2.3),
+    ]
     assert acme["matched_technologies"] == ["Salesforce", "Snowflake"]
     hooli = account(handbuilt_result, "hooli.com")
     assert (hooli["engaged_stakeholders"], hooli["contacts"], hooli["engaged_departments"]) == (2, 3, ["finance", "security"])
+    assert hooli["roles_missing"] == ["champion", "user"]
+    assert hooli["next_step"] == "hand off to sales; engage a champion: no champion engaged yet"
     umbrella = account(handbuilt_result, "umbrella.com")
     assert umbrella["decision_makers_engaged"] == 1
-    assert umbrella["surging_topics"] == ["Lead Scoring", "Revenue Operations"]
+    assert umbrella["surging_topics"] == ["Data Quality", "Lead Scoring", "Revenue Operations"]
+    assert umbrella["clusters_in_market"] == ["revenue_operations", "customer_data"]
+    assert umbrella["new_surging_topics"] == ["Lead Scoring"]
     assert umbrella["domain_spellings"] == ["https://www.Umbrella.com/", "umbrella.com"]
     assert umbrella["annual_revenue"] == 90e6 and umbrella["industry"] == "Healthcare"
     # all of Initech's activity (30 days ago) is in the previous trend window
@@ -113,8 +134,8 @@ def test_tier_capacities_and_min_scores_come_from_config(handbuilt_dir, as_of):
     placed = {d: (account(result, d)["tier"], account(result, d)["target_status"]) for d in ("acme.com", "hooli.com", "umbrella.com", "initech.com", "quiet.com")}
     assert placed == {
         "acme.com": ("Tier 1", "target"),
-        "umbrella.com": ("Tier 2", "target"),
         "hooli.com": ("Tier 2", "target"),
+        "umbrella.com": ("Tier 2", "target"),
         "initech.com": ("Tier 3", "target"),
         "quiet.com": (None, "eligible, beyond tier capacity"),
     }

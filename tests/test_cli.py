@@ -37,7 +37,7 @@ def test_run_end_to_end_prints_report_and_target_list(tmp_path, handbuilt_dir, p
     assert result.exit_code == 0, result.output
     assert f"report:      {out / 'report.html'}" in result.output
     assert f"target list: {out / 'targets.csv'}" in result.output
-    assert pl.read_csv(out / "targets.csv")["domain"].to_list() == ["acme.com", "umbrella.com", "hooli.com", "initech.com", "quiet.com"]
+    assert pl.read_csv(out / "targets.csv")["domain"].to_list() == ["acme.com", "hooli.com", "umbrella.com", "initech.com", "quiet.com"]
 
 
 def test_bad_as_of_date_is_a_usage_error(tmp_path, handbuilt_dir):

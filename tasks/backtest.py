@@ -1,0 +1,182 @@
+"""Backtests: the scoring pipeline run in-process, without a Prefect API, as of past dates.
+
+Each step is the flow's own task called through `.fn` (as `tests/steps.py` does), so a
+backtest scores history with exactly the code and config a run would use. Staging does
+not depend on the as-of date (it reads, casts and canonicalises), so the inputs are staged
+once and shared by every date; validation and everything after it depend on the date (rows
+dated after it are quarantined as "the future") and run once per date.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from pathlib import Path
+
+import polars as pl
+from prefect.logging import disable_run_logger
+
+from abmq.config import Config
+from tasks import pipeline
+from tasks.scoring import POINT_COLUMNS
+from tasks.sources import SOURCE_ORDER
+
+# What a backtest keeps of each date's account table (the rest is presentation).
+SCORE_COLUMNS = ("domain", "score", "fit_points", "engagement_points", "decision", "tier")
+
+
+def backtest_config(config: Config) -> Config:
+    """The config a backtest scores with: the same model, a different data-quality gate.
+
+    * `freshness_days = {}`: history is scored as it was, not gated on being fresh. As of a
+      date a year back, the newest event in today's export is a year "in the future" and
+      the newest one on or before that date may be days old for no fault of the data.
+    * `max_quarantine_share = 1`: rows dated after a past as-of date are quarantined as the
+      future, which for an old date is most of the events; the escalation rule would read
+      that as a renamed column or a wrong type and block. The present-day run (`abmq run`)
+      still gates the same export with the real thresholds.
+
+    The volume check needs no change: backtests pass an empty run history.
+    """
+    raw = config.model_dump()
+    raw["data_quality"]["freshness_days"] = {}
+    raw["data_quality"]["max_quarantine_share"] = 1.0
+    return Config.model_validate(raw)
+
+
+def stage_inputs(input_dir: Path) -> dict[str, pipeline.SourceData]:
+    """Every source read, cast to the contract and canonicalised (independent of the date)."""
+    staged: dict[str, pipeline.SourceData] = {}
+    with disable_run_logger():
+        for name in SOURCE_ORDER:
+            staged[name] = pipeline.stage_source.fn(str(input_dir), name, **pipeline.reference_keys(staged))
+    return staged
+
+
+def _validated(staged: dict[str, pipeline.SourceData], as_of: dt.date, config: Config) -> dict[str, pipeline.SourceData]:
+    """Validate a copy of the staged sources as of `as_of` (validation mutates its input;
+    the staged frames themselves are immutable and shared)."""
+    parameters = pipeline.gate_parameters(as_of, config, history=[])
+    sources: dict[str, pipeline.SourceData] = {}
+    with disable_run_logger():
+        for name in SOURCE_ORDER:
+            copy = dataclasses.replace(staged[name], unknown_columns=list(staged[name].unknown_columns), examples={}, set_aside=[])
+            sources[name] = pipeline.validate_source.fn(name, copy, parameters, config)
+    return sources
+
+
+def _kept(sources: dict[str, pipeline.SourceData], name: str) -> pl.DataFrame | None:
+    data = sources.get(name)
+    return data.kept if data is not None else None
+
+
+def suppression_as_of(
+    suppression: dict[str, pl.Series],
+    opportunities: pl.DataFrame | None,
+    open_opportunities: pl.DataFrame | None,
+    as_of: dt.date,
+) -> dict[str, pl.Series]:
+    """The customer and open-opportunity lists as they stood on `as_of`.
+
+    The CRM lists are today's: every account won since `as_of` is on today's customer
+    list, so scoring history with them would suppress exactly the accounts that later
+    converted (the outcome leaking into the backtest). Rebuilt from the opportunity history:
+    * customers then = today's customers, less those whose first win closed after `as_of`,
+      plus those with a win closed on or before it;
+    * open then = opportunities created on or before `as_of` and not closed by then, plus
+      today's open opportunities created on or before it (undated ones are left out: when
+      they opened is unknown).
+    Competitors are kept as they are (being a competitor is not an outcome).
+    """
+    rebuilt = dict(suppression)
+    empty = pl.Series("domain", [], pl.String)
+    history = opportunities if opportunities is not None else pl.DataFrame(schema={"domain": pl.String, "created_at": pl.Date})
+    for column, dtype in (("closed_at", pl.Date), ("outcome", pl.String)):
+        if column not in history.columns:
+            history = history.with_columns(pl.lit(None, dtype).alias(column))
+    if "customers" in rebuilt:
+        wins = history.filter((pl.col("outcome") == "won") & pl.col("closed_at").is_not_null())
+        first_win = wins.group_by("domain").agg(pl.col("closed_at").min())
+        won_later = first_win.filter(pl.col("closed_at") > as_of)["domain"]
+        won_by_then = first_win.filter(pl.col("closed_at") <= as_of)["domain"]
+        today = rebuilt["customers"]
+        rebuilt["customers"] = (
+            pl.concat([today.filter(~today.is_in(won_later.implode())), won_by_then.rename(today.name)])
+            .unique()
+            .sort()
+        )
+    if "open_opportunities" in rebuilt:
+        open_then = history.filter(
+            (pl.col("created_at") <= as_of) & (pl.col("closed_at").is_null() | (pl.col("closed_at") > as_of))
+        )["domain"]
+        dated = open_opportunities if open_opportunities is not None and "created_at" in open_opportunities.columns else None
+        listed = dated.filter(pl.col("created_at") <= as_of)["domain"] if dated is not None else empty
+        rebuilt["open_opportunities"] = pl.concat([open_then, listed]).drop_nulls().unique().sort().rename("domain")
+    return rebuilt
+
+
+def score_staged(staged: dict[str, pipeline.SourceData], as_of: dt.date, config: Config) -> pl.DataFrame:
+    """The final account table (what `select_targets` returns) as of `as_of`, from sources
+    staged by `stage_inputs`. `config` is used as given: pass it through `backtest_config`."""
+    sources = _validated(staged, as_of, config)
+    with disable_run_logger():
+        pipeline.quality_gate.fn(sources)
+        clean = pipeline.normalise_sources.fn(sources)
+        clean.suppression = suppression_as_of(
+            clean.suppression, _kept(sources, "opportunities"), _kept(sources, "crm_open_opportunities"), as_of
+        )
+        contacts = pipeline.engagement_by_contact.fn(clean, config, as_of)
+        rolled = pipeline.roll_up_accounts.fn(contacts, clean, config, as_of)
+        return pipeline.select_targets.fn(pipeline.score_accounts.fn(clean, rolled, config), clean, config)
+
+
+def score_as_of(input_dir: Path, as_of: dt.date, config: Config) -> pl.DataFrame:
+    """The account table `select_targets` returns for the inputs in `input_dir` as of
+    `as_of`, scored with `config` (data-quality gate relaxed for history, see
+    `backtest_config`; suppression lists as they stood then, see `suppression_as_of`)."""
+    return score_staged(stage_inputs(Path(input_dir)), as_of, backtest_config(config))
+
+
+def backtest(input_dir: Path, dates: list[dt.date], config: Config, staged: dict[str, pipeline.SourceData] | None = None) -> pl.DataFrame:
+    """Account scores as of each date, one row per (as_of, domain): the score, its decision
+    and tier and every `points_*` column."""
+    staged = staged if staged is not None else stage_inputs(Path(input_dir))
+    relaxed = backtest_config(config)
+    frames = []
+    for as_of in sorted(set(dates)):
+        accounts = score_staged(staged, as_of, relaxed)
+        frames.append(
+            accounts.select(pl.lit(as_of, pl.Date).alias("as_of"), *SCORE_COLUMNS, *POINT_COLUMNS)
+        )
+    if not frames:
+        return pl.DataFrame(schema={"as_of": pl.Date, "domain": pl.String, "score": pl.Int64})
+    return pl.concat(frames, how="vertical_relaxed").sort("as_of", "domain")
+
+
+def closed_opportunities(staged: dict[str, pipeline.SourceData], as_of: dt.date, config: Config) -> pl.DataFrame:
+    """Opportunities closed won or lost on or before `as_of`, validated and with canonical
+    domains (the `opportunities` source through the same gate as a run)."""
+    data = staged.get("opportunities")
+    schema = {"domain": pl.String, "created_at": pl.Date, "closed_at": pl.Date, "outcome": pl.String, "amount": pl.Float64}
+    if data is None or data.staged is None:
+        return pl.DataFrame(schema=schema)
+    parameters = pipeline.gate_parameters(as_of, backtest_config(config), history=[])
+    copy = dataclasses.replace(data, unknown_columns=list(data.unknown_columns), examples={}, set_aside=[])
+    with disable_run_logger():
+        validated = pipeline.validate_source.fn("opportunities", copy, parameters, backtest_config(config))
+        pipeline.quality_gate.fn({"opportunities": validated})
+    kept = validated.kept
+    for column, dtype in schema.items():
+        if column not in kept.columns:
+            kept = kept.with_columns(pl.lit(None, dtype).alias(column))
+    extra = ["opportunity_id"] if "opportunity_id" in kept.columns else []
+    return (
+        kept.filter(
+            pl.col("outcome").is_in(["won", "lost"])
+            & pl.col("created_at").is_not_null()
+            & (pl.col("created_at") <= as_of)
+            & (pl.col("closed_at").is_null() | (pl.col("closed_at") <= as_of))
+        )
+        .select(*extra, *schema)
+        .sort("created_at", "domain", *extra)
+    )
