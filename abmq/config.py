@@ -165,7 +165,6 @@ class Trend(Strict):
     window_days: int = Field(ge=1, le=365)
     rising_ratio: float = Field(gt=1)
     cooling_ratio: float = Field(gt=0, lt=1)
-    rising_points: int = Field(ge=0)
 
 
 class FastPath(Strict):

@@ -18,7 +18,6 @@ POINT_LABELS = {
     "points_roles": "buying-group roles",
     "points_intent": "intent clusters",
     "points_new_surges": "new intent surge",
-    "points_trend": "rising trend",
     "points_engagement_cap": "engagement cap",
 }
 # Spreadsheet apps run cells that start with these as formulas (CSV injection).

@@ -20,11 +20,10 @@ POINT_COLUMNS = (
     "points_roles",
     "points_intent",
     "points_new_surges",
-    "points_trend",
     "points_engagement_cap",
 )
 FIT_ITEMS = POINT_COLUMNS[:6]
-ENGAGEMENT_ITEMS = POINT_COLUMNS[7:12]
+ENGAGEMENT_ITEMS = POINT_COLUMNS[7:11]
 
 
 def firmographic_matches(config: Config) -> dict[str, pl.Expr]:
@@ -82,7 +81,8 @@ def score_contacts(contacts: pl.DataFrame, accounts: pl.DataFrame, config: Confi
 
 def score_accounts(accounts: pl.DataFrame, rollup: pl.DataFrame, surges: pl.DataFrame, technologies: pl.DataFrame, config: Config) -> pl.DataFrame:
     """Account score = fit (firmographics + technographics) + engagement (people, buying-group
-    roles, intent clusters, new surges, rising trend), each part capped as the config says."""
+    roles, intent clusters, new surges), each part capped as the config says. The trend is
+    not in the score (an older event could then lower it); it orders equal scores."""
     scoring = config.account_scoring
     intent = scoring.intent
     tech = scoring.fit.technologies
@@ -113,7 +113,6 @@ def score_accounts(accounts: pl.DataFrame, rollup: pl.DataFrame, surges: pl.Data
             role_points.fill_null(0).clip(upper_bound=scoring.buying_group.cap).cast(pl.Int64).alias("points_roles"),
             (pl.col("clusters_in_market").list.len() * intent.points_each).clip(upper_bound=intent.cap).cast(pl.Int64).alias("points_intent"),
             pl.when(pl.col("new_surging_topics").list.len() > 0).then(intent.new_surge_points).otherwise(0).cast(pl.Int64).alias("points_new_surges"),
-            pl.when(pl.col("trend") == "rising").then(scoring.trend.rising_points).otherwise(0).cast(pl.Int64).alias("points_trend"),
         )
         .with_columns(
             _cap_adjustment(list(FIT_ITEMS), scoring.fit.cap).alias("points_fit_cap"),

@@ -18,10 +18,11 @@ SUPPRESSION_REASONS = {
     "open_opportunities": "open opportunity",
     "competitors": "competitor",
 }
-# Equal scores are ordered by the breadth and freshness of the buying group, then by domain
-# so the ranking never depends on input row order.
-RANK_BY = ["score", "fit_points", "engaged_stakeholders", "decision_makers_engaged", "recent_points", "domain"]
-RANK_DESCENDING = [True, True, True, True, True, False]
+# Equal scores are ordered by trend (rising first), then by the breadth and freshness of
+# the buying group, then by domain so the ranking never depends on input row order.
+RANK_BY = ["score", "_trend_priority", "fit_points", "engaged_stakeholders", "decision_makers_engaged", "recent_points", "domain"]
+RANK_DESCENDING = [True, False, True, True, True, True, False]
+TREND_PRIORITY = {"rising": 0, "steady": 1, "none": 2, "cooling": 3}
 
 
 def decide(scored: pl.DataFrame, suppression: dict[str, pl.Series], config: Config) -> pl.DataFrame:
@@ -79,7 +80,11 @@ def assign_tiers(decided: pl.DataFrame, config: Config, previous_tiers: pl.DataF
     margin = config.selection.tier_hysteresis
     if previous_tiers is None:
         previous_tiers = pl.DataFrame(schema={"domain": pl.String, "previous_tier": pl.String})
-    ranked = decided.join(previous_tiers, on="domain", how="left").sort(RANK_BY, descending=RANK_DESCENDING)
+    ranked = (
+        decided.join(previous_tiers, on="domain", how="left")
+        .with_columns(pl.col("trend").replace_strict(TREND_PRIORITY, default=2, return_dtype=pl.Int8).alias("_trend_priority"))
+        .sort(RANK_BY, descending=RANK_DESCENDING)
+    )
     tier = pl.lit(None, pl.String)
     tier_label = pl.lit(None, pl.String)
     taken = pl.lit(False)
@@ -102,7 +107,7 @@ def assign_tiers(decided: pl.DataFrame, config: Config, previous_tiers: pl.DataF
         .otherwise(pl.lit("not a target: ") + pl.col("decision"))
         .alias("target_status"),
     )
-    return tiered.drop(*helper_columns, "previous_tier").sort("domain")
+    return tiered.drop(*helper_columns, "previous_tier", "_trend_priority").sort("domain")
 
 
 ROLE_NAMES = {"decision_maker": "a decision-maker", "finance": "finance", "technical_evaluator": "a technical evaluator", "champion": "a champion", "user": "users"}

@@ -9,7 +9,8 @@ Account score = fit + engagement, each capped (50 + 50):
 * buying-group roles covered by engaged stakeholders (lead engagement >= 10): decision-maker
   5, finance 3, technical evaluator 3, champion 3, user 1; at most 12.
 * intent: 5 per cluster in market (enough of its topics surging in 4 weeks), at most 10;
-  +2 for a topic newly surging in the latest week; +3 for a rising trend.
+  +2 for a topic newly surging in the latest week.
+Equal scores are ordered by trend (rising first), fit, stakeholders, decision-makers.
 """
 
 import polars as pl
@@ -22,34 +23,35 @@ from tasks.scoring import POINT_COLUMNS
 EXPECTED = {
     # domain: (score, decision, tier, rank)
     # fit 50 (Salesforce + Snowflake 10); people 43.7 -> 30; all five roles 15 -> 12;
-    # 'Intent Data' 75 puts the abm cluster in market 5; rising 3: 50.
-    "acme.com": (100, "sql_ready", "Tier 1", 1),
+    # 'Intent Data' 75 puts the abm cluster in market 5: 47.
+    "acme.com": (97, "sql_ready", "Tier 1", 1),
     # fit 40; people: VP security 10*0.5^(12/30) + 5*0.5^(14/30) = 11.20 *1.3 = 14.6,
     # finance director 15*0.5^(15/30) = 10.61 *1.2 = 12.7, engineer 3*0.5^(16/30) *0.8 = 1.7:
-    # 29; roles: decision-maker, finance, technical evaluator 11; rising 3: 43.
-    "hooli.com": (83, "sql_ready", "Tier 1", 2),
+    # 29; roles: decision-maker, finance, technical evaluator 11: 40.
+    "hooli.com": (80, "sql_ready", "Tier 1", 2),
     # merged spellings: fit 40; people: manager 5*0.5^(20/30) + 3*(0.5^(21/30) + 0.5^(22/30))
     # = 6.8, director (title-derived) (3*0.5^(23/30) + 15*0.5^(24/30)) *1.2 = 12.5: 19;
     # roles: decision-maker, champion, user 9; clusters revenue_operations (2 of 4 topics)
-    # and customer_data (1 of 2) 10; 'Lead Scoring' newly surging 2; rising 3: 43.
-    # Ties Hooli at 83 and ranks after it: same fit and stakeholders, fewer decision-makers.
-    "umbrella.com": (83, "sql_ready", "Tier 1", 3),
+    # and customer_data (1 of 2) 10; 'Lead Scoring' newly surging 2: 40.
+    # Ties Hooli at 80 and ranks after it: both rising, same fit and stakeholders, fewer
+    # decision-makers.
+    "umbrella.com": (80, "sql_ready", "Tier 1", 3),
     # fit 15+0+10+5 = 30; CFO demo 30 days ago 20*0.5 *1.5 = 15; decision-maker + finance 8;
     # its surge is older than 4 weeks; the activity is in the previous trend window: 23.
     # The fast path needs fit 40.
     "initech.com": (53, "nurture", "Tier 2", 4),
     # fit 40 + HubSpot 5, nobody engaged: 45.
     "quiet.com": (45, "nurture", "Tier 3", 5),
-    # fit 0; two clicks (3*0.5^(3/30) + 3*0.5^(4/30)) *0.8 = 4.4 -> 4, nobody engaged; rising 3.
-    "globex.com": (7, "disqualified", None, None),
-    # fit 40; a VP marketing's demo yesterday -> 15; decision-maker + champion 8; rising 3.
-    "customer.com": (66, "suppressed", None, None),
-    # fit 40; an IT director's demo -> 15; decision-maker + technical evaluator 8; rising 3.
-    "openopp.com": (66, "suppressed", None, None),
-    # fit 40; the CEO's pricing visit -> 15; decision-maker 5 (executive is no champion); rising 3.
-    "rival.com": (63, "suppressed", None, None),
-    # fit 0+10+10+5; a VP sales' demo -> 15; decision-maker + champion 8; rising 3.
-    "nofirmo.com": (51, "needs_enrichment", None, None),
+    # fit 0; two clicks (3*0.5^(3/30) + 3*0.5^(4/30)) *0.8 = 4.4 -> 4, nobody engaged.
+    "globex.com": (4, "disqualified", None, None),
+    # fit 40; a VP marketing's demo yesterday -> 15; decision-maker + champion 8.
+    "customer.com": (63, "suppressed", None, None),
+    # fit 40; an IT director's demo -> 15; decision-maker + technical evaluator 8.
+    "openopp.com": (63, "suppressed", None, None),
+    # fit 40; the CEO's pricing visit -> 15; decision-maker 5 (executive is no champion).
+    "rival.com": (60, "suppressed", None, None),
+    # fit 0+10+10+5; a VP sales' demo -> 15; decision-maker + champion 8.
+    "nofirmo.com": (48, "needs_enrichment", None, None),
 }
 
 
@@ -89,9 +91,9 @@ def test_points_per_signal_add_up_to_the_score(handbuilt_result):
     assert {c: acme[c] for c in POINT_COLUMNS} == {
         "points_industry": 15, "points_employees": 10, "points_annual_revenue": 10, "points_country": 5,
         "points_technologies": 10, "points_competitor_tech": 0, "points_fit_cap": 0, "points_people": 30,
-        "points_roles": 12, "points_intent": 5, "points_new_surges": 0, "points_trend": 3, "points_engagement_cap": 0,
+        "points_roles": 12, "points_intent": 5, "points_new_surges": 0, "points_engagement_cap": 0,
     }
-    assert acme["explanation"].endswith("rising trend +3 = 100")
+    assert acme["explanation"].endswith("intent clusters +5 = 97")
 
 
 def test_buying_group_roll_up(handbuilt_result):

@@ -70,7 +70,7 @@ def test_newly_sql_ready_accounts_reach_the_webhook(handbuilt_dir, tmp_path, web
     alert = webhook[0]
     assert alert["count"] == 1 and alert["compared_with"] == "2026-11-24"
     assert alert["accounts"][0]["domain"] == "hooli.com" and alert["accounts"][0]["owner"] == "Sam Ortiz"
-    assert "Hooli (hooli.com) score 83" in alert["text"]
+    assert "Hooli (hooli.com) score 80" in alert["text"]
     assert "@" not in json.dumps(alert)
 
 

@@ -45,8 +45,8 @@ def test_target_list_is_in_rank_order_and_links_account_pages(site):
 def test_account_page_explains_the_score_exactly(site, handbuilt_result):
     page = site["accounts/acme.com.html"]
     rows = re.findall(r"<tr><td>([^<]+)</td><td class=\"num\">([+-]\d+)</td></tr>", page)
-    assert sum(int(points) for _, points in rows) == 100 == figures(page)["score-total"]
-    assert ("rising trend", "+3") in rows and ("buying-group roles", "+12") in rows
+    assert sum(int(points) for _, points in rows) == 97 == figures(page)["score-total"]
+    assert ("buying-group roles", "+12") in rows
     # people by role with their latest activity, names and titles but no e-mail addresses
     assert "Val Vp, VP of IT" in page and "last active 2026-11-23" in page
     assert "@acme.com" not in page
