@@ -156,7 +156,8 @@ def intent_surges(intent: pl.DataFrame, config: Config, as_of: dt.date) -> pl.Da
     since = as_of - dt.timedelta(weeks=rules.recent_weeks)
     recent = intent.filter((pl.col("week") > since) & (pl.col("week") <= as_of))
     surging = (pl.col("score") >= rules.surge_score) & pl.col("topic").is_in(rules.topics)
-    latest = pl.col("week") == recent.select(pl.col("week").max()).item()  # the provider's latest week
+    latest_week = recent.select(pl.col("week").max()).item()  # the provider's latest week
+    latest = pl.col("week") == latest_week if latest_week is not None else pl.lit(False)
     per_topic = (
         recent.group_by("domain", "topic")
         .agg(

@@ -1,0 +1,234 @@
+"""The account model's behaviour: decay, persona weights, no single loud contact, buying
+groups over volume, intent clusters, competitor technology, fast path, hysteresis, and the
+properties that must hold whatever the data (hypothesis)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from abmq.config import load_config
+from steps import run_steps
+from tasks import rollup, scoring, selection
+from tasks.sources import UTC_TIMESTAMP
+
+AS_OF = dt.date(2026, 11, 25)
+CONFIG = load_config()
+SCORING_TYPES = ["demo_request", "pricing_page_visit", "event_attendance", "content_download", "email_open", "email_click"]
+
+
+def at(days_ago: int) -> dt.datetime:
+    return dt.datetime.combine(AS_OF - dt.timedelta(days=days_ago), dt.time(9), tzinfo=dt.timezone.utc)
+
+
+def accounts_frame(domains: list[str]) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "domain": domains,
+            "name": [d.split(".")[0].title() for d in domains],
+            "industry": ["Software"] * len(domains),
+            "employees": [1000] * len(domains),
+            "annual_revenue": [100e6] * len(domains),
+            "country": ["US"] * len(domains),
+            "account_id": [f"A{i}" for i in range(len(domains))],
+            "owner": ["Owner"] * len(domains),
+        }
+    )
+
+
+def contacts_frame(rows: list[tuple[str, str, str, str]]) -> pl.DataFrame:
+    """(contact_id, domain, seniority, department)"""
+    return pl.DataFrame(
+        [(cid, domain, seniority, department, cid.title(), "X", f"{seniority} {department}") for cid, domain, seniority, department in rows],
+        schema={c: pl.String for c in ("contact_id", "domain", "seniority", "department", "first_name", "last_name", "title")},
+        orient="row",
+    )
+
+
+def events_frame(rows: list[tuple[str, str, int]]) -> pl.DataFrame:
+    """(contact_id, event_type, days ago)"""
+    return pl.DataFrame(
+        {"contact_id": [r[0] for r in rows], "event_type": [r[1] for r in rows], "occurred_at": [at(r[2]) for r in rows]},
+        schema={"contact_id": pl.String, "event_type": pl.String, "occurred_at": UTC_TIMESTAMP},
+    )
+
+
+NO_INTENT = pl.DataFrame(schema={"domain": pl.String, "topic": pl.String, "week": pl.Date, "score": pl.Float64})
+NO_TECH = pl.DataFrame(schema={"domain": pl.String, "technology": pl.String, "first_seen": pl.Date})
+
+
+def score(accounts, contacts, events, intent=NO_INTENT, technographics=NO_TECH, config=CONFIG) -> pl.DataFrame:
+    engagement = rollup.contact_engagement(events, config, AS_OF)
+    people = rollup.contacts_with_engagement(contacts, engagement)
+    return scoring.score_accounts(
+        accounts,
+        rollup.account_rollup(people, config),
+        rollup.intent_surges(intent, config, AS_OF),
+        rollup.technology_matches(technographics, config, AS_OF),
+        config,
+    )
+
+
+def points(frame: pl.DataFrame, domain: str) -> dict:
+    return frame.filter(domain=domain).to_dicts()[0]
+
+
+def test_decay_by_hand():
+    events = events_frame([
+        ("a", "demo_request", 30),  # 20 * 0.5 = 10
+        ("a", "demo_request", 60),  # "once": only the latest counts
+        ("a", "content_download", 0), ("a", "content_download", 60),  # 5 * (1 + 0.25) = 6.25
+        ("a", "email_open", 90),  # outside the 90-day window
+        ("b", "pricing_page_visit", 15),  # 15 * 0.5 ** 0.5 = 10.6066
+    ])
+    decayed = dict(rollup.decayed_engagement(events, CONFIG, AS_OF).collect().iter_rows())
+    assert decayed["a"] == pytest.approx(16.25)
+    assert decayed["b"] == pytest.approx(10.6066, abs=1e-4)
+
+
+def test_persona_weight_applies_before_the_per_person_cap():
+    # the same pricing visit today: 15 points; a VP counts 15 * 1.3 = 19.5 -> capped at 15,
+    # an individual contributor 15 * 0.8 = 12
+    contacts = contacts_frame([("vp", "a.com", "vp", "it"), ("ic", "b.com", "individual_contributor", "it")])
+    scored = score(accounts_frame(["a.com", "b.com"]), contacts, events_frame([("vp", "pricing_page_visit", 0), ("ic", "pricing_page_visit", 0)]))
+    assert points(scored, "a.com")["points_people"] == 15
+    assert points(scored, "b.com")["points_people"] == 12
+
+
+def test_one_loud_contact_ranks_below_a_moderately_engaged_buying_group():
+    contacts = contacts_frame([
+        ("loud", "loud.com", "manager", "it"),
+        ("p1", "group.com", "manager", "it"), ("p2", "group.com", "manager", "security"),
+        ("p3", "group.com", "manager", "finance"), ("p4", "group.com", "individual_contributor", "finance"),
+    ])
+    events = events_frame(
+        [("loud", "email_open", d % 20) for d in range(100)]
+        + [(p, kind, 5) for p in ("p1", "p2", "p3", "p4") for kind in ("content_download", "email_click", "email_open")]
+    )
+    scored = score(accounts_frame(["loud.com", "group.com"]), contacts, events)
+    loud, group = points(scored, "loud.com"), points(scored, "group.com")
+    assert loud["points_people"] == 15  # 100 opens, one person: the per-person cap
+    assert group["score"] > loud["score"]
+
+
+def test_it_alone_scores_below_the_same_engagement_spread_over_it_security_and_finance():
+    contacts = contacts_frame([
+        ("i1", "itonly.com", "manager", "it"), ("i2", "itonly.com", "manager", "it"), ("i3", "itonly.com", "manager", "it"),
+        ("s1", "spread.com", "manager", "it"), ("s2", "spread.com", "manager", "security"), ("s3", "spread.com", "manager", "finance"),
+    ])
+    events = events_frame([(c, "pricing_page_visit", 3) for c in ("i1", "i2", "i3", "s1", "s2", "s3")])
+    scored = score(accounts_frame(["itonly.com", "spread.com"]), contacts, events)
+    it_only, spread = points(scored, "itonly.com"), points(scored, "spread.com")
+    assert it_only["points_people"] == spread["points_people"]
+    assert it_only["roles_missing"] == ["decision_maker", "finance", "champion"]
+    assert spread["points_roles"] == it_only["points_roles"] + 3  # finance covered
+    assert spread["score"] > it_only["score"]
+
+
+def test_intent_cluster_needs_its_share_of_topics():
+    week = AS_OF - dt.timedelta(days=AS_OF.weekday())
+    intent = pl.DataFrame(
+        {
+            "domain": ["one.com", "two.com", "two.com"],
+            "topic": ["Customer Data Platform", "Customer Data Platform", "Revenue Operations"],
+            "week": [week, week, week],
+            "score": [90.0, 90.0, 61.0],
+        }
+    )
+    surges = rollup.intent_surges(intent, CONFIG, AS_OF)
+    # customer_data needs 50% of its 2 topics (1 is enough); revenue_operations 25% of 4
+    assert dict(surges.select("domain", "clusters_in_market").iter_rows()) == {
+        "one.com": ["customer_data"],
+        "two.com": ["revenue_operations", "customer_data"],
+    }
+
+
+def test_competitor_technology_can_count_against_an_account():
+    config = CONFIG.model_validate(
+        {**CONFIG.model_dump(), "account_scoring": {**CONFIG.account_scoring.model_dump(), "fit": {
+            **CONFIG.account_scoring.fit.model_dump(),
+            "technologies": {**CONFIG.account_scoring.fit.technologies.model_dump(), "competitors": {"6sense": -5, "Demandbase": 5}},
+        }}}
+    )
+    technographics = pl.DataFrame({"domain": ["locked.com", "switch.com"], "technology": ["6sense", "Demandbase"], "first_seen": [dt.date(2025, 1, 1)] * 2})
+    scored = score(accounts_frame(["locked.com", "switch.com"]), contacts_frame([]), events_frame([]), technographics=technographics, config=config)
+    assert points(scored, "locked.com")["points_competitor_tech"] == -5 and points(scored, "locked.com")["fit_points"] == 35
+    assert points(scored, "switch.com")["points_competitor_tech"] == 5
+    assert points(scored, "switch.com")["fit_points"] == 45
+
+
+def test_fast_path_sends_a_decision_makers_demo_request_to_sales(handbuilt_dir, as_of):
+    config = CONFIG.model_validate({**CONFIG.model_dump(), "account_scoring": {**CONFIG.account_scoring.model_dump(), "fast_path": {"enabled": True, "seniorities": ["c_level"], "min_fit": 30}}})
+    initech = run_steps(handbuilt_dir, as_of, config)["accounts"].filter(domain="initech.com").to_dicts()[0]
+    assert (initech["score"], initech["decision"]) == (53, "sql_ready")
+    assert initech["decision_reason"] == "fast path: demo request from a decision-maker, fit 30 >= 30 (score 53)"
+
+
+def test_tier_hysteresis_keeps_an_account_at_the_boundary():
+    decided = pl.DataFrame(
+        {"domain": ["a.com", "b.com"], "score": [68, 66], "decision": ["nurture"] * 2, "fit_points": [40, 40], "trend": ["steady"] * 2,
+         "engaged_stakeholders": [1, 1], "decision_makers_engaged": [0, 0], "recent_points": [0, 0]}
+    )
+    previous = pl.DataFrame({"domain": ["a.com", "b.com"], "previous_tier": ["Tier 1", "Tier 1"]})
+    tiered = dict(selection.assign_tiers(decided, CONFIG, previous).select("domain", "tier").iter_rows())
+    # min 70, margin 3: 68 stays in Tier 1, 66 falls to Tier 2; without history both fall
+    assert tiered == {"a.com": "Tier 1", "b.com": "Tier 2"}
+    assert set(dict(selection.assign_tiers(decided, CONFIG).select("domain", "tier").iter_rows()).values()) == {"Tier 2"}
+
+
+# ---- properties ---------------------------------------------------------------------------
+
+GROUP = contacts_frame([
+    ("c1", "p.com", "vp", "finance"), ("c2", "p.com", "manager", "it"), ("c3", "p.com", "individual_contributor", "marketing"),
+])
+event_lists = st.lists(st.tuples(st.sampled_from(["c1", "c2", "c3"]), st.sampled_from(SCORING_TYPES), st.integers(0, 120)), max_size=25)
+
+
+@settings(max_examples=60, deadline=None)
+@given(events=event_lists, extra=st.tuples(st.sampled_from(["c1", "c2", "c3"]), st.sampled_from(SCORING_TYPES), st.integers(0, 89)))
+def test_adding_a_qualifying_event_never_lowers_the_score(events, extra):
+    before = points(score(accounts_frame(["p.com"]), GROUP, events_frame(events)), "p.com")["score"]
+    after = points(score(accounts_frame(["p.com"]), GROUP, events_frame([*events, extra])), "p.com")["score"]
+    assert after >= before
+
+
+@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 10_000))
+def test_row_order_of_the_inputs_never_changes_the_outputs(handbuilt_dir, tmp_path_factory, as_of, seed):
+    shuffled = tmp_path_factory.mktemp("shuffled") / "input"
+    shutil.copytree(handbuilt_dir, shuffled)
+    for path in shuffled.glob("*.csv"):
+        frame = pl.read_csv(path, infer_schema=False)
+        frame.sample(fraction=1.0, shuffle=True, seed=seed).write_csv(path)
+    original = run_steps(handbuilt_dir, as_of)
+    reordered = run_steps(shuffled, as_of)
+    for table in ("accounts", "contacts"):
+        assert reordered[table].equals(original[table]), table
+
+
+def test_merging_spellings_gives_the_same_result_as_clean_input(handbuilt_dir, tmp_path, as_of):
+    clean = tmp_path / "clean"
+    shutil.copytree(handbuilt_dir, clean)
+    accounts = pl.read_csv(clean / "accounts.csv", infer_schema=False)
+    merged_row = {"account_id": "A03", "domain": "umbrella.com", "name": "Umbrella Health", "industry": "Healthcare", "employees": "800", "annual_revenue": "90000000.0", "country": "GB", "owner": "Ana Silva"}
+    accounts.filter(~pl.col("account_id").is_in(["A03", "A09"])).vstack(pl.DataFrame([merged_row]).select(accounts.columns)).write_csv(clean / "accounts.csv")
+    dirty_result = run_steps(handbuilt_dir, as_of)["accounts"].drop("domain_spellings")
+    clean_result = run_steps(clean, as_of)["accounts"].drop("domain_spellings")
+    assert dirty_result.equals(clean_result)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_suppressed_accounts_never_appear_in_targets(handbuilt_result, data):
+    domains = handbuilt_result["accounts"]["domain"].to_list()
+    lists = {key: pl.Series("domain", data.draw(st.lists(st.sampled_from(domains), unique=True)), pl.String) for key in ("customers", "open_opportunities", "competitors")}
+    scored = handbuilt_result["accounts"].select([c for c in handbuilt_result["accounts"].columns if c not in ("decision", "decision_reason", "suppression", "tier", "tier_label", "target_rank", "target_status", "next_step", "explanation")])
+    tiered = selection.assign_tiers(selection.decide(scored, lists, CONFIG), CONFIG)
+    suppressed = set().union(*(set(s) for s in lists.values()))
+    assert suppressed.isdisjoint(set(tiered.filter(pl.col("tier").is_not_null())["domain"]))
+    assert set(tiered.filter(pl.col("decision") == "suppressed")["domain"]) == suppressed
