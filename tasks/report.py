@@ -70,6 +70,7 @@ def _people_by_department(people: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "title": person["title"],
                 "role": role,
                 "points": person["points"],
+                "account_points": person.get("account_points"),
                 "last_active": last.date().isoformat() if last is not None else "never",
                 "short": f"{person['name']} ({role}, {person['points']})",
             }
@@ -101,6 +102,10 @@ def target_rows(accounts: pl.DataFrame) -> list[dict[str, Any]]:
                 "topics": account["surging_topics"] or [],
                 "technologies": account["matched_technologies"] or [],
                 "spellings": account["domain_spellings"] or [],
+                "roles_covered": account["roles_covered"] or [],
+                "roles_missing": account["roles_missing"] or [],
+                "clusters": account["clusters_in_market"] or [],
+                "competitor_technologies": account["competitor_technologies"] or [],
             }
         )
     return rows
