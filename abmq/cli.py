@@ -134,5 +134,46 @@ def serve(
     qualify.serve(name=name, schedule=Cron(cron, timezone=timezone), parameters=parameters)
 
 
+@app.command()
+def calibrate(
+    input_dir: Annotated[Path, typer.Option("--input", help="Folder with the source exports, including `opportunities` with outcomes.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Output folder for the calibration report and the proposed config.")],
+    config: Annotated[Optional[Path], typer.Option("--config", help="Scoring config YAML to calibrate (default: config/default.yaml).")] = None,
+    as_of: AsOf = None,
+    months: Annotated[int, typer.Option("--months", min=1, help="Monthly backtest snapshots (the latest ones).")] = 12,
+) -> None:
+    """Backtest the scoring config on closed opportunities and propose re-weighted points."""
+    from abmq.config import ConfigError, load_config
+
+    if not input_dir.is_dir():
+        console.print(f"[red]error:[/red] input folder {input_dir} does not exist")
+        raise typer.Exit(2)
+    as_of_date = _parse_date(as_of)
+    try:
+        load_config(config)  # fail fast, before Prefect starts, on a bad config
+    except ConfigError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    if not os.environ.get("PREFECT_API_URL"):
+        console.print("[dim]No PREFECT_API_URL set: Prefect starts a temporary local server for this run (about 10 s).[/dim]")
+    from flows.calibrate import calibrate as calibrate_flow
+    from tasks.calibration import NotEnoughHistoryError
+    from tasks.catalog import OutputLockedError, SourceError
+    from tasks.validate import DataQualityError
+
+    started = time.perf_counter()
+    try:
+        result = calibrate_flow(str(input_dir), str(out_dir), str(config) if config else None, as_of_date.isoformat(), months)
+    except (OutputLockedError, SourceError, DataQualityError, ConfigError, NotEnoughHistoryError) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    console.print(
+        f"calibration finished in {time.perf_counter() - started:.1f} s: {result['opportunities']:,} closed opportunities, "
+        f"held-out AUC {result['auc_current']} (current) -> {result['auc_proposed']} (proposed) on {result['held_out']:,}"
+    )
+    out.print(f"report:          {result['report']}")
+    out.print(f"proposed config: {result['proposed_config']}")
+
+
 if __name__ == "__main__":
     app()

@@ -39,8 +39,11 @@ def backtest_config(config: Config) -> Config:
     The volume check needs no change: backtests pass an empty run history.
     """
     raw = config.model_dump()
-    raw["data_quality"]["freshness_days"] = {}
-    raw["data_quality"]["max_quarantine_share"] = 1.0
+    quality = raw.get("data_quality", {})
+    if "freshness_days" in quality:
+        quality["freshness_days"] = {}
+    if "max_quarantine_share" in quality:
+        quality["max_quarantine_share"] = 1.0
     return Config.model_validate(raw)
 
 

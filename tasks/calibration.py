@@ -10,6 +10,11 @@ Plain functions on polars frames (scikit-learn on numpy arrays for the model):
    trained on the earlier opportunities (time-based split), turned into a proposed config
    whose fit, technology and intent points follow the coefficients.
 4. `config_diff`: what the proposal changes, key by key.
+
+Current vs proposed are compared on the held-out opportunities by rescoring their snapshot
+dates with the proposed config through the pipeline itself (`tasks.backtest`, see the flow),
+not by re-weighting the `points_*` columns: a changed `points_each` under a cap that binds
+cannot be recomputed from capped points, and decisions (for the lift) come from selection.
 """
 
 from __future__ import annotations
@@ -31,13 +36,19 @@ DECISION_ORDER = ("sql_ready", "nurture", "disqualified", "needs_enrichment", "s
 OUTCOMES = ("won", "lost")
 DEFAULT_BACKTEST_MONTHS = 12
 TRAIN_SHARE = 0.7
-# L2 strength of the logistic regression on standardised signals (sklearn's C: smaller is
-# stronger). With a few hundred opportunities, moderate shrinkage keeps one lucky signal
-# from taking the whole budget.
-REGULARISATION_C = 1.0
+# L2 strengths tried for the logistic regression on standardised signals (sklearn's C:
+# smaller is stronger), chosen by time-ordered cross-validation on the training split. With a
+# few hundred opportunities and correlated signals (company size and revenue go together),
+# shrinkage keeps one lucky signal from taking another's points.
+REGULARISATION_GRID = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
+CV_FOLDS = 3
 RANDOM_STATE = 0
 FIT_SIGNALS = ("industry", "employees", "annual_revenue", "country")
 DIGITS = 4
+
+
+class NotEnoughHistoryError(ValueError):
+    """Too few closed opportunities to learn from or to test on; the message says what is missing."""
 
 
 def _round(value: float | None) -> float | None:
@@ -201,6 +212,7 @@ class SignalModel:
     standardised: dict[str, float]
     intercept: float
     constant: list[str] = field(default_factory=list)  # no variation: nothing to learn
+    c: float | None = None  # the regularisation chosen
 
     def predict(self, rows: pl.DataFrame) -> np.ndarray:
         x = rows.select(pl.col(self.signals).cast(pl.Float64).fill_null(0.0)).to_numpy()
@@ -208,11 +220,14 @@ class SignalModel:
         return self.intercept + x @ beta
 
 
-def fit_signals(train: pl.DataFrame, signals: list[str], c: float = REGULARISATION_C) -> SignalModel:
+def fit_signals(train: pl.DataFrame, signals: list[str], c: float | None = None) -> SignalModel:
     """Logistic regression (L2, lbfgs, fixed random state) on standardised signal points;
-    the coefficients are mapped back to per-point values."""
+    the coefficients are mapped back to per-point values. `c` None: the regularisation is
+    chosen from `REGULARISATION_GRID` by time-ordered cross-validation (each fold validates
+    on opportunities created after the ones it trained on; log-loss)."""
     from sklearn.linear_model import LogisticRegression
 
+    train = train.sort("created_at", "domain")
     x = train.select(pl.col(signals).cast(pl.Float64).fill_null(0.0)).to_numpy()
     y = train["won"].to_numpy()
     mean, sd = x.mean(axis=0), x.std(axis=0)
@@ -223,6 +238,8 @@ def fit_signals(train: pl.DataFrame, signals: list[str], c: float = REGULARISATI
     intercept = 0.0
     if len(set(y.tolist())) == 2 and varying.any():
         z = (x[:, varying] - mean[varying]) / sd[varying]
+        if c is None:
+            c = _choose_c(z, y)
         model = LogisticRegression(C=c, random_state=RANDOM_STATE, max_iter=1000).fit(z, y)
         kept = [s for s, v in zip(signals, varying, strict=True) if v]
         per_point = model.coef_[0] / sd[varying]
@@ -232,7 +249,27 @@ def fit_signals(train: pl.DataFrame, signals: list[str], c: float = REGULARISATI
     elif len(y):
         rate = float(np.clip(y.mean(), 1e-6, 1 - 1e-6))
         intercept = math.log(rate / (1 - rate))
-    return SignalModel(signals, coefficients, standardised, intercept, constant)
+    return SignalModel(signals, coefficients, standardised, intercept, constant, c)
+
+
+def _choose_c(z: np.ndarray, y: np.ndarray) -> float:
+    """The grid's C with the best mean validation log-loss over expanding time-ordered folds
+    (rows are in creation order); the stronger regularisation wins ties."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import log_loss
+    from sklearn.model_selection import TimeSeriesSplit
+
+    folds = [(a, b) for a, b in TimeSeriesSplit(n_splits=CV_FOLDS).split(z) if len(set(y[a].tolist())) == 2]
+    if not folds:
+        return REGULARISATION_GRID[len(REGULARISATION_GRID) // 2]
+    losses = []
+    for c in REGULARISATION_GRID:
+        fold_losses = []
+        for fit_rows, check_rows in folds:
+            model = LogisticRegression(C=c, random_state=RANDOM_STATE, max_iter=1000).fit(z[fit_rows], y[fit_rows])
+            fold_losses.append(log_loss(y[check_rows], model.predict_proba(z[check_rows])[:, 1], labels=[0, 1]))
+        losses.append(round(float(np.mean(fold_losses)), 9))
+    return REGULARISATION_GRID[losses.index(min(losses))]
 
 
 def model_auc(model: SignalModel, rows: pl.DataFrame) -> float | None:
@@ -262,15 +299,17 @@ def _largest_remainder(shares: dict[str, float], total: int) -> dict[str, int]:
 def propose_config(config: Config, model: SignalModel) -> tuple[Config, list[str]]:
     """A config whose fit, technology and intent points follow the model's coefficients.
 
-    Units: a signal's value is its log-odds at full strength, i.e. the per-point coefficient
-    times the points it gives now (a firmographic match gives its weight; technologies count
-    up to their cap). One scale, `k` points per unit of log-odds, is chosen so that the fit
-    signals at full strength fill the fit cap; then
-    * technologies: `points_each` = k x the log-odds of one more technology, within 0..cap;
-    * the four firmographic weights share what the technologies leave of the fit cap, in
-      proportion to their log-odds (largest remainders, so they add up exactly);
-    * intent: `points_each` = k x the log-odds of one more cluster in market, within 0..cap.
-    A signal that went with losses gets 0 (points are non-negative). Caps, the threshold and
+    A signal's value is its log-odds at full strength: the per-point coefficient times the
+    points it can give now (a firmographic match gives its weight, technologies up to their
+    cap). The fit signals share the fit cap in proportion to their values, which fixes one
+    scale, `k` points per unit of log-odds, for every signal changed:
+    * the four firmographic weights: k x their value, rounded by largest remainders so that
+      they add up to the fit cap less the technologies' share;
+    * technologies: `points_each` = k x the log-odds of one technology, within 0..cap;
+    * intent: `points_each` = k x the log-odds of one cluster in market, within 0..cap.
+    A signal that went with losses gets 0 points (points are non-negative); a signal the
+    backtest could not measure (no variation among the training opportunities, e.g. no
+    intent data that far back, or 0 points today) keeps its points. Caps, the threshold and
     fit cap + engagement cap = 100 stay as they are; keys missing from the config are
     skipped. Returns the validated proposal and notes on what was and was not changed."""
     raw = config.model_dump()
@@ -283,52 +322,53 @@ def propose_config(config: Config, model: SignalModel) -> tuple[Config, list[str
     fit_cap = fit.get("cap")
     beta = model.coefficients
 
-    # log-odds of each fit signal at full strength under the current config
+    def measurable(key: str, column: str, current: int) -> bool:
+        if column not in beta:
+            notes.append(f"{key}: not in the backtest, left at {current}")
+            return False
+        if column in model.constant or current == 0:
+            notes.append(f"{key}: no variation among the training opportunities, cannot be measured; left at {current}")
+            return False
+        return True
+
+    # log-odds of each measurable fit signal at full strength under the current config
     values: dict[str, float] = {}
     for signal in FIT_SIGNALS:
-        column = f"points_{signal}"
-        if signal not in points or column not in beta:
-            notes.append(f"fit.points.{signal}: not in the config or the backtest, left as it is")
-            continue
-        if points[signal] == 0:
-            notes.append(f"fit.points.{signal}: gives 0 points now, so the backtest cannot measure it; left at 0")
-        values[signal] = beta[column] * points[signal]
-    tech_ok = {"points_each", "cap"} <= set(technologies) and "points_technologies" in beta
-    if tech_ok:
+        if signal in points and measurable(f"fit.points.{signal}", f"points_{signal}", points[signal]):
+            values[signal] = beta[f"points_{signal}"] * points[signal]
+    tech_keys = {"points_each", "cap"} <= set(technologies)
+    if tech_keys and measurable("fit.technologies.points_each", "points_technologies", technologies["points_each"]):
         values["technologies"] = beta["points_technologies"] * technologies["cap"]
-    else:
-        notes.append("fit.technologies: not in the config or the backtest, left as it is")
+    fixed = sum(points[s] for s in FIT_SIGNALS if s in points and s not in values)
+    if tech_keys and "technologies" not in values:
+        fixed += technologies["cap"] if technologies["points_each"] else 0
+    for signal, value in values.items():
+        if value <= 0:
+            notes.append(f"{signal}: went with losses or with nothing (log-odds {value:+.3f} at full strength): 0 points")
     positive = {k: max(v, 0.0) for k, v in values.items()}
     total = sum(positive.values())
-    if fit_cap is None or total <= 0:
-        notes.append("no fit signal went with wins: fit points left as they are")
-        scale = None
-    else:
-        scale = fit_cap / total
-        for signal, value in values.items():
-            if value <= 0 and (signal != "technologies"):
-                notes.append(f"fit.points.{signal}: went with losses or nothing (log-odds {value:+.2f}): 0 points")
+    if fit_cap is None or total <= 0 or fit_cap - fixed <= 0:
+        notes.append("no measurable fit signal went with wins: points left as they are")
+        return Config.model_validate(raw), notes
 
-    if scale is not None:
-        budget = fit_cap
-        if tech_ok:
-            per_technology = beta["points_technologies"] * technologies["points_each"]
-            each = int(min(max(round(scale * per_technology), 0), technologies["cap"]))
-            if per_technology <= 0:
-                notes.append(f"fit.technologies: went with losses or nothing (log-odds {per_technology:+.3f} per technology): 0 points")
-            technologies["points_each"] = each
-            reachable = each * max(len(technologies.get("match", [])), 1)
-            budget -= min(technologies["cap"], reachable)
-        firmographic = {s: positive[s] for s in FIT_SIGNALS if s in positive}
-        if sum(firmographic.values()) > 0:
-            points.update(_largest_remainder(firmographic, max(budget, 0)))
-        if {"points_each", "cap"} <= set(intent) and "points_intent" in beta:
+    scale = (fit_cap - fixed) / total  # k: points per unit of log-odds
+    budget = fit_cap - fixed
+    if "technologies" in values:
+        per_technology = beta["points_technologies"] * technologies["points_each"]
+        technologies["points_each"] = int(min(max(round(scale * per_technology), 0), technologies["cap"]))
+        budget -= int(round(min(scale * positive["technologies"], technologies["cap"])))
+    firmographic = {s: positive[s] for s in FIT_SIGNALS if s in values}
+    if firmographic:
+        points.update(_largest_remainder(firmographic, max(budget, 0)))
+    if {"points_each", "cap"} <= set(intent):
+        if measurable("intent.points_each", "points_intent", intent["points_each"]):
             per_cluster = beta["points_intent"] * intent["points_each"]
             if per_cluster <= 0:
-                notes.append(f"intent: went with losses or nothing (log-odds {per_cluster:+.3f} per cluster in market): 0 points")
+                notes.append(f"intent: went with losses or with nothing (log-odds {per_cluster:+.3f} per cluster in market): 0 points")
             intent["points_each"] = int(min(max(round(scale * per_cluster), 0), intent["cap"]))
-        else:
-            notes.append("intent.points_each: not in the config or the backtest, left as it is")
+    else:
+        notes.append("intent.points_each: not in the config, skipped")
+    notes.append(f"scale: {scale:.1f} points per unit of log-odds (the measurable fit signals fill the fit cap of {fit_cap})")
     return Config.model_validate(raw), notes
 
 
@@ -392,3 +432,145 @@ def signal_report(rows: pl.DataFrame, model: SignalModel) -> list[dict[str, Any]
         for s in model.signals
     ]
     return sorted(table, key=lambda r: (-(r["coefficient_standardised"] or 0.0), r["signal"]))
+
+
+# --------------------------------------------------------------------------------------
+# Fit, evaluate, present
+# --------------------------------------------------------------------------------------
+@dataclass
+class Calibration:
+    """Everything `fit_weights` learns from the backtest, before the proposal is rescored."""
+
+    closed: int  # closed opportunities in the input
+    rows: pl.DataFrame  # those with a snapshot before they were created
+    train: pl.DataFrame
+    test: pl.DataFrame
+    cut: dt.date | None
+    model: SignalModel
+    proposed: Config
+    notes: list[str]
+
+    @property
+    def held_out_dates(self) -> list[dt.date]:
+        return sorted(set(self.test["snapshot"].to_list()))
+
+
+def fit_weights(opportunities: pl.DataFrame, scores_by_date: pl.DataFrame, config: Config, share: float = TRAIN_SHARE, c: float | None = None) -> Calibration:
+    """Training rows, the time-based split, the model (trained on the earlier
+    opportunities only) and the proposed config."""
+    closed = opportunities.filter(pl.col("outcome").is_in(OUTCOMES))
+    rows = training_rows(closed, scores_by_date)
+    train, test, cut = time_split(rows, share)
+    for part, frame in (("training (earlier)", train), ("held-out (later)", test)):
+        if frame.is_empty() or frame["won"].n_unique() < 2:
+            raise NotEnoughHistoryError(
+                f"{rows.height} of {closed.height} closed opportunities have a backtest snapshot before them, and the "
+                f"{part} part has {frame.height} with {int(frame['won'].sum()) if frame.height else 0} won: calibration "
+                "needs won and lost opportunities in both parts; supply more history or backtest more months"
+            )
+    model = fit_signals(train, signal_columns(rows), c)
+    proposed, notes = propose_config(config, model)
+    return Calibration(closed.height, rows, train, test, cut, model, proposed, notes)
+
+
+def rescored(test: pl.DataFrame, scores_by_date: pl.DataFrame) -> pl.DataFrame:
+    """The held-out opportunities with the scores of another backtest on the same snapshot
+    dates (matched on domain and snapshot date, so each keeps its snapshot)."""
+    keys = [c for c in ("opportunity_id", "domain", "created_at", "closed_at", "outcome", "amount", "snapshot", "won") if c in test.columns]
+    return test.select(keys).join(
+        scores_by_date.rename({"as_of": "snapshot"}), on=["domain", "snapshot"], how="inner", validate="m:1"
+    )
+
+
+def figures(calibration: Calibration, proposed_test: pl.DataFrame, config: Config, as_of: dt.date, dates: list[dt.date]) -> dict[str, Any]:
+    """Every figure of the report (JSON-ready, deterministic: rounded, no timestamps)."""
+    rows, train, test = calibration.rows, calibration.train, calibration.test
+    current_held_out = score_report(test)
+    proposed_held_out = score_report(proposed_test)
+    return {
+        "as_of": as_of.isoformat(),
+        "backtest_dates": [d.isoformat() for d in dates],
+        "opportunities": {
+            "closed": calibration.closed,
+            "used": rows.height,
+            "won": int(rows["won"].sum()) if rows.height else 0,
+            "lost": rows.height - (int(rows["won"].sum()) if rows.height else 0),
+            "without_snapshot": calibration.closed - rows.height,
+        },
+        "split": {
+            "cut": calibration.cut.isoformat() if calibration.cut else None,
+            "train": train.height,
+            "train_won": int(train["won"].sum()) if train.height else 0,
+            "test": test.height,
+            "test_won": int(test["won"].sum()) if test.height else 0,
+            "held_out_dates": [d.isoformat() for d in calibration.held_out_dates],
+        },
+        "current": score_report(rows),
+        "signals": signal_report(rows, calibration.model),
+        "model": {
+            "regularisation_c": calibration.model.c,
+            "intercept": _round(calibration.model.intercept),
+            "held_out_auc": model_auc(calibration.model, test),
+        },
+        "held_out": {"current": current_held_out, "proposed": proposed_held_out},
+        "headline": {
+            "opportunities": rows.height,
+            "held_out": test.height,
+            "auc_current": current_held_out["auc"],
+            "auc_proposed": proposed_held_out["auc"],
+            "lift_current": current_held_out["lift"]["lift"],
+            "lift_proposed": proposed_held_out["lift"]["lift"],
+        },
+        "config_fingerprint": config.fingerprint(),
+        "proposed_fingerprint": calibration.proposed.fingerprint(),
+        "config_diff": config_diff(config, calibration.proposed),
+        "notes": calibration.notes,
+    }
+
+
+def proposed_yaml(proposed: Config, figures: dict[str, Any]) -> str:
+    import yaml
+
+    head = figures["headline"]
+    header = [
+        "# Proposed by `abmq calibrate` (calibrate-scoring) as of " + figures["as_of"],
+        f"# from {head['opportunities']} closed opportunities; held-out AUC {head['auc_current']} (current) -> {head['auc_proposed']} (proposed).",
+        "# Review config_diff.md and calibration.html before using it: abmq run --config proposed_config.yaml",
+    ]
+    body = yaml.safe_dump(proposed.model_dump(mode="json"), sort_keys=False, allow_unicode=True, width=120)
+    return "\n".join(header) + "\n" + body
+
+
+def _fmt(value: Any, spec: str = "{:.3f}") -> str:
+    return "n/a" if value is None else spec.format(value)
+
+
+def markdown_summary(figures: dict[str, Any]) -> str:
+    """The Prefect artifact: the headline figures and the config changes."""
+    head, split = figures["headline"], figures["split"]
+    lines = [
+        f"# Scoring calibration as of {figures['as_of']}",
+        "",
+        f"Closed opportunities used: **{head['opportunities']}** ({figures['opportunities']['won']} won), "
+        f"held out (created on or after {split['cut']}): **{head['held_out']}**.",
+        "",
+        "| held out | current config | proposed config |",
+        "|---|---:|---:|",
+        f"| AUC of the score | {_fmt(head['auc_current'])} | {_fmt(head['auc_proposed'])} |",
+        f"| lift of sql_ready over the rest | {_fmt(head['lift_current'], '{:.2f}')} | {_fmt(head['lift_proposed'], '{:.2f}')} |",
+        "",
+        f"Config {figures['config_fingerprint']} -> proposed {figures['proposed_fingerprint']}:",
+        "",
+        "| key | current | proposed |",
+        "|---|---:|---:|",
+        *[f"| `{d['key']}` | {d['old']} | {d['new']} |" for d in figures["config_diff"]],
+    ]
+    if not figures["config_diff"]:
+        lines.append("| (no change) | | |")
+    return "\n".join(lines) + "\n"
+
+
+def render_html(figures: dict[str, Any], run: dict[str, Any]) -> str:
+    from tasks.report import environment
+
+    return environment().get_template("calibration.html.j2").render(as_of=figures["as_of"], run=run, f=figures)
