@@ -29,6 +29,7 @@ SEED = 11
 # Task name prefix → stage of the DAG, in flow order.
 STAGES = {
     "load-config": "config",
+    "read-run-history": "config",
     "stage-": "ingest",
     "validate-": "validate (GX)",
     "data-quality-gate": "validate (GX)",
@@ -37,10 +38,14 @@ STAGES = {
     "score-contacts": "score contacts",
     "roll-up-accounts": "roll up accounts",
     "score-accounts": "score accounts",
+    "read-last-snapshot": "select targets",
     "select-targets": "select targets",
+    "compare-with-last-run": "report details",
+    "gather-report-details": "report details",
     "write-outputs": "write outputs (incl. GX Data Docs)",
     "publish-outputs": "publish",
     "publish-run-summary": "publish",
+    "alert-new-sql-ready": "publish",
 }
 
 
