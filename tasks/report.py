@@ -71,6 +71,7 @@ def _people_by_department(people: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "role": role,
                 "points": person["points"],
                 "account_points": person.get("account_points"),
+                "by_type": person.get("by_type") or "",
                 "last_active": last.date().isoformat() if last is not None else "never",
                 "short": f"{person['name']} ({role}, {person['points']})",
             }

@@ -66,18 +66,28 @@ def decayed_engagement(events: pl.LazyFrame | pl.DataFrame, config: Config, as_o
     half_life = config.account_scoring.people.decay_half_life_days
     age = (pl.lit(as_of) - pl.col("occurred_at").dt.date()).dt.total_days()
     weight = pl.lit(0.5).pow(age / half_life) if half_life > 0 else pl.lit(1.0)
+    scored_types = [t for t, rule in rules.events.items() if rule.points]
     per_type = [
-        (weight.filter(pl.col("event_type") == t).max() if rule.count == "once" else weight.filter(pl.col("event_type") == t).sum())
-        .fill_null(0.0)
-        * rule.points
-        for t, rule in rules.events.items()
-        if rule.points
+        ((weight.filter(pl.col("event_type") == t).max() if rules.events[t].count == "once" else weight.filter(pl.col("event_type") == t).sum())
+         .fill_null(0.0) * rules.events[t].points).alias(t)
+        for t in scored_types
     ]
+    # "demo_request 10.0 · content_download 6.2": what each type adds, before weight and cap
+    by_type = pl.concat_str(
+        [pl.when(pl.col(t) > 0).then(pl.format("{} {}", pl.lit(t), pl.col(t).round(1))) for t in scored_types],
+        separator=" · ",
+        ignore_nulls=True,
+    )
     return (
         events.lazy()
         .filter(pl.col("occurred_at").dt.date().is_between(window_start(as_of, rules.lookback_days), as_of))
         .group_by("contact_id")
-        .agg(pl.sum_horizontal(per_type).clip(upper_bound=rules.cap).alias("decayed_points"))
+        .agg(per_type)
+        .select(
+            "contact_id",
+            pl.sum_horizontal(scored_types).clip(upper_bound=rules.cap).alias("decayed_points"),
+            by_type.alias("decayed_by_type"),
+        )
     )
 
 
@@ -117,6 +127,7 @@ def account_rollup(contacts: pl.DataFrame, config: Config) -> pl.DataFrame:
         pl.col("department"),
         pl.col("engagement_points").alias("points"),
         pl.col("account_points"),
+        pl.col("decayed_by_type").alias("by_type"),
         pl.col("last_activity_at"),
     )
     return (

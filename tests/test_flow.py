@@ -166,6 +166,9 @@ def test_volume_is_checked_against_the_last_earlier_run(generated, tmp_path, pre
     qualify(str(generated), str(out), None, AS_OF.isoformat())  # a rerun replaces its entry
     history = json.loads((out / "run_history.json").read_text())
     assert [entry["as_of"] for entry in history] == [AS_OF.isoformat()]
+    snapshots = json.loads((out / "snapshots" / "_manifest.json").read_text())["as_of"]
+    assert snapshots == [AS_OF.isoformat()]  # the rerun replaced its snapshot, no duplicate
+    assert [p.name for p in (out / "snapshots").glob("as_of=*")] == [f"as_of={AS_OF.isoformat()}"]
     shrunk = tmp_path / "shrunk"
     shutil.copytree(generated, shrunk)
     events = pl.read_parquet(shrunk / "events.parquet")

@@ -86,9 +86,10 @@ def test_decay_by_hand():
         ("a", "email_open", 90),  # outside the 90-day window
         ("b", "pricing_page_visit", 15),  # 15 * 0.5 ** 0.5 = 10.6066
     ])
-    decayed = dict(rollup.decayed_engagement(events, CONFIG, AS_OF).collect().iter_rows())
-    assert decayed["a"] == pytest.approx(16.25)
-    assert decayed["b"] == pytest.approx(10.6066, abs=1e-4)
+    decayed = {row[0]: row[1:] for row in rollup.decayed_engagement(events, CONFIG, AS_OF).collect().iter_rows()}
+    assert decayed["a"][0] == pytest.approx(16.25)
+    assert decayed["a"][1] == "demo_request 10.0 · content_download 6.2"  # per type (rounded), for the explanation
+    assert decayed["b"][0] == pytest.approx(10.6066, abs=1e-4)
 
 
 def test_persona_weight_applies_before_the_per_person_cap():
