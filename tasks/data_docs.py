@@ -27,6 +27,7 @@ def build(results: dict[str, tuple[dict[str, Any], Any]], target: Path, as_of: d
         ValidationResultIdentifier,
     )
 
+    target = Path(target).resolve()  # GX wants an absolute folder; --out may be relative
     context = gx.get_context(mode="ephemeral")
     context.add_data_docs_site(
         site_name="run",

@@ -44,3 +44,11 @@ def test_bad_as_of_date_is_a_usage_error(tmp_path, handbuilt_dir):
     result = runner.invoke(app, ["run", "--input", str(handbuilt_dir), "--out", str(tmp_path / "o"), "--as-of", "25/11/2026"])
     assert result.exit_code == 2
     assert "use YYYY-MM-DD" in result.output
+
+
+def test_demo_with_a_relative_output_folder(tmp_path, monkeypatch, prefect_harness):
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["demo", "--out", "out/demo", "--accounts", "200", "--as-of", "2026-11-25"])
+    assert result.exit_code == 0, result.output
+    assert f"report:      {tmp_path / 'out/demo/run/report.html'}" in result.output
+    assert (tmp_path / "out/demo/run/data_docs/index.html").exists()
