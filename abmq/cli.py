@@ -46,18 +46,28 @@ def generate(
     out.print(str(out_dir))
 
 
-def _run_flow(input_dir: Path, out_dir: Path, config: Optional[Path], as_of_date: dt.date) -> dict:
+def _preflight(input_dir: Path, config: Optional[Path]) -> None:
+    """Fail fast, before Prefect starts, on a missing input folder or a bad config."""
     from abmq.config import ConfigError, load_config
-    from tasks.catalog import OutputLockedError, SourceError
-    from tasks.validate import DataQualityError
 
+    if not input_dir.is_dir():
+        console.print(f"[red]error:[/red] input folder {input_dir} does not exist")
+        raise typer.Exit(2)
     try:
-        load_config(config)  # fail fast, before Prefect starts, on a bad config
+        load_config(config)
     except ConfigError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
     if not os.environ.get("PREFECT_API_URL"):
         console.print("[dim]No PREFECT_API_URL set: Prefect starts a temporary local server for this run (about 10 s).[/dim]")
+
+
+def _run_flow(input_dir: Path, out_dir: Path, config: Optional[Path], as_of_date: dt.date) -> dict:
+    from abmq.config import ConfigError
+    from tasks.catalog import OutputLockedError, SourceError
+    from tasks.validate import DataQualityError
+
+    _preflight(input_dir, config)
     from flows.qualify import qualify
 
     started = time.perf_counter()
@@ -88,9 +98,6 @@ def run(
     as_of: AsOf = None,
 ) -> None:
     """Run the qualification flow on your own data."""
-    if not input_dir.is_dir():
-        console.print(f"[red]error:[/red] input folder {input_dir} does not exist")
-        raise typer.Exit(2)
     _print_outputs(_run_flow(input_dir, out_dir, config, _parse_date(as_of)))
 
 
@@ -143,19 +150,10 @@ def calibrate(
     months: Annotated[int, typer.Option("--months", min=1, help="Monthly backtest snapshots (the latest ones).")] = 12,
 ) -> None:
     """Backtest the scoring config on closed opportunities and propose re-weighted points."""
-    from abmq.config import ConfigError, load_config
+    from abmq.config import ConfigError
 
-    if not input_dir.is_dir():
-        console.print(f"[red]error:[/red] input folder {input_dir} does not exist")
-        raise typer.Exit(2)
     as_of_date = _parse_date(as_of)
-    try:
-        load_config(config)  # fail fast, before Prefect starts, on a bad config
-    except ConfigError as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
-    if not os.environ.get("PREFECT_API_URL"):
-        console.print("[dim]No PREFECT_API_URL set: Prefect starts a temporary local server for this run (about 10 s).[/dim]")
+    _preflight(input_dir, config)
     from flows.calibrate import calibrate as calibrate_flow
     from tasks.calibration import NotEnoughHistoryError
     from tasks.catalog import OutputLockedError, SourceError
