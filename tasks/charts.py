@@ -3,7 +3,8 @@
 Each chart is an Altair (Vega-Lite) spec rendered to SVG by vl-convert, so the report
 needs no JavaScript and no network: data are inlined, external URLs are refused at
 render time and text uses the generic `sans-serif` family. vl-convert escapes every text
-it writes, so account names may be inserted into the template with `|safe`.
+it writes (tested with a hostile account name), so the report marks the SVG as safe
+markup (`markupsafe.Markup` in tasks/report.py) instead of escaping it twice.
 
 All aggregation happens in polars first: Vega only ever sees a few thousand rows,
 whatever the number of accounts.
