@@ -8,7 +8,7 @@ from pathlib import Path
 from prefect.logging import disable_run_logger
 
 from abmq.config import Config, load_config
-from tasks import pipeline
+from tasks import backtest, pipeline
 from tasks.sources import SOURCE_ORDER
 
 
@@ -16,10 +16,8 @@ def stage_and_validate(input_dir: Path, as_of: dt.date, config: Config | None = 
     config = config or load_config()
     history = [{"as_of": "1970-01-01", "rows_in": last_volumes}] if last_volumes else []
     parameters = pipeline.gate_parameters(as_of, config, history)
-    sources: dict[str, pipeline.SourceData] = {}
+    sources = backtest.stage_inputs(Path(input_dir))
     with disable_run_logger():
-        for name in SOURCE_ORDER:
-            sources[name] = pipeline.stage_source.fn(str(input_dir), name, **pipeline.reference_keys(sources))
         for name in SOURCE_ORDER:
             sources[name] = pipeline.validate_source.fn(name, sources[name], parameters, config)
     return sources
