@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Literal, Optional
 
 import typer
 from rich.console import Console
@@ -35,13 +36,29 @@ def generate(
     seed: Annotated[int, typer.Option("--seed", help="Random seed; same seed, same data.")] = 7,
     as_of: AsOf = None,
     fmt: Annotated[str, typer.Option("--format", help="parquet or csv.")] = "parquet",
+    events_layout: Annotated[Literal["single", "daily"], typer.Option(
+        "--events-layout",
+        help="single: events.<format>; daily: one file per UTC day, events/YYYY-MM-DD.<format>.",
+    )] = "single",
+    contacts_scale: Annotated[float, typer.Option(
+        "--contacts-scale", min=0.01, help="Multiplies contacts per account (XL: 1.65, ~10 per account).",
+    )] = 1.0,
+    events_scale: Annotated[float, typer.Option(
+        "--events-scale", min=0.01, help="Multiplies events per account (XL: 2.01, ~100 per account).",
+    )] = 1.0,
 ) -> None:
-    """Generate realistic, deterministic sample data (with a little dirt, as real exports have)."""
+    """Generate realistic, deterministic sample data (with a little dirt, as real exports have).
+
+    XL (1M accounts, ~10M contacts, ~100M events): --accounts 1000000 --contacts-scale 1.65 --events-scale 2.01 --events-layout daily
+    """
     from abmq.sample_data import generate as generate_data
 
     as_of_date = _parse_date(as_of)
     started = time.perf_counter()
-    counts = generate_data(out_dir, accounts, seed=seed, as_of=as_of_date, fmt=fmt, progress=True)
+    counts = generate_data(
+        out_dir, accounts, seed=seed, as_of=as_of_date, fmt=fmt, progress=True,
+        events_layout=events_layout, contacts_scale=contacts_scale, events_scale=events_scale,
+    )
     console.print(f"generated in {time.perf_counter() - started:.1f} s as of {as_of_date}: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
     out.print(str(out_dir))
 
@@ -62,17 +79,32 @@ def _preflight(input_dir: Path, config: Optional[Path]) -> None:
         console.print("[dim]No PREFECT_API_URL set: Prefect starts a temporary local server for this run (about 10 s).[/dim]")
 
 
-def _run_flow(input_dir: Path, out_dir: Path, config: Optional[Path], as_of_date: dt.date) -> dict:
+@dataclass(frozen=True)
+class Scale:
+    """Where account shards are scored (see flows/task_runners.py)."""
+
+    shards: int = 1
+    task_runner: str = "thread"
+    dask_address: Optional[str] = None
+    dask_workers: int = 2
+
+
+def _run_flow(input_dir: Path, out_dir: Path, config: Optional[Path], as_of_date: dt.date, scale: Scale = Scale()) -> dict:
     from abmq.config import ConfigError
     from tasks.catalog import OutputLockedError, SourceError
     from tasks.validate import DataQualityError
 
     _preflight(input_dir, config)
     from flows.qualify import qualify
+    from flows.task_runners import with_task_runner
 
+    flow = with_task_runner(qualify, scale.task_runner, scale.dask_address, scale.dask_workers)
+    if scale.task_runner == "dask":
+        where = scale.dask_address or f"a local cluster of {scale.dask_workers} workers"
+        console.print(f"[dim]scoring {scale.shards} account shards on Dask ({where})[/dim]")
     started = time.perf_counter()
     try:
-        result = qualify(str(input_dir), str(out_dir), str(config) if config else None, as_of_date.isoformat())
+        result = flow(str(input_dir), str(out_dir), str(config) if config else None, as_of_date.isoformat(), shards=scale.shards)
     except OutputLockedError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from None
@@ -82,6 +114,9 @@ def _run_flow(input_dir: Path, out_dir: Path, config: Optional[Path], as_of_date
         console.print(f"Nothing was published; the previous outputs in {out_dir} are unchanged. Details: {failure / 'error.txt'}, GX Data Docs: {failure / 'data_docs' / 'index.html'}")
         raise typer.Exit(1) from None
     console.print(f"flow finished in {time.perf_counter() - started:.1f} s: {result['accounts']:,} accounts scored, {result['targets_count']:,} targets")
+    if "event_files" in result:
+        files = result["event_files"]
+        console.print(f"daily event files: {files['validated']} validated now, {files['remembered']} remembered from earlier runs")
     return result
 
 
@@ -96,9 +131,17 @@ def run(
     out_dir: Annotated[Path, typer.Option("--out", help="Output folder; outputs are replaced only when the run succeeds.")],
     config: Annotated[Optional[Path], typer.Option("--config", help="Scoring config YAML (default: config/default.yaml).")] = None,
     as_of: AsOf = None,
+    shards: Annotated[Optional[int], typer.Option("--shards", min=1, help="Score accounts in this many slices (hash of domain) as parallel tasks. Default: 1, or 2 per Dask worker.")] = None,
+    task_runner: Annotated[Literal["thread", "dask"], typer.Option("--task-runner", help="Where shards run: threads in this process, or Dask.")] = "thread",
+    dask_address: Annotated[Optional[str], typer.Option("--dask-address", help="Scheduler of a running Dask cluster, e.g. tcp://10.0.0.5:8786 (default: start a local cluster).")] = None,
+    dask_workers: Annotated[int, typer.Option("--dask-workers", min=1, help="Workers of the local Dask cluster.")] = 2,
 ) -> None:
     """Run the qualification flow on your own data."""
-    _print_outputs(_run_flow(input_dir, out_dir, config, _parse_date(as_of)))
+    if dask_address and task_runner != "dask":
+        console.print("[red]error:[/red] --dask-address needs --task-runner dask")
+        raise typer.Exit(2)
+    scale = Scale(shards or (2 * dask_workers if task_runner == "dask" else 1), task_runner, dask_address, dask_workers)
+    _print_outputs(_run_flow(input_dir, out_dir, config, _parse_date(as_of), scale))
 
 
 @app.command()

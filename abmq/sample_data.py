@@ -14,13 +14,25 @@ Scaling: accounts are processed in fixed batches of ``BATCH_SIZE``.  Each batch
 draws from its own RNG streams, keyed by (seed, batch, source), and every
 source is appended to its file batch by batch (one parquet row group per
 batch), so memory is bounded by one batch and the output depends only on
-(n_accounts, seed, as_of) -- never on ``fmt``, timing or thread count.
+(n_accounts, seed, as_of, contacts_scale, events_scale) -- never on ``fmt``,
+``events_layout``, timing or thread count.  ``contacts_scale`` and
+``events_scale`` multiply contacts and events per account (``XL_PARAMS`` uses
+them for a 1M-account / ~10M-contact / ~100M-event data set); at 1.0 they
+leave the output byte-identical to a run without them.
+
+Event layout: ``"single"`` writes ``events.<fmt>``; ``"daily"`` writes one file
+per UTC calendar day of ``occurred_at``, ``events/<YYYY-MM-DD>.<fmt>``, holding
+exactly the rows of the single file, sorted by (occurred_at, event_id) within
+the day.  Each batch's events are first spilled to a hidden hive-style area
+(``.events_tmp/day=<date>/events.arrow``, Arrow IPC), then compacted one day at
+a time, so memory stays bounded by one batch or one day, whichever is larger.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -85,6 +97,7 @@ SCHEMAS: dict[str, dict[str, pl.DataType]] = {
     },
 }
 FORMATS = ("parquet", "csv")
+EVENTS_LAYOUTS = ("single", "daily")
 # ISO-8601 with an explicit UTC designator (polars' default writes "+0000").
 CSV_DATETIME_FORMAT = "%Y-%m-%dT%H:%M:%S%.6fZ"
 
@@ -401,6 +414,15 @@ _S_ACCOUNTS, _S_DIRT, _S_OPPS, _S_CONTACTS, _S_TECH, _S_INTENT, _S_EVENTS = rang
 
 _US_PER_DAY = 86_400 * 1_000_000
 _EPOCH = dt.date(1970, 1, 1)
+_EVENTS_TMP = ".events_tmp"  # spill area of the daily layout, removed when generate returns
+
+# An "XL" data set: 1M accounts, ~10M contacts (orphans included) and ~100M events.
+# Tuned on measured means at 50k accounts (seeds 7 and 11): at scale 1.0 there
+# are 6.03 contacts and 49.6 events per account.  contacts_scale 1.65 gives 9.955
+# contacts per account (just under 10M in all, so contact ids keep 7 digits).
+# Expected events are linear in events_scale; one full XL run (seed 7, 2.005)
+# gave 9,956,098 contacts and 99.76M events, hence 2.01 for ~100.0M.
+XL_PARAMS: dict[str, float | int] = {"n_accounts": 1_000_000, "contacts_scale": 1.65, "events_scale": 2.01}
 
 
 # ==========================================================================
@@ -413,14 +435,25 @@ def generate(
     as_of: dt.date | None = None,
     fmt: str = "parquet",
     progress: bool = True,
+    events_layout: str = "single",
+    contacts_scale: float = 1.0,
+    events_scale: float = 1.0,
 ) -> dict[str, int]:
     """Write realistic, deterministic sample sources into out_dir; return row counts per source file.
 
     ``as_of`` is required (no "today" default, so runs are reproducible): events,
     intent weeks, technographics and opportunities all end on or before it, except
     for a deliberate ~0.1% of future-dated events.  Same (n_accounts, seed, as_of,
-    fmt) gives byte-identical files.  The returned dict maps file name (e.g.
-    ``"events.parquet"``) to the number of rows written.
+    fmt, events_layout, contacts_scale, events_scale) gives byte-identical files.
+    The returned dict maps file name (e.g. ``"events.parquet"``) to the number of
+    rows written; with ``events_layout="daily"`` the events entry is the glob
+    ``"events/*.<fmt>"`` (relative to out_dir) with the total over all days.
+
+    ``events_layout="daily"`` writes ``events/<YYYY-MM-DD>.<fmt>`` (one file per
+    UTC day of occurred_at, including the few deliberate days after as_of) instead
+    of ``events.<fmt>``.  ``contacts_scale`` multiplies the expected contacts per
+    account (buying-group size, capped at 12 * scale), ``events_scale`` the
+    expected events per account; see ``XL_PARAMS``.
     """
     if as_of is None:
         raise ValueError("as_of is required (pass an explicit date; there is no 'today' default)")
@@ -434,17 +467,36 @@ def generate(
         raise ValueError("n_accounts must be >= 1")
     if seed < 0:
         raise ValueError("seed must be >= 0")
+    if events_layout not in EVENTS_LAYOUTS:
+        raise ValueError(f"events_layout must be one of {EVENTS_LAYOUTS}, got {events_layout!r}")
+    for label, scale in (("contacts_scale", contacts_scale), ("events_scale", events_scale)):
+        if not (isinstance(scale, (int, float)) and math.isfinite(scale) and scale > 0):
+            raise ValueError(f"{label} must be a positive number, got {scale!r}")
 
-    ctx = _Ctx(seed=int(seed), as_of=as_of, n_accounts=int(n_accounts))
+    ctx = _Ctx(seed=int(seed), as_of=as_of, n_accounts=int(n_accounts),
+               contacts_scale=float(contacts_scale), events_scale=float(events_scale))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    sinks = {name: _Sink(out_dir / f"{name}.{fmt}", schema, fmt) for name, schema in SCHEMAS.items()}
+    sinks: dict[str, _Sink | _DailySink] = {
+        name: _Sink(out_dir / f"{name}.{fmt}", schema, fmt) for name, schema in SCHEMAS.items() if name != "events"
+    }
+    # Replace the other layout's events output, so a folder never holds both.
+    if events_layout == "daily":
+        (out_dir / f"events.{fmt}").unlink(missing_ok=True)
+        sinks["events"] = _DailySink(out_dir, SCHEMAS["events"], fmt)
+    else:
+        _remove_daily_files(out_dir / "events", fmt)
+        sinks["events"] = _Sink(out_dir / f"events.{fmt}", SCHEMAS["events"], fmt)
+    sinks = {name: sinks[name] for name in SCHEMAS}  # contract order, as before
     try:
         _run_batches(ctx, sinks, progress)
+        events = sinks["events"]
+        if isinstance(events, _DailySink):
+            events.compact(progress)
     finally:
         for sink in sinks.values():
             sink.close()
-    return {sink.path.name: sink.rows for sink in sinks.values()}
+    return {sink.name: sink.rows for sink in sinks.values()}
 
 
 # ==========================================================================
@@ -455,6 +507,8 @@ class _Ctx:
     seed: int
     as_of: dt.date
     n_accounts: int
+    contacts_scale: float = 1.0
+    events_scale: float = 1.0
     # Running id counters, continued across batches.
     next_dup_account: int = 0
     next_contact: int = 1
@@ -469,7 +523,7 @@ class _Ctx:
         return np.random.default_rng([self.seed, batch, stream])
 
 
-def _run_batches(ctx: _Ctx, sinks: dict[str, _Sink], progress: bool) -> None:
+def _run_batches(ctx: _Ctx, sinks: dict[str, _Sink | _DailySink], progress: bool) -> None:
     n_batches = -(-ctx.n_accounts // BATCH_SIZE)
     columns = [TextColumn("[bold]sample data"), BarColumn(), MofNCompleteColumn(),
                TextColumn("account batches"), TimeElapsedColumn()]
@@ -481,7 +535,7 @@ def _run_batches(ctx: _Ctx, sinks: dict[str, _Sink], progress: bool) -> None:
             bar.advance(task)
 
 
-def _write_batch(ctx: _Ctx, sinks: dict[str, _Sink], batch: int, start: int, stop: int) -> None:
+def _write_batch(ctx: _Ctx, sinks: dict[str, _Sink | _DailySink], batch: int, start: int, stop: int) -> None:
     acc = _accounts_truth(ctx, batch, start, stop)
     sinks["accounts"].write(_accounts_frame(ctx, batch, acc))
     if batch == 0:
@@ -732,7 +786,14 @@ def _contacts(ctx: _Ctx, batch: int, acc: _Accounts) -> tuple[pl.DataFrame, _Peo
     n = acc.n
     # Buying groups grow with company size and with how actively they are buying.
     lam = 0.9 * np.log10(acc.employees) + 2.5 * acc.propensity + 1.1
-    per_account = np.clip(2 + rng.poisson(lam), *CONTACTS_RANGE)
+    low, high = CONTACTS_RANGE
+    # contacts_scale multiplies the (unclipped) mean low + lam and the cap; at 1.0
+    # lam + 0.0 == lam exactly, so the draws are unchanged.  The cap stays within
+    # len(FIRST_NAMES), which keeps e-mail addresses unique per account.
+    scale = ctx.contacts_scale
+    lam = np.maximum(lam + (scale - 1.0) * (lam + low), 0.0)
+    high = min(len(FIRST_NAMES), max(low, round(high * scale)))
+    per_account = np.clip(low + rng.poisson(lam), low, high)
     account_of = np.repeat(np.arange(n), per_account)
     total = len(account_of)
     rank = np.arange(total) - np.repeat(np.cumsum(per_account) - per_account, per_account)
@@ -922,11 +983,14 @@ def _event_days(
     """
     n, n_orph = acc.n, people.n_groups - acc.n
     size = np.bincount(people.group[: len(people.group) - n_orph], minlength=n)
-    activity = (0.35 + 1.3 * acc.propensity) * np.sqrt(size / 6.0) * rng.gamma(2.0, 0.5, n)
-    routine = rng.poisson(np.concatenate([EVENTS_ROUTINE_MEAN * activity, np.full(n_orph, EVENTS_PER_ORPHAN)]))
-    recent = rng.poisson(np.where(acc.in_market, EVENTS_RECENT_MEAN * acc.propensity, 0.0))
+    # Group size relative to its expected size: contacts_scale alone leaves events per
+    # account unchanged; events_scale multiplies every rate (x * 1.0 == x exactly).
+    activity = (0.35 + 1.3 * acc.propensity) * np.sqrt(size / (6.0 * ctx.contacts_scale)) * rng.gamma(2.0, 0.5, n)
+    es = ctx.events_scale
+    routine = rng.poisson(np.concatenate([EVENTS_ROUTINE_MEAN * activity, np.full(n_orph, EVENTS_PER_ORPHAN)]) * es)
+    recent = rng.poisson(np.where(acc.in_market, EVENTS_RECENT_MEAN * acc.propensity, 0.0) * es)
     in_window = burst_day > -EVENT_WINDOW_DAYS
-    burst = rng.poisson(np.where(in_window, EVENTS_BURST_MEAN, 0.0))
+    burst = rng.poisson(np.where(in_window, EVENTS_BURST_MEAN, 0.0) * es)
 
     g_routine = np.repeat(np.arange(n + n_orph), routine)
     g_recent = np.repeat(np.arange(n), recent)
@@ -998,6 +1062,10 @@ class _Sink:
             frame.write_csv(self._fh, include_header=False, datetime_format=CSV_DATETIME_FORMAT)
         self.rows += frame.height
 
+    @property
+    def name(self) -> str:
+        return self.path.name
+
     def close(self) -> None:
         if self._writer is not None:
             self._writer.close()
@@ -1005,6 +1073,97 @@ class _Sink:
         if self._fh is not None:
             self._fh.close()
             self._fh = None
+
+
+class _DailySink:
+    """Events as one file per UTC day of occurred_at: ``events/<YYYY-MM-DD>.<fmt>``.
+
+    ``write`` splits each batch by day and appends the pieces to a hidden
+    hive-style spill area, ``.events_tmp/day=<date>/events.arrow`` -- one open
+    Arrow IPC writer per day (lz4; cheap to append to, lossless; at most about
+    EVENT_WINDOW_DAYS + FUTURE_EVENT_DAYS files are open).  ``compact`` then
+    loads one day at a time, sorts it by (occurred_at, event_id) -- a total order
+    up to exact duplicate rows, so the files do not depend on spill order -- and
+    writes it through a ``_Sink``, so csv conventions match the single file.
+    ``close`` removes the spill area.  Peak memory: one batch, or one day of
+    events if that is larger.
+    """
+
+    def __init__(self, out_dir: Path, schema: dict[str, pl.DataType], fmt: str) -> None:
+        self.schema, self.fmt, self.rows = schema, fmt, 0
+        self.dir = out_dir / "events"
+        self.tmp = out_dir / _EVENTS_TMP
+        self._arrow_schema: pa.Schema = pl.DataFrame(schema=schema).to_arrow().schema
+        self._spill: dict[int, pa.ipc.RecordBatchFileWriter] = {}
+        shutil.rmtree(self.tmp, ignore_errors=True)  # leftovers of an interrupted run
+        self.tmp.mkdir(parents=True)
+        _remove_daily_files(self.dir, fmt)  # stale days of an earlier run would join the union
+        self.dir.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def name(self) -> str:
+        return f"events/*.{self.fmt}"
+
+    def _spill_path(self, day: int) -> Path:
+        return self.tmp / f"day={_EPOCH + dt.timedelta(days=day)}" / "events.arrow"
+
+    def write(self, frame: pl.DataFrame) -> None:
+        frame = frame.select([pl.col(c).cast(t, strict=True) for c, t in self.schema.items()])
+        if frame.height == 0:
+            return
+        day = frame["occurred_at"].to_physical().to_numpy() // _US_PER_DAY
+        if np.any(day[1:] < day[:-1]):  # batches arrive sorted by occurred_at; stay correct if not
+            order = np.argsort(day, kind="stable")
+            frame, day = frame[order], day[order]
+        table = frame.to_arrow().cast(self._arrow_schema)
+        bounds = np.r_[0, np.flatnonzero(day[1:] != day[:-1]) + 1, len(day)]
+        for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+            d = int(day[lo])
+            writer = self._spill.get(d)
+            if writer is None:
+                path = self._spill_path(d)
+                path.parent.mkdir()
+                options = pa.ipc.IpcWriteOptions(compression="lz4")
+                writer = self._spill[d] = pa.ipc.new_file(path, self._arrow_schema, options=options)
+            writer.write_table(table.slice(lo, hi - lo))
+
+    def compact(self, progress: bool = False) -> None:
+        """Turn the spill area into the final one-file-per-day layout (one day in memory at a time)."""
+        for writer in self._spill.values():
+            writer.close()
+        columns = [TextColumn("[bold]sample data"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("event days"), TimeElapsedColumn()]
+        with Progress(*columns, console=Console(stderr=True), disable=not progress) as bar:
+            task = bar.add_task("days", total=len(self._spill))
+            for day in sorted(self._spill):
+                path = self._spill_path(day)
+                with pa.ipc.open_file(path) as reader:
+                    frame = pl.from_arrow(reader.read_all()).sort("occurred_at", "event_id")
+                sink = _Sink(self.dir / f"{_EPOCH + dt.timedelta(days=day)}.{self.fmt}", self.schema, self.fmt)
+                try:
+                    sink.write(frame)
+                finally:
+                    sink.close()
+                self.rows += sink.rows
+                del frame
+                shutil.rmtree(path.parent)
+                bar.advance(task)
+
+    def close(self) -> None:
+        for writer in self._spill.values():
+            writer.close()  # a no-op if compact already closed it
+        self._spill.clear()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def _remove_daily_files(folder: Path, fmt: str) -> None:
+    """Delete ``<YYYY-MM-DD>.<fmt>`` files of an earlier daily run (and the folder if that empties it)."""
+    if not folder.is_dir():
+        return
+    for path in folder.glob(f"????-??-??.{fmt}"):
+        path.unlink()
+    if not any(folder.iterdir()):
+        folder.rmdir()
 
 
 # ==========================================================================

@@ -8,29 +8,33 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from prefect import flow, get_run_logger
+from prefect import flow, get_run_logger, unmapped
 
 from tasks import catalog
 from tasks.pipeline import (
     alert_new_sql_ready,
+    assemble_event_window,
     compare_with_last_run,
     gather_report_details,
-    engagement_by_contact,
+    find_daily_event_files,
     gate_parameters,
     load_scoring_config,
+    combine_shards,
     normalise_sources,
     publish_outputs,
     publish_run_summary,
     quality_gate,
+    read_event_state,
+    recall_event_files,
     read_last_snapshot,
     read_run_history,
     record_failure,
     reference_keys,
-    roll_up_accounts,
-    score_accounts,
-    score_contacts,
+    score_shard,
     select_targets,
+    split_into_shards,
     stage_source,
+    validate_event_file,
     validate_source,
     write_outputs,
 )
@@ -54,35 +58,54 @@ def qualify(
     config_path: str | None = None,
     as_of: str | None = None,
     lock_wait_seconds: float = 600,
+    shards: int = 1,
 ) -> dict:
-    """Score every account in `input_dir` and publish the report and target list to `out_dir`."""
+    """Score every account in `input_dir` and publish the report and target list to `out_dir`.
+    `shards` > 1 scores accounts in that many slices (hash of domain) as parallel tasks: on
+    the flow's task runner, e.g. a Dask cluster (`flows.task_runners`)."""
+    if shards < 1:
+        raise ValueError(f"shards must be 1 or more, not {shards}")
     as_of_date = resolve_as_of(as_of)
     get_run_logger().info("qualifying accounts from %s as of %s", input_dir, as_of_date.isoformat())
     with catalog.output_lock(Path(out_dir), lock_wait_seconds, holder=f"as of {as_of_date.isoformat()}"):
-        return _qualify(input_dir, out_dir, config_path, as_of_date)
+        return _qualify(input_dir, out_dir, config_path, as_of_date, shards)
 
 
-def _qualify(input_dir: str, out_dir: str, config_path: str | None, as_of_date: dt.date) -> dict:
+def _qualify(input_dir: str, out_dir: str, config_path: str | None, as_of_date: dt.date, shards: int) -> dict:
     config = load_scoring_config(config_path)
     history = read_run_history(out_dir)
     parameters = gate_parameters(as_of_date, config, history)
     outputs = catalog.RunOutputs(Path(out_dir))
     sources: dict = {}
+    event_files: dict[str, int] = {}
     try:
+        # events as daily files are validated file by file, remembering what earlier runs saw
+        daily_events = find_daily_event_files(input_dir, config, as_of_date)
+        exports_in_one = [n for n in SOURCE_ORDER if not (n == "events" and daily_events)]
         # ingest: each source is staged after the ones its referential checks look at
-        for name in SOURCE_ORDER:
+        for name in exports_in_one:
             sources[name] = stage_source(input_dir, name, **reference_keys(sources))
+        keys = reference_keys(sources)
         # validate
-        for name in SOURCE_ORDER:
+        for name in exports_in_one:
             sources[name] = validate_source(name, sources[name], parameters, config)
+        if daily_events:
+            state = read_event_state(out_dir)
+            remembered, new = recall_event_files(daily_events.window, state, out_dir, config)
+            checked = remembered + [validate_event_file(file, sha256, out_dir, config) for file, sha256 in new]
+            event_files = {"validated": len(new), "remembered": len(remembered)}
+            sources["events"] = assemble_event_window(checked, state, out_dir, parameters, config, as_of_date, keys["contact_ids"])
+            for name in SOURCE_ORDER:  # report sources in contract order, as for one export
+                sources[name] = sources.pop(name)
         quality_gate(sources)
         # normalise → roll up → score → select
         clean = normalise_sources(sources)
-        contacts_engaged = engagement_by_contact(clean, config, as_of_date)
-        contact_scores = score_contacts(contacts_engaged, clean, config)
-        rolled = roll_up_accounts(contacts_engaged, clean, config, as_of_date)
+        # accounts are scored in shards: threads here, Dask workers with --task-runner dask
+        parts, latest_intent_week = split_into_shards(clean, shards, config, as_of_date)
+        scored = score_shard.map(parts, unmapped(config), unmapped(as_of_date), unmapped(latest_intent_week))
+        contact_scores, account_scores = combine_shards(scored)
         last = read_last_snapshot(out_dir, as_of_date)
-        account_scores = select_targets(score_accounts(clean, rolled, config), clean, config, last[1])
+        account_scores = select_targets(account_scores, clean, config, last[1])
         # render and publish
         changes = compare_with_last_run(account_scores, last)
         details = gather_report_details(account_scores, clean, config, as_of_date)
@@ -107,4 +130,5 @@ def _qualify(input_dir: str, out_dir: str, config_path: str | None, as_of_date: 
         "accounts": account_scores.height,
         "targets_count": int(account_scores["tier"].is_not_null().sum()),
         "new_sql_ready": len(changes.get("new_sql_ready", [])),
+        **({"event_files": event_files} if event_files else {}),
     }

@@ -128,9 +128,8 @@ def score_staged(staged: dict[str, pipeline.SourceData], as_of: dt.date, config:
         clean.suppression = suppression_as_of(
             clean.suppression, _kept(sources, "opportunities"), _kept(sources, "crm_open_opportunities"), as_of
         )
-        contacts = pipeline.engagement_by_contact.fn(clean, config, as_of)
-        rolled = pipeline.roll_up_accounts.fn(contacts, clean, config, as_of)
-        return pipeline.select_targets.fn(pipeline.score_accounts.fn(clean, rolled, config), clean, config)
+        _, account_scores = pipeline.score_clean(clean, config, as_of)
+        return pipeline.select_targets.fn(account_scores, clean, config)
 
 
 def score_as_of(input_dir: Path, as_of: dt.date, config: Config) -> pl.DataFrame:

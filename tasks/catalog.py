@@ -86,6 +86,11 @@ def scan_source(input_dir: Path, spec: SourceSpec) -> tuple[pl.LazyFrame | None,
                 f"{input_dir}; add the export (see README, 'Input contract')"
             )
         return None, []
+    return scan_files(files), files
+
+
+def scan_files(files: list[Path]) -> pl.LazyFrame:
+    """Lazy scan of one source's files, headers normalised, with a `_row` index."""
     frames = []
     for path in files:
         try:
@@ -101,7 +106,7 @@ def scan_source(input_dir: Path, spec: SourceSpec) -> tuple[pl.LazyFrame | None,
             raise SourceError(f"{path}: several columns are named {clashes} (ignoring case and spaces); keep one of each")
         frames.append(frame.rename(renamed))
     scan = frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")
-    return scan.with_row_index("_row"), files
+    return scan.with_row_index("_row")
 
 
 def fingerprint_files(files: list[Path]) -> str:
@@ -159,6 +164,9 @@ def remove_leftovers(out_dir: Path) -> None:
     holding the lock, so none of them belongs to a live run)."""
     for leftover in list(out_dir.glob(".staging-*")) + list(out_dir.glob(".retired-*")):
         shutil.rmtree(leftover, ignore_errors=True)
+    from tasks import event_partitions  # imports this module
+
+    event_partitions.remove_unlisted(out_dir)
 
 
 class RunOutputs:
@@ -199,6 +207,14 @@ class RunOutputs:
                     self._swap(partition, destination / partition.name)
                 entry.rmdir()
                 write_snapshot_manifest(destination)
+            elif entry.name == STATE_DIR:
+                # The state store's files are written in place (immutable, named by content);
+                # only its manifest is published here.
+                for staged in sorted(p for p in entry.rglob("*") if p.is_file()):
+                    target = self.out_dir / staged.relative_to(self.staging)
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    os.replace(staged, target)
+                shutil.rmtree(entry)
             elif entry.is_dir():
                 # Swap whole folders (quarantine/, dq/) so no mix of two runs remains.
                 self._swap(entry, destination)
@@ -237,6 +253,7 @@ def combined_fingerprint(fingerprints: dict[str, str]) -> str:
 
 HISTORY_FILE = "run_history.json"
 SNAPSHOTS_DIR = "snapshots"
+STATE_DIR = "state"  # remembered work of earlier runs (tasks/event_partitions.py)
 
 
 MANIFEST = "_manifest.json"

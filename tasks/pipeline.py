@@ -19,7 +19,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.events import emit_event
 
 from abmq.config import Config, load_config
-from tasks import alerts, catalog, data_docs, exports, normalise, report, rollup, scoring, selection, staging, validate
+from tasks import alerts, catalog, data_docs, event_partitions, exports, normalise, report, rollup, selection, shards, staging, validate
 from tasks import changes as changes_module
 from tasks.sources import SOURCES
 
@@ -44,6 +44,10 @@ class SourceData:
     set_aside: list[dict[str, Any]] = field(default_factory=list)
     used: int = 0
     merged: int = 0
+    # Daily event files: GX results of the files validated in this run, and the state
+    # store's manifest to publish with the outputs.
+    file_results: dict[str, tuple[dict[str, Any], Any]] = field(default_factory=dict)
+    event_state: dict[str, dict[str, Any]] | None = None
 
 
 @dataclass
@@ -162,6 +166,130 @@ def stage_source(input_dir: str, source: str, account_domains: pl.Series | None 
     return SourceData(source, names, catalog.fingerprint_files(files), frame, rows_in=frame.height, unknown_columns=[c for c in scan.collect_schema().names()[1:] if c not in spec.columns])
 
 
+@dataclass(frozen=True)
+class DailyEventFiles:
+    window: list[event_partitions.EventFile]  # the files this run scores, oldest first
+    later: list[event_partitions.EventFile]  # dated after the as-of date: for later runs
+
+
+@task(name="find-daily-event-files", cache_policy=NO_CACHE)
+def find_daily_event_files(input_dir: str, config: Config, as_of: dt.date) -> DailyEventFiles | None:
+    """Daily files under `events/`, if events come that way (None: one export)."""
+    files = event_partitions.daily_files(Path(input_dir))
+    if files is None:
+        return None
+    window, later = event_partitions.in_window(files, config, as_of)
+    get_run_logger().info(
+        "events: %d daily files, %d in the scoring window from %s; %d dated after %s left for later runs",
+        len(files), len(window), event_partitions.window_start(config, as_of).isoformat(), len(later), as_of.isoformat(),
+    )
+    return DailyEventFiles(window, later)
+
+
+@task(name="read-event-state", cache_policy=NO_CACHE)
+def read_event_state(out_dir: str) -> dict[str, dict[str, Any]]:
+    """Daily event files validated by earlier published runs."""
+    state = event_partitions.read_state(Path(out_dir))
+    get_run_logger().info("event state: %d daily files remembered", len(state))
+    return state
+
+
+@dataclass
+class CheckedEventFile:
+    file: event_partitions.EventFile
+    entry: dict[str, Any]
+    validation: validate.SourceValidation | None  # None: remembered from an earlier run
+
+
+@task(name="recall-event-files", cache_policy=NO_CACHE)
+def recall_event_files(files: list[event_partitions.EventFile], state: dict[str, dict[str, Any]], out_dir: str, config: Config) -> tuple[list[CheckedEventFile], list[tuple[event_partitions.EventFile, str]]]:
+    """(files whose content an earlier run validated, [(file, sha256) still to validate])."""
+    suite = event_partitions.partition_suite(config.data_quality)
+    remembered, new = [], []
+    for file in files:
+        sha256 = event_partitions.file_hash(file.path)
+        cached = event_partitions.cached_entry(state, file, sha256, suite, Path(out_dir))
+        if cached is None:
+            new.append((file, sha256))
+        else:
+            remembered.append(CheckedEventFile(file, cached, None))
+    get_run_logger().info("events: %d daily files in the window remembered, %d to validate", len(remembered), len(new))
+    return remembered, new
+
+
+@task(
+    name="validate-event-file",
+    task_run_name="validate-events-{file.day}",
+    cache_policy=NO_CACHE,
+    retries=3,
+    retry_delay_seconds=exponential_backoff(backoff_factor=2),
+    retry_condition_fn=transient_io_error,
+    timeout_seconds=1800,
+)
+def validate_event_file(file: event_partitions.EventFile, sha256: str, out_dir: str, config: Config) -> CheckedEventFile:
+    """One daily file seen for the first time: staged, run through the `events_partition`
+    suite, its rows kept in the state store."""
+    suite = event_partitions.partition_suite(config.data_quality)
+    staged = event_partitions.stage_file(file)
+    entry, validation = event_partitions.validate_file(file, sha256, staged, suite, config.data_quality.max_quarantine_share, Path(out_dir))
+    logger = get_run_logger()
+    if entry["blocking"]:
+        logger.error("%s: blocking data-quality failure: %s", file.name, entry["blocking"])
+    else:
+        logger.info("%s: %s rows, %s quarantined", file.name, f"{entry['rows']:,}", f"{entry['quarantined_rows']:,}")
+    return CheckedEventFile(file, entry, validation)
+
+
+@task(name="assemble-event-window", cache_policy=NO_CACHE)
+def assemble_event_window(
+    checked: list[CheckedEventFile], state: dict[str, dict[str, Any]], out_dir: str, parameters: dict[str, Any],
+    config: Config, as_of: dt.date, contact_ids: pl.Series | None = None,
+) -> SourceData:
+    """The scoring window's events from the state store, checked as a whole against today's
+    contacts, freshness and volume: the same SourceData a single export gives."""
+    suite = event_partitions.partition_suite(config.data_quality)
+    checked = sorted(checked, key=lambda c: c.file.day)
+    entries = [(c.file, c.entry) for c in checked]
+    by_name = {c.file.name: c.entry for c in checked}
+    rows_in = sum(entry["rows"] for entry in by_name.values())
+    data = SourceData("events", list(by_name), catalog.combined_fingerprint({n: e["sha256"] for n, e in by_name.items()}), None, rows_in=rows_in)
+    data.file_results = {
+        f"events {c.file.day.isoformat()}": ({**c.validation.suite, "name": f"events_partition_{c.file.day.isoformat()}"}, c.validation.gx_result)
+        for c in checked if c.validation is not None and c.validation.gx_result is not None
+    }
+    failing = [c for c in checked if c.entry["blocking"]]  # only ever files validated now
+    if failing:
+        # the gate stops the run with each failing file's own message
+        data.validation = validate.SourceValidation(
+            source="events", files=[c.file.name for c in failing], rows_in=rows_in, suite=suite,
+            outcomes=[o for c in failing for o in c.validation.blocking_failures],
+        )
+        return data
+    data.validation = validate.SourceValidation(
+        source="events", files=list(by_name), rows_in=rows_in, suite=suite, outcomes=event_partitions.summed_outcomes(entries, suite)
+    )
+    kept = event_partitions.read_window(entries, Path(out_dir), "kept")
+    quarantined = event_partitions.read_window(entries, Path(out_dir), "quarantined")
+    window_outcomes, orphans, orphan = event_partitions.window_checks(
+        kept, contact_ids if contact_ids is not None else EMPTY_DOMAINS, rows_in, source_parameters(parameters, "events")
+    )
+    data.validation.outcomes.extend(window_outcomes)
+    data.kept = kept.filter(~orphan).drop("file")
+    data.quarantined = pl.concat([quarantined, orphans], how="diagonal_relaxed").sort("_row")
+    data.examples = event_partitions.window_examples(entries)
+    if orphans.height:
+        data.examples[window_outcomes[0].label] = validate.example_rows(orphans.drop("quarantine_reasons"))
+    # remembered from now on: what a run as of this date or later can use
+    start = event_partitions.window_start(config, as_of).isoformat()
+    data.event_state = {name: entry for name, entry in {**state, **by_name}.items() if entry["day"] >= start}
+    get_run_logger().info(
+        "events: %s rows in %d daily files (%d validated now, %d remembered), %s pass, %s quarantined",
+        f"{rows_in:,}", len(checked), sum(c.validation is not None for c in checked), sum(c.validation is None for c in checked),
+        f"{data.kept.height:,}", f"{data.quarantined.height:,}",
+    )
+    return data
+
+
 @task(name="validate-source", task_run_name="validate-{source}", cache_policy=NO_CACHE, timeout_seconds=3600)
 def validate_source(source: str, data: SourceData, parameters: dict[str, Any], config: Config) -> SourceData:
     """Run the source's GX suite; quarantine rows failing warning-level expectations."""
@@ -245,40 +373,39 @@ def normalise_sources(sources: dict[str, SourceData]) -> CleanData:
     )
 
 
-@task(name="engagement-by-contact", cache_policy=NO_CACHE)
-def engagement_by_contact(clean: CleanData, config: Config, as_of: dt.date) -> pl.DataFrame:
-    engagement = rollup.contact_engagement(clean.events, config, as_of)
-    contacts = rollup.contacts_with_engagement(clean.contacts, engagement)
-    get_run_logger().info("engagement: %s contacts with activity in the windows", f"{engagement.height:,}")
-    return contacts
+@task(name="split-into-shards", cache_policy=NO_CACHE)
+def split_into_shards(clean: CleanData, count: int, config: Config, as_of: dt.date) -> tuple[list[shards.Shard], dt.date | None]:
+    """Accounts (with their contacts, events, technographics and intent) in `count` shards by
+    hash of domain, plus the intent provider's latest week that every shard judges by."""
+    parts = shards.split(clean.accounts, clean.contacts, clean.events, clean.technographics, clean.intent, count)
+    if count > 1:
+        get_run_logger().info("%d shards of %s accounts", count, "/".join(f"{s.accounts.height:,}" for s in parts))
+    return parts, rollup.latest_intent_week(clean.intent, config, as_of)
 
 
-@task(name="score-contacts", cache_policy=NO_CACHE)
-def score_contacts(contacts: pl.DataFrame, clean: CleanData, config: Config) -> pl.DataFrame:
-    scored = scoring.score_contacts(contacts, clean.accounts, config)
-    get_run_logger().info("lead scores: %s contacts, %s SQL-ready", f"{scored.height:,}", f"{scored['sql_ready'].sum():,}")
-    return scored
-
-
-@task(name="roll-up-accounts", cache_policy=NO_CACHE)
-def roll_up_accounts(contacts: pl.DataFrame, clean: CleanData, config: Config, as_of: dt.date) -> dict[str, pl.DataFrame]:
-    rolled = {
-        "buying_groups": rollup.account_rollup(contacts, config),
-        "intent": rollup.intent_surges(clean.intent, config, as_of),
-        "technologies": rollup.technology_matches(clean.technographics, config, as_of),
-    }
+@task(name="score-shard", task_run_name="score-shard-{shard.number}", cache_policy=NO_CACHE)
+def score_shard(shard: shards.Shard, config: Config, as_of: dt.date, latest_intent_week: dt.date | None) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Contact engagement → lead scores, buying-group roll-up → account scores, for one shard."""
+    contact_scores, account_scores = shards.score(shard, config, as_of, latest_intent_week)
     get_run_logger().info(
-        "roll-up: %s accounts with contacts, %s with intent, %s with matching technologies",
-        *(f"{frame.height:,}" for frame in rolled.values()),
+        "shard %d of %d: %s contacts (%s SQL-ready), %s accounts (%s at or above %d)",
+        shard.number, shard.of, f"{contact_scores.height:,}", f"{contact_scores['sql_ready'].sum():,}",
+        f"{account_scores.height:,}", f"{(account_scores['score'] >= config.account_scoring.threshold).sum():,}", config.account_scoring.threshold,
     )
-    return rolled
+    return contact_scores, account_scores
 
 
-@task(name="score-accounts", cache_policy=NO_CACHE)
-def score_accounts(clean: CleanData, rolled: dict[str, pl.DataFrame], config: Config) -> pl.DataFrame:
-    scored = scoring.score_accounts(clean.accounts, rolled["buying_groups"], rolled["intent"], rolled["technologies"], config)
-    get_run_logger().info("account scores: %s accounts, %s at or above %d", f"{scored.height:,}", f"{(scored['score'] >= config.account_scoring.threshold).sum():,}", config.account_scoring.threshold)
-    return scored
+@task(name="combine-shards", cache_policy=NO_CACHE)
+def combine_shards(scored: list[tuple[pl.DataFrame, pl.DataFrame]]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    contact_scores, account_scores = shards.combine(scored)
+    get_run_logger().info("scores: %s contacts, %s accounts from %d shard(s)", f"{contact_scores.height:,}", f"{account_scores.height:,}", len(scored))
+    return contact_scores, account_scores
+
+
+def score_clean(clean: CleanData, config: Config, as_of: dt.date) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(contact scores, account scores) in one piece, for callers outside the flow (backtests)."""
+    (shard,) = shards.split(clean.accounts, clean.contacts, clean.events, clean.technographics, clean.intent, 1)
+    return shards.score(shard, config, as_of, rollup.latest_intent_week(clean.intent, config, as_of))
 
 
 @task(name="read-last-snapshot", cache_policy=NO_CACHE)
@@ -414,6 +541,9 @@ def write_outputs(
         if data.quarantined is not None and data.quarantined.height:
             outputs.write_parquet(f"quarantine/{name}.parquet", data.quarantined.sort("_row"))
     outputs.write_json("dq/summary.json", quality)
+    for data in sources.values():
+        if data.event_state is not None:
+            outputs.write_text(f"{event_partitions.STATE_DIR}/{event_partitions.MANIFEST}", event_partitions.manifest_text(data.event_state))
     data_docs.build(gx_results(sources), outputs.path("data_docs"), as_of)
     outputs.write_json("run.json", {**run, "quality": [{k: v for k, v in s.items() if k != "failed"} for s in quality["sources"]]})
     rows_in = {s["source"]: s["rows_in"] for s in quality["sources"]}
@@ -425,7 +555,8 @@ def write_outputs(
 @task(name="publish-outputs", cache_policy=NO_CACHE)
 def publish_outputs(outputs: catalog.RunOutputs) -> str:
     published = outputs.publish()
-    get_run_logger().info("published report and target list in %s", published)
+    forgotten = event_partitions.remove_unlisted(published)  # days that left the window
+    get_run_logger().info("published report and target list in %s%s", published, f"; {forgotten} stored event files forgotten" if forgotten else "")
     return str(published)
 
 
@@ -448,7 +579,10 @@ def publish_run_summary(accounts: pl.DataFrame, quality: dict[str, Any], config:
 
 
 def gx_results(sources: dict[str, SourceData]) -> dict[str, tuple[dict[str, Any], Any]]:
-    return {n: (d.validation.suite, d.validation.gx_result) for n, d in sources.items() if d.validation and d.validation.gx_result}
+    results = {n: (d.validation.suite, d.validation.gx_result) for n, d in sources.items() if d.validation and d.validation.gx_result}
+    for data in sources.values():
+        results.update(data.file_results)
+    return results
 
 
 def record_failure(out_dir: str, error: BaseException, sources: dict[str, SourceData], as_of: dt.date) -> Path:

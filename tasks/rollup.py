@@ -12,6 +12,9 @@ import polars as pl
 from abmq.config import EVENT_TYPES, Config
 
 
+WEIGHT_UNITS = 1_000_000
+
+
 def window_start(as_of: dt.date, days: int) -> dt.date:
     """First day of the `days`-day window that ends on (and includes) `as_of`."""
     return as_of - dt.timedelta(days=days - 1)
@@ -66,10 +69,13 @@ def decayed_engagement(events: pl.LazyFrame | pl.DataFrame, config: Config, as_o
     half_life = config.account_scoring.people.decay_half_life_days
     age = (pl.lit(as_of) - pl.col("occurred_at").dt.date()).dt.total_days()
     weight = pl.lit(0.5).pow(age / half_life) if half_life > 0 else pl.lit(1.0)
+    # Weights are added as integer millionths: an integer sum does not depend on the order
+    # rows arrive in (streaming chunks, account shards), so every split adds up the same.
+    micro = (weight * WEIGHT_UNITS).round(0).cast(pl.Int64)
     scored_types = [t for t, rule in rules.events.items() if rule.points]
     per_type = [
-        ((weight.filter(pl.col("event_type") == t).max() if rules.events[t].count == "once" else weight.filter(pl.col("event_type") == t).sum())
-         .fill_null(0.0) * rules.events[t].points).alias(t)
+        ((micro.filter(pl.col("event_type") == t).max() if rules.events[t].count == "once" else micro.filter(pl.col("event_type") == t).sum())
+         .fill_null(0) * rules.events[t].points / WEIGHT_UNITS).alias(t)
         for t in scored_types
     ]
     # "demo_request 10.0 · content_download 6.2": what each type adds, before weight and cap
@@ -159,7 +165,14 @@ def account_rollup(contacts: pl.DataFrame, config: Config) -> pl.DataFrame:
     )
 
 
-def intent_surges(intent: pl.DataFrame, config: Config, as_of: dt.date) -> pl.DataFrame:
+def latest_intent_week(intent: pl.DataFrame, config: Config, as_of: dt.date) -> dt.date | None:
+    """The provider's latest week in the recent weeks: one date for every account, so a
+    shard of accounts judges 'new' surges against the same week as the whole."""
+    since = as_of - dt.timedelta(weeks=config.account_scoring.intent.recent_weeks)
+    return intent.filter((pl.col("week") > since) & (pl.col("week") <= as_of)).select(pl.col("week").max()).item()
+
+
+def intent_surges(intent: pl.DataFrame, config: Config, as_of: dt.date, latest_week: dt.date | None = None) -> pl.DataFrame:
     """Per domain: configured topics surging (score >= surge_score) in the recent weeks, the
     clusters in market (enough of a cluster's topics surge) and topics newly surging in the
     latest week that did not surge in the weeks before."""
@@ -167,7 +180,8 @@ def intent_surges(intent: pl.DataFrame, config: Config, as_of: dt.date) -> pl.Da
     since = as_of - dt.timedelta(weeks=rules.recent_weeks)
     recent = intent.filter((pl.col("week") > since) & (pl.col("week") <= as_of))
     surging = (pl.col("score") >= rules.surge_score) & pl.col("topic").is_in(rules.topics)
-    latest_week = recent.select(pl.col("week").max()).item()  # the provider's latest week
+    if latest_week is None:
+        latest_week = latest_intent_week(intent, config, as_of)
     latest = pl.col("week") == latest_week if latest_week is not None else pl.lit(False)
     per_topic = (
         recent.group_by("domain", "topic")

@@ -29,10 +29,8 @@ def run_steps(input_dir: Path, as_of: dt.date, config: Config | None = None) -> 
     with disable_run_logger():
         pipeline.quality_gate.fn(sources)
         clean = pipeline.normalise_sources.fn(sources)
-        contacts = pipeline.engagement_by_contact.fn(clean, config, as_of)
-        contact_scores = pipeline.score_contacts.fn(contacts, clean, config)
-        rolled = pipeline.roll_up_accounts.fn(contacts, clean, config, as_of)
-        accounts = pipeline.select_targets.fn(pipeline.score_accounts.fn(clean, rolled, config), clean, config)
+        contact_scores, account_scores = pipeline.score_clean(clean, config, as_of)
+        accounts = pipeline.select_targets.fn(account_scores, clean, config)
     return {
         "sources": sources,
         "clean": clean,

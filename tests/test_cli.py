@@ -54,3 +54,21 @@ def test_demo_with_a_relative_output_folder(tmp_path, monkeypatch, prefect_harne
     assert result.exit_code == 0, result.output
     assert f"report:      {tmp_path / 'out/demo/run/report.html'}" in result.output
     assert (tmp_path / "out/demo/run/data_docs/index.html").exists()
+
+
+def test_scale_options_are_checked_before_running(tmp_path, handbuilt_dir):
+    base = ["run", "--input", str(handbuilt_dir), "--out", str(tmp_path / "o"), "--as-of", "2026-11-25"]
+    result = runner.invoke(app, [*base, "--dask-address", "tcp://127.0.0.1:8786"])
+    assert result.exit_code == 2 and "--dask-address needs --task-runner dask" in result.output
+    result = runner.invoke(app, [*base, "--task-runner", "ray"])
+    assert result.exit_code == 2
+    result = runner.invoke(app, [*base, "--shards", "0"])
+    assert result.exit_code == 2
+    assert not (tmp_path / "o").exists()
+
+
+def test_run_with_shards_on_threads_prints_the_same_targets(tmp_path, handbuilt_dir, prefect_harness):
+    one = runner.invoke(app, ["run", "--input", str(handbuilt_dir), "--out", str(tmp_path / "one"), "--as-of", "2026-11-25"])
+    three = runner.invoke(app, ["run", "--input", str(handbuilt_dir), "--out", str(tmp_path / "three"), "--as-of", "2026-11-25", "--shards", "3"])
+    assert one.exit_code == three.exit_code == 0, three.output
+    assert (tmp_path / "one" / "targets.csv").read_bytes() == (tmp_path / "three" / "targets.csv").read_bytes()

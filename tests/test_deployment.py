@@ -24,8 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PREFECT = str(Path(sys.executable).parent / "prefect")
 EXPECTED_TASKS = {
     "load-config", "read-run-history", "stage-accounts", "stage-events", "validate-accounts", "validate-events",
-    "data-quality-gate", "normalise-sources", "engagement-by-contact", "score-contacts", "roll-up-accounts",
-    "score-accounts", "select-targets", "compare-with-last-run", "write-outputs", "publish-outputs",
+    "data-quality-gate", "normalise-sources", "split-into-shards", "score-shard-0", "combine-shards", "select-targets", "compare-with-last-run", "write-outputs", "publish-outputs",
     "publish-run-summary", "alert-new-sql-ready",
 }
 
@@ -105,6 +104,7 @@ def test_deploy_schedule_trigger_and_inspect_through_the_api(server, tmp_path):
             async def inspect():
                 async with get_client() as client:
                     deployment = await client.read_deployment_by_name("qualify-accounts/daily")
+                    monthly = await client.read_deployment_by_name("calibrate-scoring/monthly")
                     tasks = await client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run.id])))
                     artifacts = await client.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run.id])))
                     return {{
@@ -114,6 +114,9 @@ def test_deploy_schedule_trigger_and_inspect_through_the_api(server, tmp_path):
                         "task_states": sorted({{t.state.type.value for t in tasks}}),
                         "artifacts": sorted(a.key for a in artifacts if a.key),
                         "schedules": [{{"cron": s.schedule.cron, "timezone": s.schedule.timezone, "active": s.active}} for s in deployment.schedules],
+                        "monthly": [{{"cron": s.schedule.cron, "timezone": s.schedule.timezone, "active": s.active}} for s in monthly.schedules],
+                        "monthly_parameters": monthly.parameters,
+                        "monthly_pool": monthly.work_pool_name,
                     }}
 
             print(json.dumps(asyncio.run(inspect())))
@@ -128,4 +131,8 @@ def test_deploy_schedule_trigger_and_inspect_through_the_api(server, tmp_path):
     assert found["task_states"] == ["COMPLETED"]
     assert {"abm-qualification-summary", "abm-top-targets"} <= set(found["artifacts"])
     assert found["schedules"] == [{"cron": "0 6 * * *", "timezone": "Europe/London", "active": True}]
+    # the calibration is deployed too: monthly, same pool, writing to its own folder
+    assert found["monthly"] == [{"cron": "0 7 1 * *", "timezone": "Europe/London", "active": True}]
+    assert found["monthly_pool"] == "abm-process"
+    assert found["monthly_parameters"]["out_dir"] == "runs/calibration"
     assert (out / "report.html").exists()

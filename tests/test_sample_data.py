@@ -1,15 +1,17 @@
-"""Tests for abmq.sample_data: contract, determinism, vocabularies, dirty data, realism."""
+"""Tests for abmq.sample_data: contract, determinism, vocabularies, dirty data, realism, layout, scale."""
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import re
 from pathlib import Path
 
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from abmq.sample_data import generate
+from abmq.sample_data import XL_PARAMS, generate
 
 AS_OF = dt.date(2025, 6, 15)  # a Sunday: the latest intent week is Monday 2025-06-09
 SMALL = 300
@@ -303,3 +305,139 @@ def test_engagement_predicts_opportunities(dirty: dict[str, pl.DataFrame]) -> No
     most_active = per_domain.sort("last30", descending=True).head(DIRTY // 10)
     assert most_active["last30"].sum() > 1.3 * most_active["prev30"].sum()
     assert 35 <= dirty["events"].height / DIRTY <= 65
+
+
+# --------------------------------------------------------------------------
+# Daily event layout and scale knobs
+# --------------------------------------------------------------------------
+# sha256 of the csv output (SMALL accounts, seed 7, AS_OF) before the layout and
+# scale options existed: defaults must keep the data byte for byte.  csv, and only
+# tables without floats, so the hashes do not depend on writer versions.  Update
+# them deliberately, and only when the generator is meant to change.
+GOLDEN_CSV_SHA256 = {
+    "contacts.csv": "d0c43d8b22e238629735feadd6f30f86085a40766857c5991b84e884a0105c31",
+    "events.csv": "15f234e6c82b0cb10b38ec269aead688f772952129daf08c556330e1d51562e1",
+    "intent.csv": "d2dcd5380874ecda881da7c1ae1453c5726f5d1ff7cea8afd44521212123428f",
+}
+EVENT_KEY = ["occurred_at", "event_id", "contact_id", "event_type", "detail"]
+
+
+def _day_files(directory: Path, fmt: str) -> list[Path]:
+    files = sorted((directory / "events").iterdir())
+    assert files, "no daily event files"
+    for path in files:
+        assert re.fullmatch(rf"\d{{4}}-\d{{2}}-\d{{2}}\.{fmt}", path.name), path.name
+    return files
+
+
+def _read_days(directory: Path, fmt: str) -> pl.DataFrame:
+    """All daily files, checking each holds only its own day, sorted by (occurred_at, event_id)."""
+    frames = []
+    for path in _day_files(directory, fmt):
+        frame = pl.read_parquet(path) if fmt == "parquet" else pl.read_csv(path, schema=CONTRACT["events"])
+        assert frame.schema == pl.Schema(CONTRACT["events"]), path.name
+        assert frame.height > 0, path.name
+        assert (frame["occurred_at"].dt.date() == dt.date.fromisoformat(path.stem)).all(), path.name
+        assert frame.equals(frame.sort("occurred_at", "event_id")), path.name
+        frames.append(frame)
+    return pl.concat(frames)
+
+
+def test_defaults_match_pre_layout_output(tmp_path: Path) -> None:
+    generate(tmp_path, SMALL, seed=7, as_of=AS_OF, fmt="csv", progress=False)
+    for name, digest in GOLDEN_CSV_SHA256.items():
+        assert hashlib.sha256((tmp_path / name).read_bytes()).hexdigest() == digest, name
+
+
+def test_explicit_defaults_give_identical_bytes(tmp_path: Path, small: tuple[Path, dict[str, int]]) -> None:
+    counts = generate(tmp_path, SMALL, seed=7, as_of=AS_OF, fmt="parquet", progress=False,
+                      events_layout="single", contacts_scale=1.0, events_scale=1.0)
+    assert counts == small[1]
+    for name in CONTRACT:
+        assert (tmp_path / f"{name}.parquet").read_bytes() == (small[0] / f"{name}.parquet").read_bytes(), name
+
+
+def test_daily_layout_holds_the_single_file_rows(tmp_path: Path, small: tuple[Path, dict[str, int]]) -> None:
+    counts = generate(tmp_path / "a", SMALL, seed=7, as_of=AS_OF, progress=False, events_layout="daily")
+    out = tmp_path / "a"
+    assert not (out / "events.parquet").exists()
+    assert not (out / ".events_tmp").exists()
+    union = _read_days(out, "parquet")
+    single = _read(small[0], "events")
+    assert_frame_equal(union.sort(EVENT_KEY, nulls_last=True), single.sort(EVENT_KEY, nulls_last=True))
+    assert counts["events/*.parquet"] == single.height
+    assert "events.parquet" not in counts
+    # The deliberate future events land in files dated after as_of.
+    assert max(dt.date.fromisoformat(p.stem) for p in _day_files(out, "parquet")) > AS_OF
+    # Every other source is untouched by the layout.
+    for name in CONTRACT:
+        if name != "events":
+            assert (out / f"{name}.parquet").read_bytes() == (small[0] / f"{name}.parquet").read_bytes(), name
+            assert counts[f"{name}.parquet"] == small[1][f"{name}.parquet"]
+    # Deterministic, file by file.
+    generate(tmp_path / "b", SMALL, seed=7, as_of=AS_OF, progress=False, events_layout="daily")
+    for path in _day_files(out, "parquet"):
+        assert path.read_bytes() == (tmp_path / "b" / "events" / path.name).read_bytes(), path.name
+    assert len(_day_files(tmp_path / "b", "parquet")) == len(_day_files(out, "parquet"))
+
+
+def test_daily_layout_csv(tmp_path: Path, small: tuple[Path, dict[str, int]]) -> None:
+    counts = generate(tmp_path, SMALL, seed=7, as_of=AS_OF, fmt="csv", progress=False, events_layout="daily")
+    assert not (tmp_path / "events.csv").exists()
+    union = _read_days(tmp_path, "csv")
+    single = _read(small[0], "events")
+    assert_frame_equal(union.sort(EVENT_KEY, nulls_last=True), single.sort(EVENT_KEY, nulls_last=True))
+    assert counts["events/*.csv"] == single.height
+    # Same csv conventions as events.csv: the contract's header, ISO-8601 UTC timestamps.
+    first = _day_files(tmp_path, "csv")[0].read_text().splitlines()
+    assert first[0].split(",") == list(CONTRACT["events"])
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z", first[1].split(",")[3])
+
+
+def test_layouts_replace_each_other(tmp_path: Path) -> None:
+    generate(tmp_path, 20, as_of=AS_OF, progress=False)
+    generate(tmp_path, 20, as_of=AS_OF, progress=False, events_layout="daily")
+    assert not (tmp_path / "events.parquet").exists() and _day_files(tmp_path, "parquet")
+    generate(tmp_path, 20, as_of=AS_OF, progress=False)
+    assert (tmp_path / "events.parquet").exists() and not (tmp_path / "events").exists()
+
+
+def test_rejects_bad_layout_and_scales(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="events_layout"):
+        generate(tmp_path, 10, as_of=AS_OF, progress=False, events_layout="weekly")
+    for knob in ("contacts_scale", "events_scale"):
+        for bad in (0, -1.0, float("nan")):
+            with pytest.raises(ValueError, match=knob):
+                generate(tmp_path, 10, as_of=AS_OF, progress=False, **{knob: bad})
+
+
+def test_scale_knobs(tmp_path: Path, small: tuple[Path, dict[str, int]]) -> None:
+    base = small[1]
+    more_contacts = generate(tmp_path / "c", SMALL, seed=7, as_of=AS_OF, progress=False, contacts_scale=1.6)
+    more_events = generate(tmp_path / "e", SMALL, seed=7, as_of=AS_OF, progress=False, events_scale=2.0)
+    fewer = generate(tmp_path / "f", SMALL, seed=7, as_of=AS_OF, progress=False, contacts_scale=0.6, events_scale=0.5)
+
+    def ratio(counts: dict[str, int], name: str) -> float:
+        return counts[f"{name}.parquet"] / base[f"{name}.parquet"]
+
+    assert 1.4 <= ratio(more_contacts, "contacts") <= 1.8
+    assert 0.85 <= ratio(more_contacts, "events") <= 1.15  # contacts_scale alone keeps events per account
+    assert ratio(more_events, "contacts") == 1.0
+    assert 1.8 <= ratio(more_events, "events") <= 2.2
+    assert ratio(fewer, "contacts") < 0.9 and 0.4 <= ratio(fewer, "events") <= 0.6
+    for counts in (more_contacts, more_events, fewer):  # accounts and firmographics untouched
+        assert counts["accounts.parquet"] == base["accounts.parquet"]
+        assert counts["intent.parquet"] == base["intent.parquet"]
+    contacts = _read(tmp_path / "c", "contacts")
+    assert contacts["email"].is_unique().all() and contacts["contact_id"].is_unique().all()
+    events = _read(tmp_path / "c", "events")
+    assert events["contact_id"].is_in(contacts["contact_id"].implode()).all()
+
+
+def test_xl_params_rates(tmp_path: Path) -> None:
+    """XL_PARAMS at a small size: ~10 contacts and ~100 events per account (so ~10M / ~100M at 1M)."""
+    assert XL_PARAMS["n_accounts"] == 1_000_000
+    knobs = {k: v for k, v in XL_PARAMS.items() if k != "n_accounts"}
+    counts = generate(tmp_path, DIRTY, seed=7, as_of=AS_OF, progress=False, **knobs)
+    assert 9.5 <= counts["contacts.parquet"] / DIRTY <= 10.0  # under 10M in all: 7-digit contact ids
+    assert 90 <= counts["events.parquet"] / DIRTY <= 110

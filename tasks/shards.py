@@ -1,0 +1,81 @@
+"""Account shards: the roll-up and scoring of one slice of accounts (hash of the domain).
+
+Every account's engagement, roll-up and score depends only on its own rows, plus two
+values shared by all (the as-of date and the intent provider's latest week), so shards can
+be scored apart, on threads or on Dask workers, and concatenated into the single-process
+result. Selection (tiers, capacities) looks across accounts and runs after the concat.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import polars as pl
+
+from abmq.config import Config
+from tasks import rollup, scoring
+
+
+@dataclass
+class Shard:
+    number: int
+    of: int
+    accounts: pl.DataFrame
+    contacts: pl.DataFrame
+    events: pl.DataFrame
+    technographics: pl.DataFrame
+    intent: pl.DataFrame
+
+
+def shard_number(count: int) -> pl.Expr:
+    """Which shard a domain's rows go to. Only the driver assigns shards, so the hash need
+    not be stable across polars versions; results never depend on the assignment."""
+    return (pl.col("domain").hash(seed=0) % count).cast(pl.Int64)
+
+
+def split(
+    accounts: pl.DataFrame, contacts: pl.DataFrame, events: pl.DataFrame, technographics: pl.DataFrame, intent: pl.DataFrame, count: int
+) -> list[Shard]:
+    """`count` shards; events follow their contact's account."""
+    if count == 1:
+        return [Shard(0, 1, accounts, contacts, events, technographics, intent)]
+
+    def parts(frame: pl.DataFrame) -> dict[int, pl.DataFrame]:
+        numbered = frame.with_columns(shard_number(count).alias("_shard"))
+        return {key[0]: part for key, part in numbered.partition_by("_shard", as_dict=True, include_key=False, maintain_order=True).items()}
+
+    contact_shard = contacts.select("contact_id", shard_number(count).alias("_shard"))
+    # events keep their order within each shard; an inner join drops none (every event's
+    # contact is a usable contact by now)
+    numbered_events = events.join(contact_shard, on="contact_id", how="inner", maintain_order="left")
+    event_parts = {key[0]: part for key, part in numbered_events.partition_by("_shard", as_dict=True, include_key=False, maintain_order=True).items()}
+    by_source = {name: parts(frame) for name, frame in (("accounts", accounts), ("contacts", contacts), ("technographics", technographics), ("intent", intent))}
+    by_source["events"] = event_parts
+    empty = {"accounts": accounts, "contacts": contacts, "events": events, "technographics": technographics, "intent": intent}
+    return [
+        Shard(number, count, **{name: by_source[name].get(number, empty[name].clear()) for name in empty})
+        for number in range(count)
+    ]
+
+
+def score(shard: Shard, config: Config, as_of: dt.date, latest_intent_week: dt.date | None) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(contact lead scores, account scores) of one shard's accounts."""
+    engagement = rollup.contact_engagement(shard.events, config, as_of)
+    contacts = rollup.contacts_with_engagement(shard.contacts, engagement)
+    contact_scores = scoring.score_contacts(contacts, shard.accounts, config)
+    account_scores = scoring.score_accounts(
+        shard.accounts,
+        rollup.account_rollup(contacts, config),
+        rollup.intent_surges(shard.intent, config, as_of, latest_intent_week),
+        rollup.technology_matches(shard.technographics, config, as_of),
+        config,
+    )
+    return contact_scores, account_scores
+
+
+def combine(scored: list[tuple[pl.DataFrame, pl.DataFrame]]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The shards' results as one table each, in the single-process order."""
+    contacts = pl.concat([c for c, _ in scored], how="vertical").sort("contact_id")
+    accounts = pl.concat([a for _, a in scored], how="vertical").sort("domain")
+    return contacts, accounts

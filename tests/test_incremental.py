@@ -1,0 +1,196 @@
+"""Events as one file per day: each file is validated once and remembered in the output
+folder's state store; the scores equal a full recompute on the same files."""
+
+import datetime as dt
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from abmq.sample_data import generate
+from flows.qualify import qualify
+from tasks import event_partitions
+from tasks.catalog import SourceError
+from tasks.validate import DataQualityError
+
+AS_OF = dt.date(2026, 11, 25)
+DAY_BEFORE = AS_OF - dt.timedelta(days=1)
+
+
+def split_by_day(single: Path, daily: Path) -> None:
+    """The same export as `events.parquet`, delivered as events/<day>.parquet."""
+    shutil.copytree(single, daily)
+    (daily / "events.parquet").unlink()
+    (daily / "events").mkdir()
+    events = pl.read_parquet(single / "events.parquet").with_columns(day=pl.col("occurred_at").dt.date())
+    for (day,), part in events.partition_by("day", as_dict=True, maintain_order=True).items():
+        part.drop("day").write_parquet(daily / "events" / f"{day}.parquet")
+
+
+def outputs_digest(folder: Path) -> dict[str, str]:
+    """Every published output except the Data Docs, which show the GX runs this run made
+    (a remembered file is not validated again), and the lock file (it names its holder)."""
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and not {"data_docs", "state", "last_failure"} & set(p.relative_to(folder).parts) and p.name != ".lock"
+    }
+
+
+def run(input_dir: Path, out: Path, as_of: dt.date) -> dict:
+    return qualify(str(input_dir), str(out), None, as_of.isoformat())
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("incremental")
+    generate(root / "single", 300, seed=5, as_of=AS_OF, fmt="parquet", progress=False)
+    split_by_day(root / "single", root / "daily")
+    return {"single": root / "single", "daily": root / "daily", "root": root}
+
+
+@pytest.fixture(scope="module")
+def incremental(inputs, prefect_harness) -> dict:
+    """Yesterday's run, then today's with one new daily file: only that file is validated."""
+    out = inputs["root"] / "out-incremental"
+    yesterday = run(inputs["daily"], out, DAY_BEFORE)
+    state_before = event_partitions.read_state(out)
+    today = run(inputs["daily"], out, AS_OF)
+    return {"out": out, "yesterday": yesterday, "today": today, "state_before": state_before}
+
+
+def test_today_validates_only_the_new_daily_file(incremental):
+    assert incremental["yesterday"]["event_files"] == {"validated": 90, "remembered": 0}
+    assert incremental["today"]["event_files"] == {"validated": 1, "remembered": 89}
+    state = event_partitions.read_state(incremental["out"])
+    assert f"events/{AS_OF}.parquet" in state and f"events/{AS_OF}.parquet" not in incremental["state_before"]
+    # the day that left the window is forgotten, with its stored rows
+    gone = f"events/{AS_OF - dt.timedelta(days=90)}.parquet"
+    assert gone in incremental["state_before"] and gone not in state
+    stored = {p.name for p in event_partitions.state_folder(incremental["out"]).iterdir()}
+    assert stored == {event_partitions.MANIFEST} | {e["kept"] for e in state.values()} | {e["quarantined"] for e in state.values() if e["quarantined"]}
+
+
+def test_incremental_run_equals_a_full_recompute(inputs, incremental, prefect_harness):
+    """The same two runs with the state store deleted before each: every file validated
+    afresh. Scores, targets, report, quarantine and snapshots are byte-identical."""
+    out = inputs["root"] / "out-full"
+    run(inputs["daily"], out, DAY_BEFORE)
+    shutil.rmtree(event_partitions.state_folder(out))
+    full = run(inputs["daily"], out, AS_OF)
+    assert full["event_files"] == {"validated": 90, "remembered": 0}
+    assert outputs_digest(out) == outputs_digest(incremental["out"])
+
+
+def test_daily_files_score_like_one_export(inputs, incremental, prefect_harness):
+    """The same events as one events.parquet, run on the same two days, give the same
+    account scores and target list."""
+    out = inputs["root"] / "out-single"
+    run(inputs["single"], out, DAY_BEFORE)
+    run(inputs["single"], out, AS_OF)
+    assert pl.read_parquet(out / "account_scores.parquet").equals(pl.read_parquet(incremental["out"] / "account_scores.parquet"))
+    assert (out / "targets.csv").read_bytes() == (incremental["out"] / "targets.csv").read_bytes()
+
+
+@pytest.fixture()
+def later_day(inputs, incremental, tmp_path) -> dict[str, Path]:
+    """A copy of the inputs and of today's published outputs, for another run to change."""
+    shutil.copytree(inputs["daily"], tmp_path / "input")
+    shutil.copytree(incremental["out"], tmp_path / "out")
+    return {"input": tmp_path / "input", "out": tmp_path / "out", "today": tmp_path / "input" / "events" / f"{AS_OF}.parquet"}
+
+
+def test_a_changed_daily_file_is_validated_again(later_day, prefect_harness):
+    # the provider re-sends today's file with one event more: a demo request
+    day = pl.read_parquet(later_day["today"])
+    extra = day.head(1).with_columns(event_id=pl.lit("late-demo-1"), event_type=pl.lit("demo_request"))
+    contact = extra["contact_id"][0]
+    before = pl.read_parquet(later_day["out"] / "contact_scores.parquet").filter(pl.col("contact_id") == contact)
+    pl.concat([day, extra]).write_parquet(later_day["today"])
+    again = run(later_day["input"], later_day["out"], AS_OF)
+    assert again["event_files"] == {"validated": 1, "remembered": 89}
+    after = pl.read_parquet(later_day["out"] / "contact_scores.parquet").filter(pl.col("contact_id") == contact)
+    assert after["n_demo_request"].to_list() == [before["n_demo_request"][0] + 1]
+
+
+def test_bad_rows_in_a_daily_file_are_quarantined_with_their_file(later_day, prefect_harness):
+    day = pl.read_parquet(later_day["today"])
+    bad = pl.concat([
+        day.head(2).with_columns(event_id=pl.Series(["bad-type-1", "bad-type-2"]), event_type=pl.lit("fax_received")),
+        # an event dated after the day its file is named for
+        day.head(1).with_columns(event_id=pl.lit("too-late-1"), occurred_at=pl.col("occurred_at") + pl.duration(days=1)),
+        day.head(1).with_columns(event_id=pl.lit("orphan-1"), contact_id=pl.lit("nobody-0001")),
+    ])
+    pl.concat([day, bad]).write_parquet(later_day["today"])
+    out = later_day["out"]
+    run(later_day["input"], out, AS_OF)
+    quarantine = pl.read_parquet(out / "quarantine" / "events.parquet")
+    reasons = dict(zip(quarantine["event_id"], quarantine["quarantine_reasons"], strict=True))
+    assert "event_type" in reasons["bad-type-1"] and "event_type" in reasons["bad-type-2"]
+    assert "after the day its daily file" in reasons["too-late-1"]
+    assert "no contact with this contact_id" in reasons["orphan-1"]
+    today = f"events/{AS_OF}.parquet"
+    assert set(quarantine.filter(pl.col("event_id").is_in(["bad-type-1", "too-late-1", "orphan-1"]))["file"]) == {today}
+    summary = {s["source"]: s for s in json.loads((out / "dq" / "summary.json").read_text())["sources"]}
+    events = summary["events"]
+    assert events["rows_in"] == events["rows_used"] + events["rows_quarantined"] + events["duplicates_merged"]
+    failed = {f["label"]: f for f in events["failed"]}
+    assert failed["expect_column_values_to_be_in_set(event_type)"]["unexpected_count"] == 2
+    assert failed["expect_column_pair_values_a_to_be_greater_than_b(file_day_end/occurred_at)"]["unexpected_count"] == 1
+    assert failed["expect_column_values_to_be_in_set(contact_found)"]["unexpected_count"] >= 1
+    assert {e["file"] for e in failed["expect_column_values_to_be_in_set(event_type)"]["examples"]} == {today}
+
+
+def test_a_blocking_failure_names_the_file_and_publishes_nothing(later_day, prefect_harness):
+    out = later_day["out"]
+    before = outputs_digest(out)
+    manifest = (event_partitions.state_folder(out) / event_partitions.MANIFEST).read_bytes()
+    pl.read_parquet(later_day["today"]).with_columns(event_id=pl.lit(None, pl.String)).write_parquet(later_day["today"])
+    with pytest.raises(DataQualityError, match=rf"events/{AS_OF}\.parquet.*event_id"):
+        run(later_day["input"], out, AS_OF)
+    assert outputs_digest(out) == before
+    assert (event_partitions.state_folder(out) / event_partitions.MANIFEST).read_bytes() == manifest
+    assert "event_id" in (out / "last_failure" / "error.txt").read_text()
+
+
+def test_stored_rows_no_run_published_are_removed(later_day, prefect_harness):
+    """A run killed after validating a file but before publishing leaves its stored rows;
+    the next run (holding the lock) removes them."""
+    stray = event_partitions.state_folder(later_day["out"]) / f"{AS_OF}.0123456789abcdef.parquet"
+    stray.write_bytes(b"killed mid-write")
+    again = run(later_day["input"], later_day["out"], AS_OF)
+    assert again["event_files"] == {"validated": 0, "remembered": 90}
+    assert not stray.exists()
+
+
+def test_stale_daily_files_stop_the_run(later_day, prefect_harness):
+    for path in (later_day["input"] / "events").iterdir():
+        if dt.date.fromisoformat(path.stem) > AS_OF - dt.timedelta(days=10):
+            path.unlink()
+    with pytest.raises(DataQualityError, match="events are stale"):
+        run(later_day["input"], later_day["out"], AS_OF)
+
+
+def test_daily_file_names_must_be_dates(tmp_path):
+    events = tmp_path / "events"
+    events.mkdir()
+    pl.DataFrame({"event_id": ["e1"]}).write_parquet(events / "2026-11-24.parquet")
+    pl.DataFrame({"event_id": ["e2"]}).write_parquet(events / "extra.parquet")
+    with pytest.raises(SourceError, match="without a date in the name.*extra.parquet"):
+        event_partitions.daily_files(tmp_path)
+    (events / "extra.parquet").unlink()
+    pl.DataFrame({"event_id": ["e3"]}).write_parquet(events / "events_2026-11-24.parquet")
+    with pytest.raises(SourceError, match="two files for 2026-11-24"):
+        event_partitions.daily_files(tmp_path)
+    (events / "events_2026-11-24.parquet").unlink()
+    pl.DataFrame({"event_id": ["e4"]}).write_parquet(events / "2026-02-30.parquet")
+    with pytest.raises(SourceError, match="not a calendar date"):
+        event_partitions.daily_files(tmp_path)
+    # undated parts alone are one export in pieces, as before
+    shutil.rmtree(events)
+    events.mkdir()
+    pl.DataFrame({"event_id": ["e1"]}).write_parquet(events / "part-0.parquet")
+    assert event_partitions.daily_files(tmp_path) is None
