@@ -105,11 +105,16 @@ def run_one(size: str, out: Path, as_of: dt.date) -> None:
         peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
         async def task_runs():
+            runs, page = [], 200  # the API's largest page
             async with get_client() as client:
-                return await client.read_task_runs(
-                    flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[state.state_details.flow_run_id])),
-                    limit=1000,
-                )
+                while True:
+                    batch = await client.read_task_runs(
+                        flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[state.state_details.flow_run_id])),
+                        limit=page, offset=len(runs),
+                    )
+                    runs.extend(batch)
+                    if len(batch) < page:
+                        return runs
 
         stages: dict[str, float] = {}
         for run in asyncio.run(task_runs()):

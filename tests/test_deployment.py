@@ -83,7 +83,7 @@ def run(env, *args, timeout=180):
 
 def test_deploy_schedule_trigger_and_inspect_through_the_api(server, tmp_path):
     data = handbuilt.write(tmp_path / "input")
-    out = tmp_path / "out"
+    out, out_dask = tmp_path / "out", tmp_path / "out-dask"
     run(server, PREFECT, "work-pool", "create", "abm-process", "--type", "process")
     run(server, PREFECT, "--no-prompt", "deploy", "--all")
     worker_log = (tmp_path / "worker.log").open("w")
@@ -100,11 +100,18 @@ def test_deploy_schedule_trigger_and_inspect_through_the_api(server, tmp_path):
                 parameters={{"input_dir": {str(data)!r}, "out_dir": {str(out)!r}, "as_of": "{handbuilt.AS_OF.isoformat()}"}},
                 timeout=240,
             )
+            on_dask = run_deployment(
+                "qualify-accounts/daily-dask",
+                parameters={{"input_dir": {str(data)!r}, "out_dir": {str(out_dask)!r}, "as_of": "{handbuilt.AS_OF.isoformat()}", "shards": 3}},
+                timeout=240,
+            )
 
             async def inspect():
                 async with get_client() as client:
                     deployment = await client.read_deployment_by_name("qualify-accounts/daily")
                     monthly = await client.read_deployment_by_name("calibrate-scoring/monthly")
+                    dask_deployment = await client.read_deployment_by_name("qualify-accounts/daily-dask")
+                    dask_tasks = await client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[on_dask.id])))
                     tasks = await client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run.id])))
                     artifacts = await client.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run.id])))
                     return {{
@@ -117,6 +124,10 @@ def test_deploy_schedule_trigger_and_inspect_through_the_api(server, tmp_path):
                         "monthly": [{{"cron": s.schedule.cron, "timezone": s.schedule.timezone, "active": s.active}} for s in monthly.schedules],
                         "monthly_parameters": monthly.parameters,
                         "monthly_pool": monthly.work_pool_name,
+                        "dask_state": on_dask.state.type.value,
+                        "dask_message": on_dask.state.message,
+                        "dask_shards": sorted(t.name for t in dask_tasks if t.name.startswith("score-shard-") and t.state.type.value == "COMPLETED"),
+                        "dask_schedules": len(dask_deployment.schedules),
                     }}
 
             print(json.dumps(asyncio.run(inspect())))
@@ -136,3 +147,9 @@ def test_deploy_schedule_trigger_and_inspect_through_the_api(server, tmp_path):
     assert found["monthly_pool"] == "abm-process"
     assert found["monthly_parameters"]["out_dir"] == "runs/calibration"
     assert (out / "report.html").exists()
+    # the Dask deployment: unscheduled, shards scored on a local cluster the run starts,
+    # reporting to the same server; the same target list as the daily deployment's
+    assert found["dask_state"] == "COMPLETED", found["dask_message"]
+    assert found["dask_shards"] == ["score-shard-0", "score-shard-1", "score-shard-2"]
+    assert found["dask_schedules"] == 0
+    assert (out_dask / "targets.csv").read_bytes() == (out / "targets.csv").read_bytes()
