@@ -109,6 +109,14 @@ def scan_files(files: list[Path]) -> pl.LazyFrame:
     return scan.with_row_index("_row")
 
 
+def read_error(source: str, names: list[str], exc: Exception) -> SourceError:
+    """The error for a file that fails when its scan runs (bad bytes deep inside it)."""
+    problem = str(exc).splitlines()[0]
+    if "utf-8" in problem.lower():
+        problem = "not UTF-8 text (Latin-1 or Windows-1252?); export the file as UTF-8"
+    return SourceError(f"{source}: cannot read {', '.join(names)}: {problem}")
+
+
 def fingerprint_files(files: list[Path]) -> str:
     """Content hash of a source's files, so a run records exactly which inputs it saw."""
     digest = hashlib.sha256()

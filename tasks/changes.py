@@ -32,15 +32,18 @@ def compare(current: pl.DataFrame, previous: pl.DataFrame | None, previous_as_of
     # The signal whose points moved most explains a riser.
     deltas = pl.concat_list([(pl.col(c) - pl.col(f"{c}_before")) for c in POINT_COLUMNS])
     labels = pl.concat_list([pl.lit(POINT_LABELS[c]) for c in POINT_COLUMNS])
-    with_delta = joined.with_columns(
-        (pl.col("score") - pl.col("score_before")).alias("score_change"),
+    with_delta = joined.with_columns((pl.col("score") - pl.col("score_before")).alias("score_change"))
+    top_signal = (
         pl.when(deltas.list.max() > 0)
         .then(pl.format("{} +{}", labels.list.get(deltas.list.arg_max()), deltas.list.max()))
-        .alias("top_signal"),
+        .alias("top_signal")
     )
 
     def rows(frame: pl.DataFrame) -> list[dict[str, Any]]:
-        return frame.select("domain", "name", "score", "score_before", "tier", "tier_before", "decision", "decision_before", "score_change", "top_signal").to_dicts()
+        # the signal is worked out for the rows listed only (list work over 1M accounts is slow)
+        return frame.with_columns(top_signal).select(
+            "domain", "name", "score", "score_before", "tier", "tier_before", "decision", "decision_before", "score_change", "top_signal"
+        ).to_dicts()
 
     dropped_domains = set(previous.filter(pl.col("tier").is_not_null())["domain"]) - set(current.filter(pl.col("tier").is_not_null())["domain"])
     dropped = previous.filter(pl.col("domain").is_in(sorted(dropped_domains))).join(

@@ -174,11 +174,8 @@ def stage_file(file: EventFile) -> pl.DataFrame:
     day_end = dt.datetime.combine(file.day, dt.time.max, tzinfo=dt.timezone.utc)
     try:
         return typed.with_columns(pl.lit(day_end, UTC_TIMESTAMP).alias("file_day_end")).collect(engine="streaming")
-    except Exception as exc:
-        problem = str(exc).splitlines()[0]
-        if "utf-8" in problem.lower():
-            problem = "not UTF-8 text (Latin-1 or Windows-1252?); export the file as UTF-8"
-        raise catalog.SourceError(f"events: cannot read {file.name}: {problem}") from None
+    except Exception as exc:  # an unreadable file surfaces when the scan runs
+        raise catalog.read_error("events", [file.name], exc) from None
 
 
 def validate_file(

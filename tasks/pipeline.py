@@ -158,10 +158,7 @@ def stage_source(input_dir: str, source: str, account_domains: pl.Series | None 
     try:
         frame = staged.collect(engine="streaming")
     except Exception as exc:  # an unreadable file surfaces when the scan runs
-        problem = str(exc).splitlines()[0]
-        if "utf-8" in problem.lower():
-            problem = "not UTF-8 text (Latin-1 or Windows-1252?); export the file as UTF-8"
-        raise catalog.SourceError(f"{source}: cannot read {', '.join(names)}: {problem}") from None
+        raise catalog.read_error(source, names, exc) from None
     get_run_logger().info("%s: %s rows from %s", source, f"{frame.height:,}", ", ".join(names))
     return SourceData(source, names, catalog.fingerprint_files(files), frame, rows_in=frame.height, unknown_columns=[c for c in scan.collect_schema().names()[1:] if c not in spec.columns])
 

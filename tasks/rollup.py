@@ -219,14 +219,19 @@ def technology_matches(technographics: pl.DataFrame, config: Config, as_of: dt.d
     wanted = {name.lower(): name for name in tech.match}
     rivals = {name.lower(): name for name in tech.competitors}
     lowered = pl.col("technology").str.to_lowercase()
+    # names are mapped row-wise before the group-by; per-group list work over 1M+ domains
+    # was most of this step's time
+    matched = lowered.replace_strict(wanted, default=None, return_dtype=pl.String)
+    rival = lowered.replace_strict(rivals, default=None, return_dtype=pl.String)
     return (
         technographics.filter(pl.col("first_seen") <= as_of)
+        .select("domain", matched.alias("matched"), rival.alias("rival"))
+        .filter(pl.col("matched").is_not_null() | pl.col("rival").is_not_null())
         .group_by("domain")
         .agg(
-            lowered.filter(lowered.is_in(list(wanted))).replace_strict(wanted, return_dtype=pl.String).unique().sort().alias("matched_technologies"),
-            lowered.filter(lowered.is_in(list(rivals))).replace_strict(rivals, return_dtype=pl.String).unique().sort().alias("competitor_technologies"),
+            pl.col("matched").drop_nulls().unique().sort().alias("matched_technologies"),
+            pl.col("rival").drop_nulls().unique().sort().alias("competitor_technologies"),
         )
-        .filter((pl.col("matched_technologies").list.len() > 0) | (pl.col("competitor_technologies").list.len() > 0))
         .sort("domain")
     )
 

@@ -145,10 +145,35 @@ def stage_contacts(typed: pl.LazyFrame, account_domains: pl.Series) -> pl.LazyFr
             pl.coalesce(given, email_domain(pl.col("email"))).alias("domain"),
         )
         .with_columns(pl.col("domain").is_in(account_domains.implode()).alias("account_found"))
-        .with_columns(
+        .pipe(
+            once_per_value,
+            ["seniority", "department", "title"],
             normalise_seniority(pl.col("seniority") if "seniority" in columns else pl.lit(None, pl.String), pl.col("title")).alias("seniority"),
             normalise_department(pl.col("department") if "department" in columns else pl.lit(None, pl.String), pl.col("title")).alias("department"),
         )
+    )
+
+
+def once_per_value(frame: pl.LazyFrame, inputs: list[str], *derived: pl.Expr) -> pl.LazyFrame:
+    """`frame.with_columns(*derived)` for expressions of `inputs` only, worked out once per
+    distinct combination of them and joined back: 10M contacts have a few thousand
+    title/seniority/department combinations, and the patterns on every row took 8 s."""
+    columns = frame.collect_schema().names()
+    present = [c for c in inputs if c in columns]
+    keys = [f"_key_{c}" for c in present]
+    names = [e.meta.output_name() for e in derived]
+    lookup = (
+        frame.select(present)
+        .unique()
+        .with_columns(pl.col(c).alias(k) for c, k in zip(present, keys, strict=True))
+        .with_columns(*derived)
+        .select(*keys, *names)
+    )
+    return (
+        frame.with_columns(pl.col(c).alias(k) for c, k in zip(present, keys, strict=True))
+        .drop([n for n in names if n in columns])
+        .join(lookup, on=keys, how="left", nulls_equal=True, maintain_order="left")
+        .select(*columns, *(n for n in names if n not in columns))
     )
 
 

@@ -194,3 +194,10 @@ def test_daily_file_names_must_be_dates(tmp_path):
     events.mkdir()
     pl.DataFrame({"event_id": ["e1"]}).write_parquet(events / "part-0.parquet")
     assert event_partitions.daily_files(tmp_path) is None
+
+
+def test_an_unreadable_daily_file_is_named(later_day, prefect_harness):
+    later_day["today"].write_bytes(b"PAR1 this is not parquet")
+    with pytest.raises(SourceError, match=rf"{AS_OF}\.parquet.*cannot be read as parquet"):
+        run(later_day["input"], later_day["out"], AS_OF)
+    assert "cannot be read" in (later_day["out"] / "last_failure" / "error.txt").read_text()
