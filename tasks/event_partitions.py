@@ -23,7 +23,7 @@ from typing import Any
 
 import polars as pl
 
-from tasks import catalog, staging, validate
+from tasks import catalog, rollup, staging, validate
 from tasks.sources import SOURCES, UTC_TIMESTAMP
 
 STATE_DIR = "state/events"
@@ -72,17 +72,10 @@ def daily_files(input_dir: Path) -> list[EventFile] | None:
     return [EventFile(path, day) for day, path in sorted(dated.items())]
 
 
-def window_start(config, as_of: dt.date) -> dt.date:
-    """The first day any scoring window looks at (lookback, trend, report charts)."""
-    lookback = config.lead_scoring.engagement.lookback_days
-    trend = 2 * config.account_scoring.trend.window_days
-    return as_of - dt.timedelta(days=max(lookback, trend) - 1)
-
-
 def in_window(files: list[EventFile], config, as_of: dt.date) -> tuple[list[EventFile], list[EventFile]]:
     """(files the run scores, files dated after the as-of date, left for later runs). An
     event is never later than its file's day, so older files cannot reach into the window."""
-    start = window_start(config, as_of)
+    start = rollup.first_day_read(config, as_of)
     return [f for f in files if start <= f.day <= as_of], [f for f in files if f.day > as_of]
 
 
@@ -168,9 +161,7 @@ def stage_file(file: EventFile) -> pl.DataFrame:
     """The file cast to the contract, with the end of its day for the `file_day_end` check."""
     spec = SOURCES["events"]
     scan = catalog.scan_files([file.path])
-    typed = staging.cast_to_contract(scan, spec)
-    if "event_type" in typed.collect_schema():
-        typed = typed.with_columns(pl.col("event_type").str.strip_chars().str.to_lowercase())
+    typed = staging.stage_events(staging.cast_to_contract(scan, spec), None)
     day_end = dt.datetime.combine(file.day, dt.time.max, tzinfo=dt.timezone.utc)
     try:
         return typed.with_columns(pl.lit(day_end, UTC_TIMESTAMP).alias("file_day_end")).collect(engine="streaming")

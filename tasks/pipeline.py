@@ -129,15 +129,11 @@ def transient_io_error(task, task_run, state) -> bool:
     return False
 
 
-@task(
-    name="stage-source",
-    task_run_name="stage-{source}",
-    cache_policy=NO_CACHE,
-    retries=3,
-    retry_delay_seconds=exponential_backoff(backoff_factor=2),
-    retry_condition_fn=transient_io_error,
-    timeout_seconds=3600,
-)
+# Reads of input files: retried with backoff, for transient I/O errors only.
+READ_RETRIES = {"retries": 3, "retry_delay_seconds": exponential_backoff(backoff_factor=2), "retry_condition_fn": transient_io_error}
+
+
+@task(name="stage-source", task_run_name="stage-{source}", cache_policy=NO_CACHE, timeout_seconds=3600, **READ_RETRIES)
 def stage_source(input_dir: str, source: str, account_domains: pl.Series | None = None, contact_ids: pl.Series | None = None) -> SourceData:
     """Read one source (lazy scan), cast it to the contract and stage it."""
     spec = SOURCES[source]
@@ -178,7 +174,7 @@ def find_daily_event_files(input_dir: str, config: Config, as_of: dt.date) -> Da
     window, later = event_partitions.in_window(files, config, as_of)
     get_run_logger().info(
         "events: %d daily files, %d in the scoring window from %s; %d dated after %s left for later runs",
-        len(files), len(window), event_partitions.window_start(config, as_of).isoformat(), len(later), as_of.isoformat(),
+        len(files), len(window), rollup.first_day_read(config, as_of).isoformat(), len(later), as_of.isoformat(),
     )
     return DailyEventFiles(window, later)
 
@@ -214,15 +210,7 @@ def recall_event_files(files: list[event_partitions.EventFile], state: dict[str,
     return remembered, new
 
 
-@task(
-    name="validate-event-file",
-    task_run_name="validate-events-{file.day}",
-    cache_policy=NO_CACHE,
-    retries=3,
-    retry_delay_seconds=exponential_backoff(backoff_factor=2),
-    retry_condition_fn=transient_io_error,
-    timeout_seconds=1800,
-)
+@task(name="validate-event-file", task_run_name="validate-events-{file.day}", cache_policy=NO_CACHE, timeout_seconds=1800, **READ_RETRIES)
 def validate_event_file(file: event_partitions.EventFile, sha256: str, out_dir: str, config: Config) -> CheckedEventFile:
     """One daily file seen for the first time: staged, run through the `events_partition`
     suite, its rows kept in the state store."""
@@ -277,7 +265,7 @@ def assemble_event_window(
     if orphans.height:
         data.examples[window_outcomes[0].label] = validate.example_rows(orphans.drop("quarantine_reasons"))
     # remembered from now on: what a run as of this date or later can use
-    start = event_partitions.window_start(config, as_of).isoformat()
+    start = rollup.first_day_read(config, as_of).isoformat()
     data.event_state = {name: entry for name, entry in {**state, **by_name}.items() if entry["day"] >= start}
     get_run_logger().info(
         "events: %s rows in %d daily files (%d validated now, %d remembered), %s pass, %s quarantined",

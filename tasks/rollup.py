@@ -20,6 +20,20 @@ def window_start(as_of: dt.date, days: int) -> dt.date:
     return as_of - dt.timedelta(days=days - 1)
 
 
+REPORT_WEEKS = 12  # weekly engagement chart of the top accounts
+
+
+def first_day_read(config: Config, as_of: dt.date) -> dt.date:
+    """The earliest event day any step looks at: the lookback and trend windows, and the
+    report's weekly chart (from the Monday REPORT_WEEKS - 1 weeks before as-of's week)."""
+    chart_from = as_of - dt.timedelta(days=as_of.weekday()) - dt.timedelta(weeks=REPORT_WEEKS - 1)
+    return min(
+        window_start(as_of, config.lead_scoring.engagement.lookback_days),
+        window_start(as_of, 2 * config.account_scoring.trend.window_days),
+        chart_from,
+    )
+
+
 def contact_engagement(events: pl.LazyFrame | pl.DataFrame, config: Config, as_of: dt.date) -> pl.DataFrame:
     """Per contact: events of each type in the lookback window, engagement points (capped as
     the reference model says), last activity and points in the two trend windows."""
@@ -237,7 +251,7 @@ def technology_matches(technographics: pl.DataFrame, config: Config, as_of: dt.d
 
 
 def weekly_account_points(
-    events: pl.DataFrame, contacts: pl.DataFrame, domains: list[str], config: Config, as_of: dt.date, weeks: int = 12
+    events: pl.DataFrame, contacts: pl.DataFrame, domains: list[str], config: Config, as_of: dt.date, weeks: int = REPORT_WEEKS
 ) -> pl.DataFrame:
     """Engagement points per week (Monday start) of the given accounts over the last `weeks`
     weeks, every event at its reference points: the trend chart of the top accounts."""

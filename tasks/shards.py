@@ -40,23 +40,22 @@ def split(
     """`count` shards; events follow their contact's account."""
     if count == 1:
         return [Shard(0, 1, accounts, contacts, events, technographics, intent)]
-
-    def parts(frame: pl.DataFrame) -> dict[int, pl.DataFrame]:
-        numbered = frame.with_columns(shard_number(count).alias("_shard"))
-        return {key[0]: part for key, part in numbered.partition_by("_shard", as_dict=True, include_key=False, maintain_order=True).items()}
-
-    contact_shard = contacts.select("contact_id", shard_number(count).alias("_shard"))
-    # events keep their order within each shard; an inner join drops none (every event's
-    # contact is a usable contact by now)
-    numbered_events = events.join(contact_shard, on="contact_id", how="inner", maintain_order="left")
-    event_parts = {key[0]: part for key, part in numbered_events.partition_by("_shard", as_dict=True, include_key=False, maintain_order=True).items()}
-    by_source = {name: parts(frame) for name, frame in (("accounts", accounts), ("contacts", contacts), ("technographics", technographics), ("intent", intent))}
-    by_source["events"] = event_parts
+    number = shard_number(count).alias("_shard")
+    contact_shard = contacts.select("contact_id", number)
+    numbered = {
+        "accounts": accounts.with_columns(number),
+        "contacts": contacts.with_columns(number),
+        # events follow their contact (every event's contact is a usable contact by now)
+        "events": events.join(contact_shard, on="contact_id", how="inner", maintain_order="left"),
+        "technographics": technographics.with_columns(number),
+        "intent": intent.with_columns(number),
+    }
+    parts = {
+        name: {key[0]: part for key, part in frame.partition_by("_shard", as_dict=True, include_key=False, maintain_order=True).items()}
+        for name, frame in numbered.items()
+    }
     empty = {"accounts": accounts, "contacts": contacts, "events": events, "technographics": technographics, "intent": intent}
-    return [
-        Shard(number, count, **{name: by_source[name].get(number, empty[name].clear()) for name in empty})
-        for number in range(count)
-    ]
+    return [Shard(n, count, **{name: parts[name].get(n, empty[name].clear()) for name in empty}) for n in range(count)]
 
 
 def score(shard: Shard, config: Config, as_of: dt.date, latest_intent_week: dt.date | None) -> tuple[pl.DataFrame, pl.DataFrame]:

@@ -177,11 +177,15 @@ def once_per_value(frame: pl.LazyFrame, inputs: list[str], *derived: pl.Expr) ->
     )
 
 
-def stage_events(typed: pl.LazyFrame, contact_ids: pl.Series) -> pl.LazyFrame:
+def stage_events(typed: pl.LazyFrame, contact_ids: pl.Series | None) -> pl.LazyFrame:
+    """Events typed and tidied; `contact_found` flags known contacts unless `contact_ids` is
+    None (a daily file: its contacts are checked on the whole window, every run)."""
     columns = typed.collect_schema()
     if "contact_id" not in columns:
         return typed
-    staged = typed.with_columns(pl.col("contact_id").is_in(contact_ids.implode()).alias("contact_found"))
+    staged = typed
+    if contact_ids is not None:
+        staged = staged.with_columns(pl.col("contact_id").is_in(contact_ids.implode()).alias("contact_found"))
     if "event_type" in columns:
         staged = staged.with_columns(pl.col("event_type").str.strip_chars().str.to_lowercase())
     return staged

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from pathlib import Path
 
 from prefect.logging import disable_run_logger
@@ -38,4 +39,14 @@ def run_steps(input_dir: Path, as_of: dt.date, config: Config | None = None) -> 
         "accounts": accounts,
         "quality": pipeline.quality_summary(sources),
         "config": config,
+    }
+
+
+def tree_digest(folder: Path, skip: tuple[str, ...] = ()) -> dict[str, str]:
+    """sha256 of every file under `folder` but those in a `skip` folder, and the lock file
+    (it names its holder)."""
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and not set(skip) & set(p.relative_to(folder).parts) and p.name != ".lock"
     }

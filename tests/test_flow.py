@@ -2,13 +2,13 @@
 blocking data-quality failure publishes nothing."""
 
 import datetime as dt
-import hashlib
 import shutil
 from pathlib import Path
 
 import polars as pl
 import pytest
 
+import steps
 from abmq.sample_data import generate
 from flows.qualify import qualify
 from tasks.validate import DataQualityError
@@ -21,11 +21,7 @@ OUTPUT_FILES = {
 
 
 def tree_digest(folder: Path) -> dict[str, str]:
-    return {
-        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file() and "last_failure" not in p.parts and p.name != ".lock"  # the lock file names its holder
-    }
+    return steps.tree_digest(folder, skip=("last_failure",))
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,6 @@
 folder's state store; the scores equal a full recompute on the same files."""
 
 import datetime as dt
-import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -10,6 +9,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+import steps
 from abmq.sample_data import generate
 from flows.qualify import qualify
 from tasks import event_partitions
@@ -32,12 +32,8 @@ def split_by_day(single: Path, daily: Path) -> None:
 
 def outputs_digest(folder: Path) -> dict[str, str]:
     """Every published output except the Data Docs, which show the GX runs this run made
-    (a remembered file is not validated again), and the lock file (it names its holder)."""
-    return {
-        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file() and not {"data_docs", "state", "last_failure"} & set(p.relative_to(folder).parts) and p.name != ".lock"
-    }
+    (a remembered file is not validated again)."""
+    return steps.tree_digest(folder, skip=("data_docs", "state", "last_failure"))
 
 
 def run(input_dir: Path, out: Path, as_of: dt.date) -> dict:

@@ -3,7 +3,6 @@ outputs as one piece."""
 
 import asyncio
 import datetime as dt
-import hashlib
 from pathlib import Path
 
 import polars as pl
@@ -16,19 +15,10 @@ from abmq.config import load_config
 from abmq.sample_data import generate
 from flows.qualify import qualify
 from flows.task_runners import with_task_runner
-from steps import stage_and_validate
+from steps import stage_and_validate, tree_digest
 from tasks import pipeline, shards
 
 AS_OF = dt.date(2026, 11, 25)
-
-
-def outputs_digest(folder: Path) -> dict[str, str]:
-    """Every output but the lock file (it names its holder)."""
-    return {
-        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file() and p.name != ".lock"
-    }
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +63,7 @@ def test_dask_cluster_gives_the_single_process_outputs(generated, tmp_path, pref
     on_dask = tmp_path / "dask"
     state = with_task_runner(qualify, "dask", workers=2)(str(generated), str(on_dask), None, AS_OF.isoformat(), shards=4, return_state=True)
     assert state.result()["accounts"] == pl.read_parquet(single / "account_scores.parquet").height
-    assert outputs_digest(on_dask) == outputs_digest(single)
+    assert tree_digest(on_dask) == tree_digest(single)
     # the shards ran on the workers and reported to the flow's own Prefect API
     runs = asyncio.run(task_runs(state.state_details.flow_run_id))
     shard_runs = {run.name: run.state.type.value for run in runs if run.name.startswith("score-shard-")}
