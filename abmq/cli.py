@@ -91,12 +91,12 @@ class Scale:
 
 def _run_flow(input_dir: Path, out_dir: Path, config: Optional[Path], as_of_date: dt.date, scale: Scale = Scale()) -> dict:
     from abmq.config import ConfigError
-    from tasks.catalog import OutputLockedError, SourceError
-    from tasks.validate import DataQualityError
+    from abmq.tasks.catalog import OutputLockedError, SourceError
+    from abmq.tasks.validate import DataQualityError
 
     _preflight(input_dir, config)
-    from flows.qualify import qualify
-    from flows.task_runners import with_task_runner
+    from abmq.flows.qualify import qualify
+    from abmq.flows.task_runners import with_task_runner
 
     flow = with_task_runner(qualify, scale.task_runner, scale.dask_address, scale.dask_workers)
     if scale.task_runner == "dask":
@@ -177,7 +177,7 @@ def serve(
         raise typer.Exit(2)
     from prefect.schedules import Cron
 
-    from flows.qualify import qualify
+    from abmq.flows.qualify import qualify
 
     parameters = {"input_dir": str(input_dir.resolve()), "out_dir": str(out_dir.resolve()), "config_path": str(config.resolve()) if config else None}
     console.print(f"serving deployment qualify-accounts/{name} on '{cron}' ({timezone}); Ctrl+C stops (and pauses the schedule)")
@@ -197,10 +197,10 @@ def calibrate(
 
     as_of_date = _parse_date(as_of)
     _preflight(input_dir, config)
-    from flows.calibrate import calibrate as calibrate_flow
-    from tasks.calibration import NotEnoughHistoryError
-    from tasks.catalog import OutputLockedError, SourceError
-    from tasks.validate import DataQualityError
+    from abmq.flows.calibrate import calibrate as calibrate_flow
+    from abmq.tasks.calibration import NotEnoughHistoryError
+    from abmq.tasks.catalog import OutputLockedError, SourceError
+    from abmq.tasks.validate import DataQualityError
 
     started = time.perf_counter()
     try:

@@ -251,7 +251,7 @@ class ConfigError(ValueError):
 
 
 def load_config(path: Path | str | None = None) -> Config:
-    path = Path(path) if path else DEFAULT_CONFIG
+    path = Path(path) if path else DEFAULT_CONFIG  # a file in the installed package
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:

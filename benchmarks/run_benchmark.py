@@ -29,7 +29,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 AS_OF = dt.date(2026, 11, 25)
 SEED = 11
@@ -96,7 +95,7 @@ def run_one(size: str, out: Path, as_of: dt.date) -> None:
         from prefect.client.orchestration import get_client
         from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
-        from flows.qualify import qualify
+        from abmq.flows.qualify import qualify
 
         started = time.perf_counter()
         state = qualify(str(data_dir(size)), str(out), None, as_of.isoformat(), return_state=True)

@@ -16,9 +16,9 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from abmq.config import Config
-from flows.qualify import resolve_as_of
-from tasks import backtest, calibration, catalog
-from tasks.pipeline import SourceData, load_scoring_config
+from abmq.flows.qualify import resolve_as_of
+from abmq.tasks import backtest, calibration, catalog
+from abmq.tasks.pipeline import SourceData, load_scoring_config
 
 ARTIFACT_KEY = "abm-scoring-calibration"
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger, unmapped
 
-from tasks import catalog
-from tasks.pipeline import (
+from abmq.tasks import catalog
+from abmq.tasks.pipeline import (
     alert_new_sql_ready,
     assemble_event_window,
     compare_with_last_run,
@@ -38,7 +38,7 @@ from tasks.pipeline import (
     validate_source,
     write_outputs,
 )
-from tasks.sources import SOURCE_ORDER
+from abmq.tasks.sources import SOURCE_ORDER
 
 
 def resolve_as_of(as_of: str | dt.date | None) -> dt.date:

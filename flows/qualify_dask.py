@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import os
 
-from flows.qualify import qualify
-from flows.task_runners import with_task_runner
+from abmq.flows.qualify import qualify
+from abmq.flows.task_runners import with_task_runner
 
 qualify_on_dask = with_task_runner(
     qualify, "dask", address=os.environ.get("ABMQ_DASK_ADDRESS") or None, workers=int(os.environ.get("ABMQ_DASK_WORKERS", "2"))

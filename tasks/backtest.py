@@ -17,9 +17,9 @@ import polars as pl
 from prefect.logging import disable_run_logger
 
 from abmq.config import Config
-from tasks import pipeline
-from tasks.scoring import POINT_COLUMNS
-from tasks.sources import SOURCE_ORDER
+from abmq.tasks import pipeline
+from abmq.tasks.scoring import POINT_COLUMNS
+from abmq.tasks.sources import SOURCE_ORDER
 
 # What a backtest keeps of each date's account table (the rest is presentation).
 SCORE_COLUMNS = ("domain", "score", "fit_points", "engagement_points", "decision", "tier")

@@ -28,7 +28,7 @@ import numpy as np
 import polars as pl
 
 from abmq.config import Config
-from tasks.scoring import POINT_COLUMNS
+from abmq.tasks.scoring import POINT_COLUMNS
 
 # (label, lowest score, highest score), inclusive; the last band takes everything above.
 SCORE_BANDS = (("0-29", 0, 29), ("30-49", 30, 49), ("50-69", 50, 69), ("70-100", 70, 100))
@@ -571,6 +571,6 @@ def markdown_summary(figures: dict[str, Any]) -> str:
 
 
 def render_html(figures: dict[str, Any], run: dict[str, Any]) -> str:
-    from tasks.report import environment
+    from abmq.tasks.report import environment
 
     return environment().get_template("calibration.html.j2").render(as_of=figures["as_of"], run=run, f=figures)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import polars as pl
 
-from tasks.sources import SourceSpec
+from abmq.tasks.sources import SourceSpec
 
 READABLE_SUFFIXES = (".parquet", ".csv")
 
@@ -172,7 +172,7 @@ def remove_leftovers(out_dir: Path) -> None:
     holding the lock, so none of them belongs to a live run)."""
     for leftover in list(out_dir.glob(".staging-*")) + list(out_dir.glob(".retired-*")):
         shutil.rmtree(leftover, ignore_errors=True)
-    from tasks import event_partitions  # imports this module
+    from abmq.tasks import event_partitions  # imports this module
 
     event_partitions.remove_unlisted(out_dir)
 

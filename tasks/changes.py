@@ -10,8 +10,8 @@ from typing import Any
 
 import polars as pl
 
-from tasks.exports import POINT_LABELS
-from tasks.scoring import POINT_COLUMNS
+from abmq.tasks.exports import POINT_LABELS
+from abmq.tasks.scoring import POINT_COLUMNS
 
 SNAPSHOT_COLUMNS = ["domain", "name", "decision", "score", "fit_points", "engagement_points", "tier", "target_rank", *POINT_COLUMNS]
 RISERS = 10

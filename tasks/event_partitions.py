@@ -23,8 +23,8 @@ from typing import Any
 
 import polars as pl
 
-from tasks import catalog, rollup, staging, validate
-from tasks.sources import SOURCES, UTC_TIMESTAMP
+from abmq.tasks import catalog, rollup, staging, validate
+from abmq.tasks.sources import SOURCES, UTC_TIMESTAMP
 
 STATE_DIR = "state/events"
 MANIFEST = "_partitions.json"

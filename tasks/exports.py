@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from tasks.scoring import POINT_COLUMNS
+from abmq.tasks.scoring import POINT_COLUMNS
 
 POINT_LABELS = {
     "points_industry": "industry",

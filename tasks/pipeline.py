@@ -19,9 +19,9 @@ from prefect.cache_policies import NO_CACHE
 from prefect.events import emit_event
 
 from abmq.config import Config, load_config
-from tasks import alerts, catalog, data_docs, event_partitions, exports, normalise, report, rollup, selection, shards, staging, validate
-from tasks import changes as changes_module
-from tasks.sources import SOURCES
+from abmq.tasks import alerts, catalog, data_docs, event_partitions, exports, normalise, report, rollup, selection, shards, staging, validate
+from abmq.tasks import changes as changes_module
+from abmq.tasks.sources import SOURCES
 
 EMPTY_DOMAINS = pl.Series("domain", [], pl.String)
 

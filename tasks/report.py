@@ -7,15 +7,15 @@ import re
 from typing import Any
 
 import polars as pl
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment, FunctionLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
 from abmq.config import Config
-from abmq.resources import REPORTS_DIR
-from tasks import charts
-from tasks.exports import POINT_LABELS
-from tasks.scoring import POINT_COLUMNS
-from tasks.selection import DECISIONS
+from abmq import resources
+from abmq.tasks import charts
+from abmq.tasks.exports import POINT_LABELS
+from abmq.tasks.scoring import POINT_COLUMNS
+from abmq.tasks.selection import DECISIONS
 
 SENIORITY_LABELS = {
     "c_level": "C-level",
@@ -34,7 +34,7 @@ def account_page(domain: str) -> str:
 
 def environment() -> Environment:
     env = Environment(
-        loader=FileSystemLoader(REPORTS_DIR),
+        loader=FunctionLoader(resources.template_text),
         autoescape=select_autoescape(enabled_extensions=("html", "j2"), default_for_string=True),
         undefined=StrictUndefined,
         trim_blocks=True,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import polars as pl
 
 from abmq.config import Config
-from tasks.normalise import FIRMOGRAPHICS
+from abmq.tasks.normalise import FIRMOGRAPHICS
 
 DECISIONS = ("sql_ready", "nurture", "disqualified", "suppressed", "needs_enrichment")
 SUPPRESSION_REASONS = {

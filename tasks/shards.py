@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from abmq.config import Config
-from tasks import rollup, scoring
+from abmq.tasks import rollup, scoring
 
 
 @dataclass

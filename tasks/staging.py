@@ -10,7 +10,7 @@ from __future__ import annotations
 import polars as pl
 
 from abmq.config import DEPARTMENTS
-from tasks.sources import SourceSpec
+from abmq.tasks.sources import SourceSpec
 
 # Domains arrive as "https://www.Acme.com/", "WWW.acme.com", "acme.com/": one company.
 _SCHEME = r"^[a-z][a-z0-9+.-]*://"

@@ -18,7 +18,7 @@ from typing import Any
 import polars as pl
 
 from abmq.config import DataQuality
-from abmq.resources import EXPECTATIONS_DIR
+from abmq import resources
 
 EXAMPLES_PER_RULE = 3
 # Never copy these columns' values into results or logs (privacy).
@@ -136,7 +136,7 @@ def _summarise_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
 
 def load_suite(source: str, config: DataQuality | None = None) -> dict[str, Any]:
     """The source's suite, with the config's thresholds and severity overrides applied."""
-    suite = json.loads((EXPECTATIONS_DIR / f"{source}.json").read_text(encoding="utf-8"))
+    suite = json.loads(resources.suite_text(source))
     if config is None:
         return suite
     overrides = dict(config.severity_overrides.get(source, {}))

@@ -9,8 +9,8 @@ from pathlib import Path
 from prefect.logging import disable_run_logger
 
 from abmq.config import Config, load_config
-from tasks import backtest, pipeline
-from tasks.sources import SOURCE_ORDER
+from abmq.tasks import backtest, pipeline
+from abmq.tasks.sources import SOURCE_ORDER
 
 
 def stage_and_validate(input_dir: Path, as_of: dt.date, config: Config | None = None, last_volumes: dict[str, int] | None = None) -> dict[str, pipeline.SourceData]:

@@ -18,7 +18,7 @@ import pytest
 
 from abmq.config import load_config
 from steps import run_steps
-from tasks.scoring import POINT_COLUMNS
+from abmq.tasks.scoring import POINT_COLUMNS
 
 EXPECTED = {
     # domain: (score, decision, tier, rank)

@@ -19,9 +19,9 @@ from prefect.logging import disable_run_logger
 
 from abmq.config import load_config
 from steps import stage_and_validate
-from tasks import pipeline
-from tasks.catalog import SourceError
-from tasks.validate import DataQualityError
+from abmq.tasks import pipeline
+from abmq.tasks.catalog import SourceError
+from abmq.tasks.validate import DataQualityError
 
 BASE_QUARANTINE = {"contacts": 1, "events": 2}  # x1; e95 and x1's event e94
 

@@ -12,9 +12,9 @@ import polars as pl
 import pytest
 
 from abmq.config import Config, load_config
-from tasks import backtest, calibration
-from tasks.calibration import SignalModel
-from tasks.scoring import POINT_COLUMNS
+from abmq.tasks import backtest, calibration
+from abmq.tasks.calibration import SignalModel
+from abmq.tasks.scoring import POINT_COLUMNS
 
 D = dt.date
 
@@ -254,7 +254,7 @@ CALIBRATION_AS_OF = D(2026, 11, 25)
 @pytest.fixture(scope="module")
 def calibration_run(tmp_path_factory, prefect_harness):
     from abmq.sample_data import generate
-    from flows.calibrate import calibrate
+    from abmq.flows.calibrate import calibrate
 
     data = tmp_path_factory.mktemp("calibration") / "input"
     # 10,000 accounts: ~670 closed opportunities over two years, ~330 of them created in

@@ -10,8 +10,8 @@ import pytest
 
 import steps
 from abmq.sample_data import generate
-from flows.qualify import qualify
-from tasks.validate import DataQualityError
+from abmq.flows.qualify import qualify
+from abmq.tasks.validate import DataQualityError
 
 AS_OF = dt.date(2026, 11, 25)
 OUTPUT_FILES = {

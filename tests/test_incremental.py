@@ -11,10 +11,10 @@ import pytest
 
 import steps
 from abmq.sample_data import generate
-from flows.qualify import qualify
-from tasks import event_partitions
-from tasks.catalog import SourceError
-from tasks.validate import DataQualityError
+from abmq.flows.qualify import qualify
+from abmq.tasks import event_partitions
+from abmq.tasks.catalog import SourceError
+from abmq.tasks.validate import DataQualityError
 
 AS_OF = dt.date(2026, 11, 25)
 DAY_BEFORE = AS_OF - dt.timedelta(days=1)

@@ -20,9 +20,9 @@ import polars as pl
 import pytest
 
 import handbuilt
-from flows.qualify import qualify
-from tasks import alerts
-from tasks.catalog import OutputLockedError
+from abmq.flows.qualify import qualify
+from abmq.tasks import alerts
+from abmq.tasks.catalog import OutputLockedError
 
 AS_OF = handbuilt.AS_OF
 
@@ -78,7 +78,7 @@ def test_a_second_run_on_the_same_output_waits_then_fails_clearly(handbuilt_dir,
     out = tmp_path / "out"
     holder = subprocess.Popen(
         [sys.executable, "-c", (
-            "import sys, time; from pathlib import Path; from tasks.catalog import output_lock\n"
+            "import sys, time; from pathlib import Path; from abmq.tasks.catalog import output_lock\n"
             f"with output_lock(Path({str(out)!r}), 0, 'test holder'):\n"
             "    print('locked', flush=True); time.sleep(30)\n"
         )],

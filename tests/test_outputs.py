@@ -5,7 +5,7 @@ import shutil
 import polars as pl
 
 from steps import run_steps
-from tasks import catalog, exports, report
+from abmq.tasks import catalog, exports, report
 
 
 def test_formula_cells_are_neutralised():

@@ -7,7 +7,7 @@ import re
 import polars as pl
 import pytest
 
-from tasks import changes, exports, report, rollup
+from abmq.tasks import changes, exports, report, rollup
 
 RUN = {"config_fingerprint": "cfg", "inputs_fingerprint": "inp"}
 

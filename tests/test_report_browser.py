@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from abmq.sample_data import generate
-from flows.qualify import qualify
+from abmq.flows.qualify import qualify
 
 AS_OF = dt.date(2026, 11, 25)
 ARTIFACTS = Path(os.environ.get("ABMQ_TEST_ARTIFACTS", Path(__file__).resolve().parents[1] / "test-artifacts"))

@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 from abmq.config import load_config
 from steps import run_steps
-from tasks import rollup, scoring, selection
-from tasks.sources import UTC_TIMESTAMP
+from abmq.tasks import rollup, scoring, selection
+from abmq.tasks.sources import UTC_TIMESTAMP
 
 AS_OF = dt.date(2026, 11, 25)
 CONFIG = load_config()

@@ -13,10 +13,10 @@ from prefect.logging import disable_run_logger
 
 from abmq.config import load_config
 from abmq.sample_data import generate
-from flows.qualify import qualify
-from flows.task_runners import with_task_runner
+from abmq.flows.qualify import qualify
+from abmq.flows.task_runners import with_task_runner
 from steps import stage_and_validate, tree_digest
-from tasks import pipeline, shards
+from abmq.tasks import pipeline, shards
 
 AS_OF = dt.date(2026, 11, 25)
 

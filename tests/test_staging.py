@@ -3,8 +3,8 @@
 import polars as pl
 import pytest
 
-from tasks.sources import SOURCES
-from tasks.staging import canonical_domain, cast_to_contract, email_domain, normalise_department, normalise_seniority
+from abmq.tasks.sources import SOURCES
+from abmq.tasks.staging import canonical_domain, cast_to_contract, email_domain, normalise_department, normalise_seniority
 
 
 @pytest.mark.parametrize(

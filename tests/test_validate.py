@@ -7,10 +7,10 @@ import shutil
 import polars as pl
 import pytest
 
-from abmq.resources import EXPECTATIONS_DIR
+from abmq.resources import EXPECTATIONS, suite_names
 from steps import stage_and_validate
-from tasks.sources import SOURCES
-from tasks.validate import ROW_LEVEL, load_suite
+from abmq.tasks.sources import SOURCES
+from abmq.tasks.validate import ROW_LEVEL, load_suite
 
 
 def test_every_source_has_a_suite_with_severities():
@@ -25,8 +25,8 @@ def test_every_source_has_a_suite_with_severities():
 
 def test_suites_are_valid_json_files():
     # one suite per source, plus the contract of one daily events file
-    assert sorted(p.stem for p in EXPECTATIONS_DIR.glob("*.json")) == sorted([*SOURCES, "events_partition"])
-    for path in EXPECTATIONS_DIR.glob("*.json"):
+    assert suite_names() == sorted([*SOURCES, "events_partition"])
+    for path in (p for p in EXPECTATIONS.iterdir() if p.name.endswith(".json")):
         json.loads(path.read_text())
 
 
@@ -88,7 +88,7 @@ def test_row_level_failures_are_quarantined_with_reasons(handbuilt_dir, tmp_path
 
 
 def test_two_exports_of_one_source_are_refused(handbuilt_dir, tmp_path, as_of):
-    from tasks.catalog import SourceError
+    from abmq.tasks.catalog import SourceError
 
     data = tmp_path / "input"
     shutil.copytree(handbuilt_dir, data)

@@ -1,0 +1,1 @@
+"""Scoring configs; `default.yaml` is installed as package data `abmq.configs`."""

@@ -1,0 +1,1 @@
+"""The Jinja templates of the report, installed as package data `abmq.reports`."""
