@@ -1,2 +1,3 @@
 """abm-qualify: open account-based qualification."""
+
 __version__ = "0.1.0"

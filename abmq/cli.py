@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import time
@@ -11,6 +12,7 @@ from typing import Annotated, Literal, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 console = Console(stderr=True, soft_wrap=True)
@@ -36,16 +38,29 @@ def generate(
     seed: Annotated[int, typer.Option("--seed", help="Random seed; same seed, same data.")] = 7,
     as_of: AsOf = None,
     fmt: Annotated[str, typer.Option("--format", help="parquet or csv.")] = "parquet",
-    events_layout: Annotated[Literal["single", "daily"], typer.Option(
-        "--events-layout",
-        help="single: events.<format>; daily: one file per UTC day, events/YYYY-MM-DD.<format>.",
-    )] = "single",
-    contacts_scale: Annotated[float, typer.Option(
-        "--contacts-scale", min=0.01, help="Multiplies contacts per account (XL: 1.65, ~10 per account).",
-    )] = 1.0,
-    events_scale: Annotated[float, typer.Option(
-        "--events-scale", min=0.01, help="Multiplies events per account (XL: 2.01, ~100 per account).",
-    )] = 1.0,
+    events_layout: Annotated[
+        Literal["single", "daily"],
+        typer.Option(
+            "--events-layout",
+            help="single: events.<format>; daily: one file per UTC day, events/YYYY-MM-DD.<format>.",
+        ),
+    ] = "single",
+    contacts_scale: Annotated[
+        float,
+        typer.Option(
+            "--contacts-scale",
+            min=0.01,
+            help="Multiplies contacts per account (XL: 1.65, ~10 per account).",
+        ),
+    ] = 1.0,
+    events_scale: Annotated[
+        float,
+        typer.Option(
+            "--events-scale",
+            min=0.01,
+            help="Multiplies events per account (XL: 2.01, ~100 per account).",
+        ),
+    ] = 1.0,
 ) -> None:
     """Generate realistic, deterministic sample data (with a little dirt, as real exports have).
 
@@ -56,27 +71,48 @@ def generate(
     as_of_date = _parse_date(as_of)
     started = time.perf_counter()
     counts = generate_data(
-        out_dir, accounts, seed=seed, as_of=as_of_date, fmt=fmt, progress=True,
-        events_layout=events_layout, contacts_scale=contacts_scale, events_scale=events_scale,
+        out_dir,
+        accounts,
+        seed=seed,
+        as_of=as_of_date,
+        fmt=fmt,
+        progress=True,
+        events_layout=events_layout,
+        contacts_scale=contacts_scale,
+        events_scale=events_scale,
     )
-    console.print(f"generated in {time.perf_counter() - started:.1f} s as of {as_of_date}: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+    console.print(
+        f"generated in {time.perf_counter() - started:.1f} s as of {as_of_date}: " + ", ".join(f"{k} {v:,}" for k, v in counts.items())
+    )
     out.print(str(out_dir))
 
 
-def _preflight(input_dir: Path, config: Optional[Path]) -> None:
-    """Fail fast, before Prefect starts, on a missing input folder or a bad config."""
+def _error(message: object) -> None:
+    """The one `error:` line of a failed command (control characters escaped)."""
+    from abmq.tasks.text_safety import printable
+
+    console.print(f"[red]error:[/red] {escape(printable(str(message)))}")
+
+
+def _preflight(input_dir: Path, config: Optional[Path]):
+    """Fail fast, before Prefect starts, on a missing input folder or a bad config; the config."""
     from abmq.config import ConfigError, load_config
 
     if not input_dir.is_dir():
-        console.print(f"[red]error:[/red] input folder {input_dir} does not exist")
+        _error(f"input folder {input_dir} does not exist")
         raise typer.Exit(2)
     try:
-        load_config(config)
+        loaded = load_config(config)
     except ConfigError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        _error(exc)
         raise typer.Exit(2) from None
     if not os.environ.get("PREFECT_API_URL"):
         console.print("[dim]No PREFECT_API_URL set: Prefect starts a temporary local server for this run (about 10 s).[/dim]")
+        # The temporary server's usage telemetry fails with error lines on an offline machine.
+        os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+        # Prefect gives it 20 s, which a busy 2-core machine can miss; waiting longer costs nothing.
+        os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+    return loaded
 
 
 @dataclass(frozen=True)
@@ -89,31 +125,80 @@ class Scale:
     dask_workers: int = 2
 
 
-def _run_flow(input_dir: Path, out_dir: Path, config: Optional[Path], as_of_date: dt.date, scale: Scale = Scale()) -> dict:
+def _keep_traceback(out_dir: Path, exc: BaseException) -> Path | None:
+    """The full traceback beside the flow's error.txt (OUT/last_failure/traceback.txt)."""
+    from abmq.tasks.catalog import write_traceback
+
+    return write_traceback(out_dir, exc)
+
+
+def _server_did_not_start(exc: BaseException) -> bool:
+    return isinstance(exc, RuntimeError) and "ephemeral Prefect API server" in str(exc)
+
+
+def _startup_timeout() -> int:
+    from prefect.settings import get_current_settings
+
+    return int(get_current_settings().server.ephemeral.startup_timeout_seconds)
+
+
+def _run_flow(
+    input_dir: Path, out_dir: Path, config: Optional[Path], as_of_date: dt.date, scale: Scale = Scale(), verbose: bool = False
+) -> dict:
+    """Run the flow; every way it can end is one clear line and exit code 0, 1 (failed),
+    2 (usage) or 128 + signal (stopped), and nothing it started keeps running (abmq/run_guard.py)."""
+    from abmq import run_guard
     from abmq.config import ConfigError
     from abmq.tasks.catalog import OutputLockedError, SourceError
     from abmq.tasks.validate import DataQualityError
 
     _preflight(input_dir, config)
-    from abmq.flows.qualify import qualify
-    from abmq.flows.task_runners import with_task_runner
-
-    flow = with_task_runner(qualify, scale.task_runner, scale.dask_address, scale.dask_workers)
-    if scale.task_runner == "dask":
-        where = scale.dask_address or f"a local cluster of {scale.dask_workers} workers"
-        console.print(f"[dim]scoring {scale.shards} account shards on Dask ({where})[/dim]")
-    started = time.perf_counter()
-    try:
-        result = flow(str(input_dir), str(out_dir), str(config) if config else None, as_of_date.isoformat(), shards=scale.shards)
-    except OutputLockedError as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from None
-    except (SourceError, DataQualityError, ConfigError) as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        failure = out_dir / "last_failure"
-        console.print(f"Nothing was published; the previous outputs in {out_dir} are unchanged. Details: {failure / 'error.txt'}, GX Data Docs: {failure / 'data_docs' / 'index.html'}")
-        raise typer.Exit(1) from None
-    console.print(f"flow finished in {time.perf_counter() - started:.1f} s: {result['accounts']:,} accounts scored, {result['targets_count']:,} targets")
+    run_guard.watchdog()  # before Prefect starts its temporary server
+    with run_guard.signals_raise():
+        try:
+            from abmq.flows.qualify import qualify
+            from abmq.flows.task_runners import with_task_runner
+        except run_guard.Stopped as stop:
+            _error(f"stopped by {stop} before the run started; nothing was published")
+            raise typer.Exit(128 + stop.signum) from None
+        expected = (SourceError, DataQualityError, ConfigError, OutputLockedError)
+        flow = with_task_runner(qualify, scale.task_runner, scale.dask_address, scale.dask_workers)
+        if scale.task_runner == "dask":
+            where = scale.dask_address or f"a local cluster of {scale.dask_workers} workers"
+            console.print(f"[dim]scoring {scale.shards} account shards on Dask ({where})[/dim]")
+        started = time.perf_counter()
+        quiet = contextlib.nullcontext() if verbose else run_guard.quiet_tracebacks(expected)
+        try:
+            with quiet:
+                result = flow(str(input_dir), str(out_dir), str(config) if config else None, as_of_date.isoformat(), shards=scale.shards)
+        except run_guard.Stopped as stop:
+            _error(f"stopped by {stop}; {out_dir} keeps the outputs of the last run that published")
+            raise typer.Exit(128 + stop.signum) from None
+        except OutputLockedError as exc:
+            _error(exc)
+            raise typer.Exit(1) from None
+        except (SourceError, DataQualityError, ConfigError) as exc:
+            _error(exc)
+            failure = out_dir / "last_failure"
+            _keep_traceback(out_dir, exc)
+            console.print(
+                f"Nothing was published; the previous outputs in {out_dir} are unchanged. Details: {failure / 'error.txt'}, GX Data Docs: {failure / 'data_docs' / 'index.html'}"
+            )
+            raise typer.Exit(1) from None
+        except Exception as exc:  # a bug: one line here, the traceback in the log above and in a file
+            if _server_did_not_start(exc):
+                _error(
+                    "Prefect's temporary server did not start in time (a busy machine?); nothing ran. Start a server "
+                    "(`prefect server start`) and set PREFECT_API_URL=http://127.0.0.1:4200/api, or give the temporary one "
+                    f"longer: PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS (now {_startup_timeout()} s)"
+                )
+                raise typer.Exit(1) from None
+            kept = _keep_traceback(out_dir, exc)
+            _error(f"unexpected {type(exc).__name__}: {exc}" + (f" (a bug; the traceback is in {kept})" if kept else ""))
+            raise typer.Exit(1) from None
+    console.print(
+        f"flow finished in {time.perf_counter() - started:.1f} s: {result['accounts']:,} accounts scored, {result['targets_count']:,} targets"
+    )
     if "event_files" in result:
         files = result["event_files"]
         console.print(f"daily event files: {files['validated']} validated now, {files['remembered']} remembered from earlier runs")
@@ -131,17 +216,32 @@ def run(
     out_dir: Annotated[Path, typer.Option("--out", help="Output folder; outputs are replaced only when the run succeeds.")],
     config: Annotated[Optional[Path], typer.Option("--config", help="Scoring config YAML (default: config/default.yaml).")] = None,
     as_of: AsOf = None,
-    shards: Annotated[Optional[int], typer.Option("--shards", min=1, help="Score accounts in this many slices (hash of domain) as parallel tasks. Default: 1, or 2 per Dask worker.")] = None,
-    task_runner: Annotated[Literal["thread", "dask"], typer.Option("--task-runner", help="Where shards run: threads in this process, or Dask.")] = "thread",
-    dask_address: Annotated[Optional[str], typer.Option("--dask-address", help="Scheduler of a running Dask cluster, e.g. tcp://10.0.0.5:8786 (default: start a local cluster).")] = None,
+    shards: Annotated[
+        Optional[int],
+        typer.Option(
+            "--shards",
+            min=1,
+            help="Score accounts in this many slices (hash of domain) as parallel tasks. Default: 1, or 2 per Dask worker.",
+        ),
+    ] = None,
+    task_runner: Annotated[
+        Literal["thread", "dask"], typer.Option("--task-runner", help="Where shards run: threads in this process, or Dask.")
+    ] = "thread",
+    dask_address: Annotated[
+        Optional[str],
+        typer.Option(
+            "--dask-address", help="Scheduler of a running Dask cluster, e.g. tcp://10.0.0.5:8786 (default: start a local cluster)."
+        ),
+    ] = None,
     dask_workers: Annotated[int, typer.Option("--dask-workers", min=1, help="Workers of the local Dask cluster.")] = 2,
+    verbose: Annotated[bool, typer.Option("--verbose", help="Show Prefect's tracebacks of input and data-quality errors too.")] = False,
 ) -> None:
     """Run the qualification flow on your own data."""
     if dask_address and task_runner != "dask":
         console.print("[red]error:[/red] --dask-address needs --task-runner dask")
         raise typer.Exit(2)
     scale = Scale(shards or (2 * dask_workers if task_runner == "dask" else 1), task_runner, dask_address, dask_workers)
-    _print_outputs(_run_flow(input_dir, out_dir, config, _parse_date(as_of), scale))
+    _print_outputs(_run_flow(input_dir, out_dir, config, _parse_date(as_of), scale, verbose))
 
 
 @app.command()
@@ -173,13 +273,19 @@ def serve(
 ) -> None:
     """Serve the flow as a scheduled deployment on the Prefect server at PREFECT_API_URL."""
     if not os.environ.get("PREFECT_API_URL"):
-        console.print("[red]error:[/red] PREFECT_API_URL is not set; start a server (prefect server start) and export PREFECT_API_URL=http://127.0.0.1:4200/api")
+        console.print(
+            "[red]error:[/red] PREFECT_API_URL is not set; start a server (prefect server start) and export PREFECT_API_URL=http://127.0.0.1:4200/api"
+        )
         raise typer.Exit(2)
     from prefect.schedules import Cron
 
     from abmq.flows.qualify import qualify
 
-    parameters = {"input_dir": str(input_dir.resolve()), "out_dir": str(out_dir.resolve()), "config_path": str(config.resolve()) if config else None}
+    parameters = {
+        "input_dir": str(input_dir.resolve()),
+        "out_dir": str(out_dir.resolve()),
+        "config_path": str(config.resolve()) if config else None,
+    }
     console.print(f"serving deployment qualify-accounts/{name} on '{cron}' ({timezone}); Ctrl+C stops (and pauses the schedule)")
     qualify.serve(name=name, schedule=Cron(cron, timezone=timezone), parameters=parameters)
 
@@ -188,7 +294,9 @@ def serve(
 def calibrate(
     input_dir: Annotated[Path, typer.Option("--input", help="Folder with the source exports, including `opportunities` with outcomes.")],
     out_dir: Annotated[Path, typer.Option("--out", help="Output folder for the calibration report and the proposed config.")],
-    config: Annotated[Optional[Path], typer.Option("--config", help="Scoring config YAML to calibrate (default: config/default.yaml).")] = None,
+    config: Annotated[
+        Optional[Path], typer.Option("--config", help="Scoring config YAML to calibrate (default: config/default.yaml).")
+    ] = None,
     as_of: AsOf = None,
     months: Annotated[int, typer.Option("--months", min=1, help="Monthly backtest snapshots (the latest ones).")] = 12,
 ) -> None:
@@ -197,6 +305,9 @@ def calibrate(
 
     as_of_date = _parse_date(as_of)
     _preflight(input_dir, config)
+    from abmq import run_guard
+
+    run_guard.watchdog()  # nothing the run starts outlives it
     from abmq.flows.calibrate import calibrate as calibrate_flow
     from abmq.tasks.calibration import NotEnoughHistoryError
     from abmq.tasks.catalog import OutputLockedError, SourceError
@@ -206,7 +317,7 @@ def calibrate(
     try:
         result = calibrate_flow(str(input_dir), str(out_dir), str(config) if config else None, as_of_date.isoformat(), months)
     except (OutputLockedError, SourceError, DataQualityError, ConfigError, NotEnoughHistoryError) as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        _error(exc)
         raise typer.Exit(1) from None
     console.print(
         f"calibration finished in {time.perf_counter() - started:.1f} s: {result['opportunities']:,} closed opportunities, "

@@ -16,30 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from abmq.resources import DEFAULT_CONFIG
-
-EVENT_TYPES = (
-    "demo_request",
-    "pricing_page_visit",
-    "event_attendance",
-    "content_download",
-    "email_open",
-    "email_click",
-    "web_visit",
-)
-SENIORITIES = ("c_level", "vp", "director", "manager", "individual_contributor")
-DEPARTMENTS = (
-    "executive",
-    "it",
-    "security",
-    "engineering",
-    "finance",
-    "marketing",
-    "sales",
-    "operations",
-    "hr",
-    "legal",
-    "other",
-)
+from abmq.vocabulary import DEPARTMENTS, EVENT_TYPES, SENIORITIES
 
 
 class Strict(BaseModel):
@@ -232,6 +209,29 @@ class DataQuality(Strict):
     severity_overrides: dict[str, dict[str, Literal["blocking", "warning"]]] = Field(default_factory=dict)
 
 
+class Limits(Strict):
+    """Sizes beyond reason in an input, checked when a source is staged (tasks/input_limits.py).
+
+    A CSV line or field over its limit stops the run with a message naming the file, line and
+    column; a value over `max_field_bytes` that gets past the byte check (a Parquet cell, a
+    quoted field full of commas) is cut to the limit and its row quarantined. Not part of the
+    scoring model: left out of `model_dump()` and of the fingerprint, so adding or changing
+    limits changes no output of a run that stays within them."""
+
+    # One value (a cell): a company name, a title, an event detail.
+    max_field_bytes: int = Field(default=65_536, ge=64)
+    # One CSV line (a row, unless a quoted value spans lines).
+    max_row_bytes: int = Field(default=1_048_576, ge=256)
+    # Columns in a CSV header.
+    max_columns: int = Field(default=500, ge=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "Limits":
+        if self.max_field_bytes > self.max_row_bytes:
+            raise ValueError(f"max_field_bytes ({self.max_field_bytes}) is greater than max_row_bytes ({self.max_row_bytes})")
+        return self
+
+
 class Config(Strict):
     version: Literal[1]
     icp: ICP
@@ -239,6 +239,8 @@ class Config(Strict):
     account_scoring: AccountScoring
     selection: Selection
     data_quality: DataQuality
+    # Input size limits (optional in the YAML; defaults as in config/default.yaml).
+    limits: Limits = Field(default_factory=Limits, exclude=True)
 
     def fingerprint(self) -> str:
         """Short content hash, written into outputs so a report names the model that made it."""
@@ -263,8 +265,5 @@ def load_config(path: Path | str | None = None) -> Config:
     try:
         return Config.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}"
-            for err in exc.errors()
-        )
+        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}" for err in exc.errors())
         raise ConfigError(f"{path}: {problems}") from None

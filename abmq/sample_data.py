@@ -44,6 +44,8 @@ import pyarrow.parquet as pq
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from abmq.vocabulary import DEPARTMENTS, EVENT_TYPES, SENIORITIES
+
 # --------------------------------------------------------------------------
 # Output contract: file stem -> column -> dtype (order matters).
 # --------------------------------------------------------------------------
@@ -188,13 +190,31 @@ STEMS = (
     "gleam haven helm isle jet lane lift mesh mint pier rise sphere stack vine"
 ).split()
 SUFFIXES: list[tuple[str, str]] = [
-    ("Systems", "systems"), ("Labs", "labs"), ("Group", "group"), ("Technologies", "tech"),
-    ("Partners", "partners"), ("Holdings", "holdings"), ("Solutions", "solutions"),
-    ("Networks", "networks"), ("Global", "global"), ("Corp", "corp"), ("Inc", "inc"),
-    ("Co", "co"), ("Industries", "industries"), ("Dynamics", "dynamics"), ("Ventures", "ventures"),
-    ("Enterprises", "ent"), ("Works", "works"), ("International", "intl"),
-    ("Associates", "associates"), ("Company", "company"), ("Worldwide", "worldwide"),
-    ("Collective", "collective"), ("Digital", "digital"), ("Brands", "brands"), ("HQ", "hq"),
+    ("Systems", "systems"),
+    ("Labs", "labs"),
+    ("Group", "group"),
+    ("Technologies", "tech"),
+    ("Partners", "partners"),
+    ("Holdings", "holdings"),
+    ("Solutions", "solutions"),
+    ("Networks", "networks"),
+    ("Global", "global"),
+    ("Corp", "corp"),
+    ("Inc", "inc"),
+    ("Co", "co"),
+    ("Industries", "industries"),
+    ("Dynamics", "dynamics"),
+    ("Ventures", "ventures"),
+    ("Enterprises", "ent"),
+    ("Works", "works"),
+    ("International", "intl"),
+    ("Associates", "associates"),
+    ("Company", "company"),
+    ("Worldwide", "worldwide"),
+    ("Collective", "collective"),
+    ("Digital", "digital"),
+    ("Brands", "brands"),
+    ("HQ", "hq"),
 ]
 NAME_SPACE = len(PREFIXES) * len(STEMS) * len(SUFFIXES)
 NAME_STRIDE = 1_000_003  # prime, coprime to NAME_SPACE: scatters consecutive ids
@@ -235,8 +255,6 @@ SALES_CYCLE_MEDIAN_DAYS, SALES_CYCLE_SIGMA = 60, 0.6
 # --------------------------------------------------------------------------
 # Contacts
 # --------------------------------------------------------------------------
-SENIORITIES = ["c_level", "vp", "director", "manager", "individual_contributor"]
-DEPARTMENTS = ["executive", "it", "security", "engineering", "finance", "marketing", "sales", "operations", "hr"]
 # (title, seniority, department, relative frequency)
 TITLES: list[tuple[str, str, str, float]] = [
     ("Chief Executive Officer", "c_level", "executive", 1.0),
@@ -355,29 +373,57 @@ INTENT_GAP_SHARE = 0.08  # weeks the provider reported nothing
 # --------------------------------------------------------------------------
 # Events
 # --------------------------------------------------------------------------
-EVENT_TYPES = [
-    "email_open", "web_visit", "email_click", "content_download",
-    "pricing_page_visit", "event_attendance", "demo_request",
+# The vocabulary's event types in the order the mixes below weight them (most common first).
+GENERATED_EVENT_TYPES = [
+    "email_open",
+    "web_visit",
+    "email_click",
+    "content_download",
+    "pricing_page_visit",
+    "event_attendance",
+    "demo_request",
 ]
 # Type mix for routine activity vs. activity of a buying group that is in
 # market or about to open an opportunity (more pricing, demos, content).
 EVENT_MIX_ROUTINE = [0.44, 0.27, 0.14, 0.09, 0.035, 0.022, 0.003]
 EVENT_MIX_BUYING = [0.24, 0.30, 0.14, 0.14, 0.11, 0.045, 0.025]
 EVENT_DETAILS: dict[str, list[str]] = {
-    "email_open": ["newsletter-monthly", "nurture-abm-1", "nurture-abm-2", "nurture-abm-3",
-                   "product-update", "event-invite-abm-summit", "webinar-invite-intent-data"],
-    "web_visit": ["/", "/product", "/product/intent-data", "/product/scoring", "/integrations/salesforce",
-                  "/customers", "/about", "/careers", "/blog/what-is-account-based-marketing",
-                  "/blog/intent-data-101", "/blog/buying-groups-explained", "/blog/lead-scoring-is-dead",
-                  "/blog/revops-metrics-that-matter", "/blog/icp-definition-guide"],
-    "email_click": ["newsletter-monthly", "nurture-abm-1", "nurture-abm-2", "product-update",
-                    "/blog/intent-data-101", "/pricing"],
-    "content_download": ["ebook-abm-playbook.pdf", "whitepaper-intent-data-guide.pdf",
-                         "report-state-of-b2b-marketing.pdf", "checklist-icp-definition.pdf",
-                         "case-study-fintech.pdf", "case-study-healthcare.pdf"],
+    "email_open": [
+        "newsletter-monthly",
+        "nurture-abm-1",
+        "nurture-abm-2",
+        "nurture-abm-3",
+        "product-update",
+        "event-invite-abm-summit",
+        "webinar-invite-intent-data",
+    ],
+    "web_visit": [
+        "/",
+        "/product",
+        "/product/intent-data",
+        "/product/scoring",
+        "/integrations/salesforce",
+        "/customers",
+        "/about",
+        "/careers",
+        "/blog/what-is-account-based-marketing",
+        "/blog/intent-data-101",
+        "/blog/buying-groups-explained",
+        "/blog/lead-scoring-is-dead",
+        "/blog/revops-metrics-that-matter",
+        "/blog/icp-definition-guide",
+    ],
+    "email_click": ["newsletter-monthly", "nurture-abm-1", "nurture-abm-2", "product-update", "/blog/intent-data-101", "/pricing"],
+    "content_download": [
+        "ebook-abm-playbook.pdf",
+        "whitepaper-intent-data-guide.pdf",
+        "report-state-of-b2b-marketing.pdf",
+        "checklist-icp-definition.pdf",
+        "case-study-fintech.pdf",
+        "case-study-healthcare.pdf",
+    ],
     "pricing_page_visit": ["/pricing", "/pricing/enterprise", "/pricing?plan=growth"],
-    "event_attendance": ["webinar: Building Buying Groups", "webinar: Intent Data in Practice",
-                         "ABM Summit", "Roundtable: RevOps Leaders"],
+    "event_attendance": ["webinar: Building Buying Groups", "webinar: Intent Data in Practice", "ABM Summit", "Roundtable: RevOps Leaders"],
     "demo_request": ["/demo", "/contact-sales"],
 }
 EVENT_DETAIL_NULL_SHARE = 0.04
@@ -473,8 +519,9 @@ def generate(
         if not (isinstance(scale, (int, float)) and math.isfinite(scale) and scale > 0):
             raise ValueError(f"{label} must be a positive number, got {scale!r}")
 
-    ctx = _Ctx(seed=int(seed), as_of=as_of, n_accounts=int(n_accounts),
-               contacts_scale=float(contacts_scale), events_scale=float(events_scale))
+    ctx = _Ctx(
+        seed=int(seed), as_of=as_of, n_accounts=int(n_accounts), contacts_scale=float(contacts_scale), events_scale=float(events_scale)
+    )
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     sinks: dict[str, _Sink | _DailySink] = {
@@ -525,8 +572,7 @@ class _Ctx:
 
 def _run_batches(ctx: _Ctx, sinks: dict[str, _Sink | _DailySink], progress: bool) -> None:
     n_batches = -(-ctx.n_accounts // BATCH_SIZE)
-    columns = [TextColumn("[bold]sample data"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("account batches"), TimeElapsedColumn()]
+    columns = [TextColumn("[bold]sample data"), BarColumn(), MofNCompleteColumn(), TextColumn("account batches"), TimeElapsedColumn()]
     with Progress(*columns, console=Console(stderr=True), disable=not progress) as bar:
         task = bar.add_task("batches", total=n_batches)
         for batch in range(n_batches):
@@ -539,9 +585,7 @@ def _write_batch(ctx: _Ctx, sinks: dict[str, _Sink | _DailySink], batch: int, st
     acc = _accounts_truth(ctx, batch, start, stop)
     sinks["accounts"].write(_accounts_frame(ctx, batch, acc))
     if batch == 0:
-        sinks["competitors"].write(
-            pl.DataFrame({"domain": acc.domain.filter(acc.competitor), "name": acc.name.filter(acc.competitor)})
-        )
+        sinks["competitors"].write(pl.DataFrame({"domain": acc.domain.filter(acc.competitor), "name": acc.name.filter(acc.competitor)}))
     opps, customers, burst_day = _opportunities(ctx, batch, acc)
     sinks["opportunities"].write(opps)
     sinks["crm_open_opportunities"].write(opps.filter(pl.col("closed_at").is_null()).select("domain", "created_at"))
@@ -609,8 +653,9 @@ def _accounts_truth(ctx: _Ctx, batch: int, start: int, stop: int) -> _Accounts:
     fit = _fit(industry, country, employees, revenue)
     noise = rng.normal(0.0, PROPENSITY_NOISE, n)
     propensity = _sigmoid(PROPENSITY_INTERCEPT + PROPENSITY_FIT_SLOPE * fit + noise)
-    return _Accounts(num, name, domain, industry, country, employees, revenue, owner,
-                     fit, propensity, propensity > IN_MARKET_THRESHOLD, competitor)
+    return _Accounts(
+        num, name, domain, industry, country, employees, revenue, owner, fit, propensity, propensity > IN_MARKET_THRESHOLD, competitor
+    )
 
 
 def _employees(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -641,14 +686,24 @@ def _company_names(seed: int, num: np.ndarray, tld: np.ndarray) -> tuple[pl.Seri
     suffix = slot // (len(PREFIXES) * len(STEMS))
     # Past NAME_SPACE accounts a number keeps names unique ("... Labs 2").
     number = pl.Series(np.where(cycle > 0, cycle + 1, 0)).cast(pl.String).replace("0", "")
-    parts = pl.DataFrame({
-        "prefix": _PREFIX_S.gather(prefix), "stem": _STEM_S.gather(stem),
-        "suffix": _SUFFIX_S.gather(suffix), "slug": _SLUG_S.gather(suffix),
-        "number": number, "tld": pl.Series(tld, dtype=pl.String),
-    })
+    parts = pl.DataFrame(
+        {
+            "prefix": _PREFIX_S.gather(prefix),
+            "stem": _STEM_S.gather(stem),
+            "suffix": _SUFFIX_S.gather(suffix),
+            "slug": _SLUG_S.gather(suffix),
+            "number": number,
+            "tld": pl.Series(tld, dtype=pl.String),
+        }
+    )
     out = parts.select(
-        name=pl.concat_str("prefix", "stem", pl.lit(" "), "suffix",
-                           pl.when(pl.col("number") != "").then(pl.lit(" ") + pl.col("number")).otherwise(pl.lit(""))),
+        name=pl.concat_str(
+            "prefix",
+            "stem",
+            pl.lit(" "),
+            "suffix",
+            pl.when(pl.col("number") != "").then(pl.lit(" ") + pl.col("number")).otherwise(pl.lit("")),
+        ),
         domain=pl.concat_str(pl.col("prefix").str.to_lowercase(), "stem", "slug", "number", pl.lit("."), "tld"),
     )
     return out["name"], out["domain"]
@@ -666,17 +721,19 @@ def _accounts_frame(ctx: _Ctx, batch: int, acc: _Accounts) -> pl.DataFrame:
     which[np.arange(n), rng.integers(0, 3, n)] = True
     no_industry, no_employees, no_revenue = (missing & which[:, i] for i in range(3))
     no_country = _pick(rng, n, MISSING_COUNTRY_SHARE) & not_comp
-    frame = pl.DataFrame({
-        "account_id": _ids("A", acc.num, 7),
-        "domain": _domain_variants(acc.domain, np.where(variant, rng.integers(0, 4, n), -1)),
-        "name": acc.name,
-        "industry": _masked(_INDUSTRY_S.gather(acc.industry), no_industry),
-        "employees": _masked(pl.Series(acc.employees, dtype=pl.Int64), no_employees),
-        "annual_revenue": _masked(pl.Series(acc.revenue, dtype=pl.Float64), no_revenue),
-        "country": _masked(_COUNTRY_S.gather(acc.country), no_country),
-        "region": _REGION_S.gather(acc.region),
-        "owner": _REP_S.gather(acc.owner),
-    })
+    frame = pl.DataFrame(
+        {
+            "account_id": _ids("A", acc.num, 7),
+            "domain": _domain_variants(acc.domain, np.where(variant, rng.integers(0, 4, n), -1)),
+            "name": acc.name,
+            "industry": _masked(_INDUSTRY_S.gather(acc.industry), no_industry),
+            "employees": _masked(pl.Series(acc.employees, dtype=pl.Int64), no_employees),
+            "annual_revenue": _masked(pl.Series(acc.revenue, dtype=pl.Float64), no_revenue),
+            "country": _masked(_COUNTRY_S.gather(acc.country), no_country),
+            "region": _REGION_S.gather(acc.region),
+            "owner": _REP_S.gather(acc.owner),
+        }
+    )
     return pl.concat([frame, _duplicate_companies(ctx, rng, frame, acc)])
 
 
@@ -704,10 +761,14 @@ def _domain_variants(domain: pl.Series, kind: np.ndarray) -> pl.Series:
     capitalised = d.str.slice(0, 1).str.to_uppercase() + d.str.slice(1)
     k = pl.col("k")
     expr = (
-        pl.when(k == 0).then(pl.lit("https://www.") + capitalised + pl.lit("/"))
-        .when(k == 1).then(pl.lit("WWW.") + d)
-        .when(k == 2).then(d + pl.lit("/"))
-        .when(k == 3).then(d.str.to_uppercase())
+        pl.when(k == 0)
+        .then(pl.lit("https://www.") + capitalised + pl.lit("/"))
+        .when(k == 1)
+        .then(pl.lit("WWW.") + d)
+        .when(k == 2)
+        .then(d + pl.lit("/"))
+        .when(k == 3)
+        .then(d.str.to_uppercase())
         .otherwise(d)
     )
     return pl.DataFrame({"d": domain, "k": pl.Series(kind, dtype=pl.Int8)}).select(expr.alias("domain"))["domain"]
@@ -749,21 +810,23 @@ def _opportunities(ctx: _Ctx, batch: int, acc: _Accounts) -> tuple[pl.DataFrame,
     k = len(idx)
     ids = np.arange(ctx.next_opportunity, ctx.next_opportunity + k)
     ctx.next_opportunity += k
-    opps = pl.DataFrame({
-        "opportunity_id": _ids("O", ids, 7),
-        "domain": acc.domain.gather(idx),
-        "created_at": _dates(ctx, created),
-        "closed_at": _masked(_dates(ctx, closed_day), ~is_closed),
-        "outcome": _masked(pl.Series(outcome, dtype=pl.String), ~is_closed),
-        "amount": pl.Series(amount, dtype=pl.Float64),
-    })
+    opps = pl.DataFrame(
+        {
+            "opportunity_id": _ids("O", ids, 7),
+            "domain": acc.domain.gather(idx),
+            "created_at": _dates(ctx, created),
+            "closed_at": _masked(_dates(ctx, closed_day), ~is_closed),
+            "outcome": _masked(pl.Series(outcome, dtype=pl.String), ~is_closed),
+            "amount": pl.Series(amount, dtype=pl.Float64),
+        }
+    )
 
     legacy = _pick(rng, n, EXTRA_CUSTOMER_SHARE) & eligible
     customer = legacy.copy()
     customer[c_idx[won]] = True
     customers = pl.DataFrame({"domain": acc.domain.filter(customer)})
 
-    latest = np.full(n, -10**6, dtype=np.int64)
+    latest = np.full(n, -(10**6), dtype=np.int64)
     np.maximum.at(latest, idx, created)
     return opps, customers, latest
 
@@ -804,7 +867,8 @@ def _contacts(ctx: _Ctx, batch: int, acc: _Accounts) -> tuple[pl.DataFrame, _Peo
     domain = acc.domain.gather(account_of)
     # A few e-mail addresses carry the domain in another case ("ACME.COM", "Acme.com").
     recased = pl.select(
-        pl.when(pl.lit(pl.Series(rng.random(total) < 0.5))).then(pl.lit(domain).str.to_uppercase())
+        pl.when(pl.lit(pl.Series(rng.random(total) < 0.5)))
+        .then(pl.lit(domain).str.to_uppercase())
         .otherwise(pl.lit(domain).str.slice(0, 1).str.to_uppercase() + pl.lit(domain).str.slice(1))
     ).to_series()
     email_domain = _masked_with(domain, _pick(rng, total, CONTACT_EMAIL_DOMAIN_CASE_SHARE), recased)
@@ -824,20 +888,23 @@ def _contacts(ctx: _Ctx, batch: int, acc: _Accounts) -> tuple[pl.DataFrame, _Peo
     tag = pl.concat([pl.repeat("", total, dtype=pl.String, eager=True), o_tag])
     all_domain = pl.concat([email_domain, o_domain])
     title_all = np.concatenate([title, rng.choice(len(TITLES), size=n_orphans, p=_TITLE_P)])
-    email = pl.DataFrame({"f": first_s, "l": last_s, "t": tag, "d": all_domain}).select(
-        pl.concat_str(pl.col("f").str.to_lowercase(), pl.lit("."), pl.col("l").str.to_lowercase(),
-                      "t", pl.lit("@"), "d")
-    ).to_series()
-    contacts = pl.DataFrame({
-        "contact_id": _ids("C", numbers, 7),
-        "email": email,
-        "first_name": first_s,
-        "last_name": last_s,
-        "title": _TITLE_S.gather(title_all),
-        "department": _masked(_TITLE_DEPT_S.gather(title_all), _pick(rng, size, CONTACT_DEPT_NULL_SHARE)),
-        "seniority": _masked(_TITLE_SEN_S.gather(title_all), _pick(rng, size, CONTACT_SENIORITY_NULL_SHARE)),
-        "domain": _masked(pl.concat([domain, o_domain]), _pick(rng, size, CONTACT_DOMAIN_NULL_SHARE)),
-    })
+    email = (
+        pl.DataFrame({"f": first_s, "l": last_s, "t": tag, "d": all_domain})
+        .select(pl.concat_str(pl.col("f").str.to_lowercase(), pl.lit("."), pl.col("l").str.to_lowercase(), "t", pl.lit("@"), "d"))
+        .to_series()
+    )
+    contacts = pl.DataFrame(
+        {
+            "contact_id": _ids("C", numbers, 7),
+            "email": email,
+            "first_name": first_s,
+            "last_name": last_s,
+            "title": _TITLE_S.gather(title_all),
+            "department": _masked(_TITLE_DEPT_S.gather(title_all), _pick(rng, size, CONTACT_DEPT_NULL_SHARE)),
+            "seniority": _masked(_TITLE_SEN_S.gather(title_all), _pick(rng, size, CONTACT_SENIORITY_NULL_SHARE)),
+            "domain": _masked(pl.concat([domain, o_domain]), _pick(rng, size, CONTACT_DOMAIN_NULL_SHARE)),
+        }
+    )
 
     # Engaged buying-group members do most of the clicking; more of them when in market.
     engaged_p = np.concatenate([0.25 + 0.6 * acc.propensity[account_of], np.ones(n_orphans)])
@@ -849,10 +916,16 @@ def _contacts(ctx: _Ctx, batch: int, acc: _Accounts) -> tuple[pl.DataFrame, _Peo
 def _orphan_domains(rng: np.random.Generator, k: int) -> pl.Series:
     """Free-mail or unknown-company domains that match no account."""
     free = _FREE_MAIL_S.gather(rng.integers(0, len(FREE_MAIL_DOMAINS), k))
-    unknown = pl.DataFrame({
-        "p": _PREFIX_S.gather(rng.integers(0, len(PREFIXES), k)),
-        "s": _STEM_S.gather(rng.integers(0, len(STEMS), k)),
-    }).select(pl.concat_str(pl.col("p").str.to_lowercase(), "s", pl.lit(".biz"))).to_series()
+    unknown = (
+        pl.DataFrame(
+            {
+                "p": _PREFIX_S.gather(rng.integers(0, len(PREFIXES), k)),
+                "s": _STEM_S.gather(rng.integers(0, len(STEMS), k)),
+            }
+        )
+        .select(pl.concat_str(pl.col("p").str.to_lowercase(), "s", pl.lit(".biz")))
+        .to_series()
+    )
     return _masked_with(free, rng.random(k) < 0.5, unknown)
 
 
@@ -873,13 +946,15 @@ def _technographics(ctx: _Ctx, batch: int, acc: _Accounts) -> pl.DataFrame:
     # Churned tools were last seen somewhere between adoption and two months ago.
     old = first + np.floor(rng.random(m) * (-60 - first)).astype(np.int64)
     last = np.clip(np.where(churned, old, recent), first, 0)
-    return pl.DataFrame({
-        "domain": acc.domain.gather(account_of),
-        "technology": _TECH_S.gather(tech),
-        "category": _TECH_CAT_S.gather(tech),
-        "first_seen": _dates(ctx, first),
-        "last_seen": _dates(ctx, last),
-    })
+    return pl.DataFrame(
+        {
+            "domain": acc.domain.gather(account_of),
+            "technology": _TECH_S.gather(tech),
+            "category": _TECH_CAT_S.gather(tech),
+            "first_seen": _dates(ctx, first),
+            "last_seen": _dates(ctx, last),
+        }
+    )
 
 
 def _intent(ctx: _Ctx, batch: int, acc: _Accounts) -> pl.DataFrame:
@@ -915,12 +990,14 @@ def _intent(ctx: _Ctx, batch: int, acc: _Accounts) -> pl.DataFrame:
     pair, week_back, score = pair[keep], week_back[keep], score[keep]
     order = np.lexsort((-week_back, pair))  # per account/topic, weeks ascending
     pair, week_back, score = pair[order], week_back[order], score[order]
-    return pl.DataFrame({
-        "domain": acc.domain.gather(account_of[pair]),
-        "topic": _TOPIC_S.gather(topic[pair]),
-        "week": _dates(ctx, last_monday - 7 * week_back),
-        "score": pl.Series(score, dtype=pl.Int64),
-    })
+    return pl.DataFrame(
+        {
+            "domain": acc.domain.gather(account_of[pair]),
+            "topic": _TOPIC_S.gather(topic[pair]),
+            "week": _dates(ctx, last_monday - 7 * week_back),
+            "score": pl.Series(score, dtype=pl.Int64),
+        }
+    )
 
 
 def _weighted_top_k(rng: np.random.Generator, weights: np.ndarray, k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -953,19 +1030,23 @@ def _events(ctx: _Ctx, batch: int, acc: _Accounts, people: _People, burst_day: n
     occurred = (ctx.as_of_day + day) * _US_PER_DAY + micros
 
     detail_idx = _DETAIL_OFFSET[etype] + (rng.random(m) * _DETAIL_COUNT[etype]).astype(np.int64)
-    frame = pl.DataFrame({
-        "contact": people.number[contact],
-        "event_type": _EVENT_TYPE_S.gather(etype),
-        "occurred_at": pl.Series(occurred).cast(pl.Datetime("us", "UTC")),
-        "detail": _masked(_DETAIL_S.gather(detail_idx), _pick(rng, m, EVENT_DETAIL_NULL_SHARE)),
-    }).sort("occurred_at", maintain_order=True)
+    frame = pl.DataFrame(
+        {
+            "contact": people.number[contact],
+            "event_type": _EVENT_TYPE_S.gather(etype),
+            "occurred_at": pl.Series(occurred).cast(pl.Datetime("us", "UTC")),
+            "detail": _masked(_DETAIL_S.gather(detail_idx), _pick(rng, m, EVENT_DETAIL_NULL_SHARE)),
+        }
+    ).sort("occurred_at", maintain_order=True)
 
     ids = np.arange(ctx.next_event, ctx.next_event + m)
     ctx.next_event += m
     frame = frame.select(
         event_id=_ids("E", ids, 9),
         contact_id=pl.lit("C") + pl.col("contact").cast(pl.String).str.zfill(7),
-        event_type="event_type", occurred_at="occurred_at", detail="detail",
+        event_type="event_type",
+        occurred_at="occurred_at",
+        detail="detail",
     )
     # Re-delivered tracking events: exact copies, next to their original.
     dup_rows = np.flatnonzero(_pick(rng, m, DUPLICATE_EVENT_SHARE))
@@ -1131,8 +1212,7 @@ class _DailySink:
         """Turn the spill area into the final one-file-per-day layout (one day in memory at a time)."""
         for writer in self._spill.values():
             writer.close()
-        columns = [TextColumn("[bold]sample data"), BarColumn(), MofNCompleteColumn(),
-                   TextColumn("event days"), TimeElapsedColumn()]
+        columns = [TextColumn("[bold]sample data"), BarColumn(), MofNCompleteColumn(), TextColumn("event days"), TimeElapsedColumn()]
         with Progress(*columns, console=Console(stderr=True), disable=not progress) as bar:
             task = bar.add_task("days", total=len(self._spill))
             for day in sorted(self._spill):
@@ -1243,10 +1323,11 @@ _TECH_BASE = np.array([t[2] for t in TECHNOLOGIES])
 _TECH_FIT_BONUS = np.array([t[3] for t in TECHNOLOGIES])
 _TOPIC_S = pl.Series([t for t, _ in INTENT_TOPICS], dtype=pl.String)
 _TOPIC_W = np.array([w for _, w in INTENT_TOPICS])
-_EVENT_TYPE_S = pl.Series(EVENT_TYPES, dtype=pl.String)
-_DETAIL_S = pl.Series([d for t in EVENT_TYPES for d in EVENT_DETAILS[t]], dtype=pl.String)
-_DETAIL_COUNT = np.array([len(EVENT_DETAILS[t]) for t in EVENT_TYPES])
+_EVENT_TYPE_S = pl.Series(GENERATED_EVENT_TYPES, dtype=pl.String)
+_DETAIL_S = pl.Series([d for t in GENERATED_EVENT_TYPES for d in EVENT_DETAILS[t]], dtype=pl.String)
+_DETAIL_COUNT = np.array([len(EVENT_DETAILS[t]) for t in GENERATED_EVENT_TYPES])
 _DETAIL_OFFSET = np.cumsum(_DETAIL_COUNT) - _DETAIL_COUNT
 
 assert set(t[1] for t in TITLES) <= set(SENIORITIES) and set(t[2] for t in TITLES) <= set(DEPARTMENTS)
+assert sorted(GENERATED_EVENT_TYPES) == sorted(EVENT_TYPES)
 assert len(set(PREFIXES)) == len(PREFIXES) and len(set(STEMS)) == len(STEMS)

@@ -57,9 +57,11 @@ STAGES = {
     "combine-shards": "contact engagement, roll-up, scores",
     "read-last-snapshot": "select targets",
     "select-targets": "select targets",
+    "check-output-contract": "output contract (GX)",
     "compare-with-last-run": "report details",
     "gather-report-details": "report details",
-    "write-outputs": "write outputs (incl. GX Data Docs)",
+    "render-outputs": "render + write outputs (incl. GX Data Docs)",
+    "write-outputs": "render + write outputs (incl. GX Data Docs)",
     "publish-outputs": "publish",
     "publish-run-summary": "publish",
     "alert-new-sql-ready": "publish",
@@ -109,7 +111,8 @@ def run_one(size: str, out: Path, as_of: dt.date) -> None:
                 while True:
                     batch = await client.read_task_runs(
                         flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[state.state_details.flow_run_id])),
-                        limit=page, offset=len(runs),
+                        limit=page,
+                        offset=len(runs),
                     )
                     runs.extend(batch)
                     if len(batch) < page:
@@ -119,10 +122,19 @@ def run_one(size: str, out: Path, as_of: dt.date) -> None:
         for run in asyncio.run(task_runs()):
             stage = next((v for k, v in STAGES.items() if run.name.startswith(k)), run.name)
             stages[stage] = stages.get(stage, 0.0) + run.total_run_time.total_seconds()
-    print(json.dumps({
-        "size": size, "wall_s": wall, "peak_mib": peak_mib, "stages": stages, "accounts": result["accounts"],
-        "targets": result["targets_count"], "event_files": result.get("event_files"),
-    }))
+    print(
+        json.dumps(
+            {
+                "size": size,
+                "wall_s": wall,
+                "peak_mib": peak_mib,
+                "stages": stages,
+                "accounts": result["accounts"],
+                "targets": result["targets_count"],
+                "event_files": result.get("event_files"),
+            }
+        )
+    )
 
 
 def in_child(size: str, out: Path, as_of: dt.date) -> dict:
@@ -168,7 +180,9 @@ def table(figures: list[dict]) -> None:
         print(f"| {stage} | " + " | ".join(f"{f['stages'].get(stage, 0.0):.2f} s" for f in figures) + " |")
     print("| **flow wall time** | " + " | ".join(f"**{f['wall_s']:.1f} s**" for f in figures) + " |")
     print("| **peak memory** | " + " | ".join(f"**{f['peak_mib']:,.0f} MiB**" for f in figures) + " |")
-    print("| GX share of wall time | " + " | ".join(f"{100 * f['stages'].get('validate (GX)', 0) / f['wall_s']:.0f}%" for f in figures) + " |")
+    print(
+        "| GX share of wall time | " + " | ".join(f"{100 * f['stages'].get('validate (GX)', 0) / f['wall_s']:.0f}%" for f in figures) + " |"
+    )
     print(
         "\nStage times are the task runs' own durations; the wall time also counts the flow's "
         "start, the Prefect API calls between tasks and the output lock."

@@ -18,7 +18,8 @@ from prefect.cache_policies import NO_CACHE
 from abmq.config import Config
 from abmq.flows.qualify import resolve_as_of
 from abmq.tasks import backtest, calibration, catalog
-from abmq.tasks.pipeline import SourceData, load_scoring_config
+from abmq.tasks.flow_tasks import load_scoring_config
+from abmq.tasks.ingest import SourceData
 
 ARTIFACT_KEY = "abm-scoring-calibration"
 
@@ -56,7 +57,12 @@ def fit_weights(opportunities: pl.DataFrame, scores: pl.DataFrame, config: Confi
     fitted = calibration.fit_weights(opportunities, scores, config)
     get_run_logger().info(
         "%d opportunities with an earlier snapshot: %d train (before %s), %d held out; regularisation C=%s; proposal %s",
-        fitted.rows.height, fitted.train.height, fitted.cut, fitted.test.height, fitted.model.c, fitted.proposed.fingerprint(),
+        fitted.rows.height,
+        fitted.train.height,
+        fitted.cut,
+        fitted.test.height,
+        fitted.model.c,
+        fitted.proposed.fingerprint(),
     )
     return fitted
 
@@ -67,7 +73,9 @@ def backtest_proposed_config(input_dir: str, staged: dict[str, SourceData], fitt
     their own snapshot dates (exact: caps and decisions included)."""
     scores = backtest.backtest(Path(input_dir), fitted.held_out_dates, fitted.proposed, staged)
     rows = calibration.rescored(fitted.test, scores)
-    get_run_logger().info("rescored %d held-out opportunities on %d dates with the proposed config", rows.height, len(fitted.held_out_dates))
+    get_run_logger().info(
+        "rescored %d held-out opportunities on %d dates with the proposed config", rows.height, len(fitted.held_out_dates)
+    )
     return rows
 
 

@@ -1,6 +1,8 @@
-"""The qualification flow: ingest → validate → normalise → roll up → score → select → render.
+"""The qualification flow: ingest → validate → normalise → roll up → score → select → render,
+then write and publish.
 
-Wiring only: every step is a task in `tasks.pipeline` around plain polars functions.
+Wiring only: the steps and their order are `tasks.pipeline`'s, run as the Prefect tasks of
+`tasks.flow_tasks`; the flow adds the output lock, publishing, the artifacts and the alert.
 """
 
 from __future__ import annotations
@@ -8,37 +10,19 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from prefect import flow, get_run_logger, unmapped
+from prefect import flow, get_run_logger
 
-from abmq.tasks import catalog
-from abmq.tasks.pipeline import (
+from abmq.tasks import catalog, event_store, pipeline
+from abmq.tasks.flow_tasks import (
+    STEPS,
     alert_new_sql_ready,
-    assemble_event_window,
-    compare_with_last_run,
-    gather_report_details,
-    find_daily_event_files,
-    gate_parameters,
     load_scoring_config,
-    combine_shards,
-    normalise_sources,
     publish_outputs,
     publish_run_summary,
-    quality_gate,
-    read_event_state,
-    recall_event_files,
-    read_last_snapshot,
     read_run_history,
     record_failure,
-    reference_keys,
-    score_shard,
-    select_targets,
-    split_into_shards,
-    stage_source,
-    validate_event_file,
-    validate_source,
     write_outputs,
 )
-from abmq.tasks.sources import SOURCE_ORDER
 
 
 def resolve_as_of(as_of: str | dt.date | None) -> dt.date:
@@ -67,68 +51,38 @@ def qualify(
         raise ValueError(f"shards must be 1 or more, not {shards}")
     as_of_date = resolve_as_of(as_of)
     get_run_logger().info("qualifying accounts from %s as of %s", input_dir, as_of_date.isoformat())
-    with catalog.output_lock(Path(out_dir), lock_wait_seconds, holder=f"as of {as_of_date.isoformat()}"):
+    holder = f"as of {as_of_date.isoformat()}"
+    with catalog.output_lock(Path(out_dir), lock_wait_seconds, holder, cleanup=event_store.remove_leftovers):
         return _qualify(input_dir, out_dir, config_path, as_of_date, shards)
 
 
 def _qualify(input_dir: str, out_dir: str, config_path: str | None, as_of_date: dt.date, shards: int) -> dict:
     config = load_scoring_config(config_path)
     history = read_run_history(out_dir)
-    parameters = gate_parameters(as_of_date, config, history)
     outputs = catalog.RunOutputs(Path(out_dir))
-    sources: dict = {}
-    event_files: dict[str, int] = {}
+    checked = None
     try:
-        # events as daily files are validated file by file, remembering what earlier runs saw
-        daily_events = find_daily_event_files(input_dir, config, as_of_date)
-        exports_in_one = [n for n in SOURCE_ORDER if not (n == "events" and daily_events)]
-        # ingest: each source is staged after the ones its referential checks look at
-        for name in exports_in_one:
-            sources[name] = stage_source(input_dir, name, **reference_keys(sources))
-        keys = reference_keys(sources)
-        # validate
-        for name in exports_in_one:
-            sources[name] = validate_source(name, sources[name], parameters, config)
-        if daily_events:
-            state = read_event_state(out_dir)
-            remembered, new = recall_event_files(daily_events.window, state, out_dir, config)
-            checked = remembered + [validate_event_file(file, sha256, out_dir, config) for file, sha256 in new]
-            event_files = {"validated": len(new), "remembered": len(remembered)}
-            sources["events"] = assemble_event_window(checked, state, out_dir, parameters, config, as_of_date, keys["contact_ids"])
-            for name in SOURCE_ORDER:  # report sources in contract order, as for one export
-                sources[name] = sources.pop(name)
-        quality_gate(sources)
-        # normalise → roll up → score → select
-        clean = normalise_sources(sources)
-        # accounts are scored in shards: threads here, Dask workers with --task-runner dask
-        parts, latest_intent_week = split_into_shards(clean, shards, config, as_of_date)
-        scored = score_shard.map(parts, unmapped(config), unmapped(as_of_date), unmapped(latest_intent_week))
-        contact_scores, account_scores = combine_shards(scored)
-        last = read_last_snapshot(out_dir, as_of_date)
-        account_scores = select_targets(account_scores, clean, config, last[1])
-        # render and publish
-        changes = compare_with_last_run(account_scores, last)
-        details = gather_report_details(account_scores, clean, config, as_of_date)
-        quality = write_outputs(
-            outputs, history, account_scores, contact_scores, sources, config, as_of_date,
-            changes, details["weekly"], details["intent"],
-        )
+        checked = pipeline.check_inputs(input_dir, out_dir, config, as_of_date, history, STEPS)
+        assessment = pipeline.assess(checked.sources, config, as_of_date, STEPS, shards, out_dir)
+        rendered = pipeline.render_run(assessment, history, config, as_of_date, STEPS)
+        write_outputs(outputs, rendered.bundle, as_of_date)
         published = publish_outputs(outputs)
     except Exception as exc:
         outputs.discard()
-        record_failure(out_dir, exc, sources, as_of_date)
+        record_failure(out_dir, exc, checked.sources if checked else {}, as_of_date)
         raise
     # after publishing: a summary for the Prefect UI and an alert for the account owners
-    publish_run_summary(account_scores, quality, config, as_of_date)
-    alert = alert_new_sql_ready(changes, account_scores, as_of_date, return_state=True)
+    accounts, changes = assessment.accounts, rendered.changes
+    publish_run_summary(accounts, rendered.bundle.quality, config, as_of_date)
+    alert = alert_new_sql_ready(changes, accounts, as_of_date, return_state=True)
     if alert.is_failed():  # the outputs are published; a failed alert must not hide that
         get_run_logger().error("the new-SQL-ready alert failed after its retries: %s", alert.message)
     return {
         "out_dir": published,
         "report": str(Path(published) / "report.html"),
         "targets": str(Path(published) / "targets.csv"),
-        "accounts": account_scores.height,
-        "targets_count": int(account_scores["tier"].is_not_null().sum()),
+        "accounts": accounts.height,
+        "targets_count": int(accounts["tier"].is_not_null().sum()),
         "new_sql_ready": len(changes.get("new_sql_ready", [])),
-        **({"event_files": event_files} if event_files else {}),
+        **({"event_files": checked.event_files} if checked.event_files else {}),
     }

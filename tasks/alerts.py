@@ -20,7 +20,10 @@ def alert_payload(changes: dict[str, Any], as_of: str, owners: dict[str, str | N
     if not changes.get("previous_as_of") or not changes.get("new_sql_ready"):
         return None
     accounts = [{**{k: a.get(k) for k in ALERT_FIELDS}, "owner": owners.get(a["domain"])} for a in changes["new_sql_ready"]]
-    lines = [f"{a['name']} ({a['domain']}) score {a['score']}, {a['tier'] or 'untiered'}, owner {a['owner'] or 'unassigned'}" for a in accounts[:20]]
+    lines = [
+        f"{a['name']} ({a['domain']}) score {a['score']}, {a['tier'] or 'untiered'}, owner {a['owner'] or 'unassigned'}"
+        for a in accounts[:20]
+    ]
     more = f"\n… and {len(accounts) - 20} more" if len(accounts) > 20 else ""
     return {
         "as_of": as_of,
@@ -44,8 +47,6 @@ def webhook_url() -> str | None:
 
 
 def post_webhook(url: str, payload: dict[str, Any], timeout: float = 10.0) -> int:
-    request = urllib.request.Request(
-        url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"}, method="POST"
-    )
+    request = urllib.request.Request(url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"}, method="POST")
     with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (URL comes from the operator's config)
         return response.status

@@ -1,7 +1,7 @@
 """Backtests: the scoring pipeline run in-process, without a Prefect API, as of past dates.
 
-Each step is the flow's own task called through `.fn` (as `tests/steps.py` does), so a
-backtest scores history with exactly the code and config a run would use. Staging does
+The steps are the pipeline's own (`tasks.pipeline`, plain), so a backtest scores history
+with exactly the code and config a run would use. Staging does
 not depend on the as-of date (it reads, casts and canonicalises), so the inputs are staged
 once and shared by every date; validation and everything after it depend on the date (rows
 dated after it are quarantined as "the future") and run once per date.
@@ -9,17 +9,15 @@ dated after it are quarantined as "the future") and run once per date.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from pathlib import Path
 
 import polars as pl
-from prefect.logging import disable_run_logger
 
 from abmq.config import Config
-from abmq.tasks import pipeline
+from abmq.tasks import gate, pipeline
+from abmq.tasks.ingest import SourceData
 from abmq.tasks.scoring import POINT_COLUMNS
-from abmq.tasks.sources import SOURCE_ORDER
 
 # What a backtest keeps of each date's account table (the rest is presentation).
 SCORE_COLUMNS = ("domain", "score", "fit_points", "engagement_points", "decision", "tier")
@@ -47,28 +45,17 @@ def backtest_config(config: Config) -> Config:
     return Config.model_validate(raw)
 
 
-def stage_inputs(input_dir: Path) -> dict[str, pipeline.SourceData]:
+def stage_inputs(input_dir: Path) -> dict[str, SourceData]:
     """Every source read, cast to the contract and canonicalised (independent of the date)."""
-    staged: dict[str, pipeline.SourceData] = {}
-    with disable_run_logger():
-        for name in SOURCE_ORDER:
-            staged[name] = pipeline.stage_source.fn(str(input_dir), name, **pipeline.reference_keys(staged))
-    return staged
+    return pipeline.stage_all(Path(input_dir))
 
 
-def _validated(staged: dict[str, pipeline.SourceData], as_of: dt.date, config: Config) -> dict[str, pipeline.SourceData]:
-    """Validate a copy of the staged sources as of `as_of` (validation mutates its input;
-    the staged frames themselves are immutable and shared)."""
-    parameters = pipeline.gate_parameters(as_of, config, history=[])
-    sources: dict[str, pipeline.SourceData] = {}
-    with disable_run_logger():
-        for name in SOURCE_ORDER:
-            copy = dataclasses.replace(staged[name], unknown_columns=list(staged[name].unknown_columns), examples={}, set_aside=[])
-            sources[name] = pipeline.validate_source.fn(name, copy, parameters, config)
-    return sources
+def _validated(staged: dict[str, SourceData], as_of: dt.date, config: Config) -> dict[str, SourceData]:
+    """The staged sources validated as of `as_of` (the staged values are shared, unchanged)."""
+    return pipeline.validate_all(staged, gate.gate_parameters(as_of, config, history=[]), config)
 
 
-def _kept(sources: dict[str, pipeline.SourceData], name: str) -> pl.DataFrame | None:
+def _kept(sources: dict[str, SourceData], name: str) -> pl.DataFrame | None:
     data = sources.get(name)
     return data.kept if data is not None else None
 
@@ -103,33 +90,26 @@ def suppression_as_of(
         won_later = first_win.filter(pl.col("closed_at") > as_of)["domain"]
         won_by_then = first_win.filter(pl.col("closed_at") <= as_of)["domain"]
         today = rebuilt["customers"]
-        rebuilt["customers"] = (
-            pl.concat([today.filter(~today.is_in(won_later.implode())), won_by_then.rename(today.name)])
-            .unique()
-            .sort()
-        )
+        rebuilt["customers"] = pl.concat([today.filter(~today.is_in(won_later.implode())), won_by_then.rename(today.name)]).unique().sort()
     if "open_opportunities" in rebuilt:
-        open_then = history.filter(
-            (pl.col("created_at") <= as_of) & (pl.col("closed_at").is_null() | (pl.col("closed_at") > as_of))
-        )["domain"]
+        open_then = history.filter((pl.col("created_at") <= as_of) & (pl.col("closed_at").is_null() | (pl.col("closed_at") > as_of)))[
+            "domain"
+        ]
         dated = open_opportunities if open_opportunities is not None and "created_at" in open_opportunities.columns else None
         listed = dated.filter(pl.col("created_at") <= as_of)["domain"] if dated is not None else empty
         rebuilt["open_opportunities"] = pl.concat([open_then, listed]).drop_nulls().unique().sort().rename("domain")
     return rebuilt
 
 
-def score_staged(staged: dict[str, pipeline.SourceData], as_of: dt.date, config: Config) -> pl.DataFrame:
+def score_staged(staged: dict[str, SourceData], as_of: dt.date, config: Config) -> pl.DataFrame:
     """The final account table (what `select_targets` returns) as of `as_of`, from sources
     staged by `stage_inputs`. `config` is used as given: pass it through `backtest_config`."""
     sources = _validated(staged, as_of, config)
-    with disable_run_logger():
-        pipeline.quality_gate.fn(sources)
-        clean = pipeline.normalise_sources.fn(sources)
-        clean.suppression = suppression_as_of(
-            clean.suppression, _kept(sources, "opportunities"), _kept(sources, "crm_open_opportunities"), as_of
-        )
-        _, account_scores = pipeline.score_clean(clean, config, as_of)
-        return pipeline.select_targets.fn(account_scores, clean, config)
+
+    def suppression_then(today: dict[str, pl.Series]) -> dict[str, pl.Series]:
+        return suppression_as_of(today, _kept(sources, "opportunities"), _kept(sources, "crm_open_opportunities"), as_of)
+
+    return pipeline.assess(sources, config, as_of, suppression=suppression_then).accounts
 
 
 def score_as_of(input_dir: Path, as_of: dt.date, config: Config) -> pl.DataFrame:
@@ -139,7 +119,7 @@ def score_as_of(input_dir: Path, as_of: dt.date, config: Config) -> pl.DataFrame
     return score_staged(stage_inputs(Path(input_dir)), as_of, backtest_config(config))
 
 
-def backtest(input_dir: Path, dates: list[dt.date], config: Config, staged: dict[str, pipeline.SourceData] | None = None) -> pl.DataFrame:
+def backtest(input_dir: Path, dates: list[dt.date], config: Config, staged: dict[str, SourceData] | None = None) -> pl.DataFrame:
     """Account scores as of each date, one row per (as_of, domain): the score, its decision
     and tier and every `points_*` column."""
     staged = staged if staged is not None else stage_inputs(Path(input_dir))
@@ -147,26 +127,22 @@ def backtest(input_dir: Path, dates: list[dt.date], config: Config, staged: dict
     frames = []
     for as_of in sorted(set(dates)):
         accounts = score_staged(staged, as_of, relaxed)
-        frames.append(
-            accounts.select(pl.lit(as_of, pl.Date).alias("as_of"), *SCORE_COLUMNS, *POINT_COLUMNS)
-        )
+        frames.append(accounts.select(pl.lit(as_of, pl.Date).alias("as_of"), *SCORE_COLUMNS, *POINT_COLUMNS))
     if not frames:
         return pl.DataFrame(schema={"as_of": pl.Date, "domain": pl.String, "score": pl.Int64})
     return pl.concat(frames, how="vertical_relaxed").sort("as_of", "domain")
 
 
-def closed_opportunities(staged: dict[str, pipeline.SourceData], as_of: dt.date, config: Config) -> pl.DataFrame:
+def closed_opportunities(staged: dict[str, SourceData], as_of: dt.date, config: Config) -> pl.DataFrame:
     """Opportunities closed won or lost on or before `as_of`, validated and with canonical
     domains (the `opportunities` source through the same gate as a run)."""
     data = staged.get("opportunities")
     schema = {"domain": pl.String, "created_at": pl.Date, "closed_at": pl.Date, "outcome": pl.String, "amount": pl.Float64}
     if data is None or data.staged is None:
         return pl.DataFrame(schema=schema)
-    parameters = pipeline.gate_parameters(as_of, backtest_config(config), history=[])
-    copy = dataclasses.replace(data, unknown_columns=list(data.unknown_columns), examples={}, set_aside=[])
-    with disable_run_logger():
-        validated = pipeline.validate_source.fn("opportunities", copy, parameters, backtest_config(config))
-        pipeline.quality_gate.fn({"opportunities": validated})
+    relaxed = backtest_config(config)
+    validated = gate.validate_source("opportunities", data, gate.gate_parameters(as_of, relaxed, history=[]), relaxed)
+    gate.quality_gate({"opportunities": validated})
     kept = validated.kept
     for column, dtype in schema.items():
         if column not in kept.columns:

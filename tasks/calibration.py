@@ -29,6 +29,7 @@ import polars as pl
 
 from abmq.config import Config
 from abmq.tasks.scoring import POINT_COLUMNS
+from abmq.vocabulary import FIT_SIGNALS
 
 # (label, lowest score, highest score), inclusive; the last band takes everything above.
 SCORE_BANDS = (("0-29", 0, 29), ("30-49", 30, 49), ("50-69", 50, 69), ("70-100", 70, 100))
@@ -43,7 +44,6 @@ TRAIN_SHARE = 0.7
 REGULARISATION_GRID = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
 CV_FOLDS = 3
 RANDOM_STATE = 0
-FIT_SIGNALS = ("industry", "employees", "annual_revenue", "country")
 DIGITS = 4
 
 
@@ -455,7 +455,9 @@ class Calibration:
         return sorted(set(self.test["snapshot"].to_list()))
 
 
-def fit_weights(opportunities: pl.DataFrame, scores_by_date: pl.DataFrame, config: Config, share: float = TRAIN_SHARE, c: float | None = None) -> Calibration:
+def fit_weights(
+    opportunities: pl.DataFrame, scores_by_date: pl.DataFrame, config: Config, share: float = TRAIN_SHARE, c: float | None = None
+) -> Calibration:
     """Training rows, the time-based split, the model (trained on the earlier
     opportunities only) and the proposed config."""
     closed = opportunities.filter(pl.col("outcome").is_in(OUTCOMES))
@@ -477,9 +479,7 @@ def rescored(test: pl.DataFrame, scores_by_date: pl.DataFrame) -> pl.DataFrame:
     """The held-out opportunities with the scores of another backtest on the same snapshot
     dates (matched on domain and snapshot date, so each keeps its snapshot)."""
     keys = [c for c in ("opportunity_id", "domain", "created_at", "closed_at", "outcome", "amount", "snapshot", "won") if c in test.columns]
-    return test.select(keys).join(
-        scores_by_date.rename({"as_of": "snapshot"}), on=["domain", "snapshot"], how="inner", validate="m:1"
-    )
+    return test.select(keys).join(scores_by_date.rename({"as_of": "snapshot"}), on=["domain", "snapshot"], how="inner", validate="m:1")
 
 
 def figures(calibration: Calibration, proposed_test: pl.DataFrame, config: Config, as_of: dt.date, dates: list[dt.date]) -> dict[str, Any]:

@@ -13,22 +13,19 @@ import fcntl
 import hashlib
 import json
 import os
-import re
 import shutil
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import polars as pl
 
-from abmq.tasks.sources import SourceSpec
+from abmq.config import Limits
+from abmq.tasks import data_docs, input_limits
+from abmq.tasks.sources import SourceError, SourceSpec, normalise_header  # noqa: F401  (re-exported)
 
 READABLE_SUFFIXES = (".parquet", ".csv")
-
-
-class SourceError(RuntimeError):
-    """An input that cannot be read; the message names the file, the problem and the fix."""
 
 
 def source_files(input_dir: Path, name: str) -> list[Path]:
@@ -71,13 +68,9 @@ def _scan_one(path: Path) -> pl.LazyFrame:
     return pl.scan_csv(path, infer_schema=False, encoding="utf8")
 
 
-def normalise_header(name: str) -> str:
-    """'Annual Revenue ' and 'annual-revenue' are the contract's 'annual_revenue'."""
-    return re.sub(r"[\s\-]+", "_", name.strip().lower())
-
-
-def scan_source(input_dir: Path, spec: SourceSpec) -> tuple[pl.LazyFrame | None, list[Path]]:
-    """Lazy scan of a source with a `_row` index (position in the export), or None if absent."""
+def scan_source(input_dir: Path, spec: SourceSpec, limits: Limits | None = None) -> tuple[pl.LazyFrame | None, list[Path]]:
+    """Lazy scan of a source with a `_row` index (position in the export), or None if absent;
+    CSV files over the size `limits` are refused first (`input_limits`)."""
     files = source_files(input_dir, spec.name)
     if not files:
         if spec.required_source:
@@ -86,7 +79,7 @@ def scan_source(input_dir: Path, spec: SourceSpec) -> tuple[pl.LazyFrame | None,
                 f"{input_dir}; add the export (see README, 'Input contract')"
             )
         return None, []
-    return scan_files(files), files
+    return input_limits.scan(files, scan_files, spec, limits), files
 
 
 def scan_files(files: list[Path]) -> pl.LazyFrame:
@@ -111,7 +104,9 @@ def scan_files(files: list[Path]) -> pl.LazyFrame:
 
 def read_error(source: str, names: list[str], exc: Exception) -> SourceError:
     """The error for a file that fails when its scan runs (bad bytes deep inside it)."""
-    problem = str(exc).splitlines()[0]
+    from abmq.tasks.text_safety import printable  # a message never carries a NUL (issue 14)
+
+    problem = printable(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
     if "utf-8" in problem.lower():
         problem = "not UTF-8 text (Latin-1 or Windows-1252?); export the file as UTF-8"
     return SourceError(f"{source}: cannot read {', '.join(names)}: {problem}")
@@ -136,9 +131,10 @@ LOCK_FILE = ".lock"
 
 
 @contextlib.contextmanager
-def output_lock(out_dir: Path, wait_seconds: float, holder: str) -> Iterator[None]:
+def output_lock(out_dir: Path, wait_seconds: float, holder: str, cleanup: Callable[[Path], None] | None = None) -> Iterator[None]:
     """One run at a time per output folder. The OS drops the lock when its process dies
-    (even by SIGKILL), so a killed run never blocks the next one."""
+    (even by SIGKILL), so a killed run never blocks the next one; once it is held, `cleanup`
+    (default `remove_leftovers`) removes what killed runs left."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     handle = (out_dir / LOCK_FILE).open("a+")
@@ -161,7 +157,7 @@ def output_lock(out_dir: Path, wait_seconds: float, holder: str) -> Iterator[Non
         handle.truncate()
         handle.write(f"pid {os.getpid()}, {holder}, since {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M:%S} UTC\n")
         handle.flush()
-        remove_leftovers(out_dir)
+        (cleanup or remove_leftovers)(out_dir)
         yield
     finally:
         handle.close()  # releases the lock
@@ -172,9 +168,6 @@ def remove_leftovers(out_dir: Path) -> None:
     holding the lock, so none of them belongs to a live run)."""
     for leftover in list(out_dir.glob(".staging-*")) + list(out_dir.glob(".retired-*")):
         shutil.rmtree(leftover, ignore_errors=True)
-    from abmq.tasks import event_partitions  # imports this module
-
-    event_partitions.remove_unlisted(out_dir)
 
 
 class RunOutputs:
@@ -203,6 +196,18 @@ class RunOutputs:
 
     def write_json(self, relative: str, payload: object) -> Path:
         return self.write_text(relative, json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
+
+    def write_bundle(self, files: dict[str, pl.DataFrame | str | dict | list], gx_results: dict, as_of: dt.date) -> None:
+        """Write a rendered bundle (`tasks/render.py`): frames as Parquet, text as is, other
+        values as JSON; the GX results as Data Docs under `data_docs/`."""
+        for relative, content in files.items():
+            if isinstance(content, pl.DataFrame):
+                self.write_parquet(relative, content)
+            elif isinstance(content, str):
+                self.write_text(relative, content)
+            else:
+                self.write_json(relative, content)
+        data_docs.build(gx_results, self.path("data_docs"), as_of)
 
     def publish(self) -> Path:
         """Move every staged entry into the output folder, replacing the previous run's
@@ -254,6 +259,33 @@ def failure_folder(out_dir: Path) -> Path:
     return folder
 
 
+def record_failure(out_dir: Path, error: BaseException, dq_results: dict[str, dict], gx_results: dict, as_of: dt.date) -> Path:
+    """Keep the error, the GX results and their Data Docs in OUT/last_failure/ (the last good
+    outputs are not touched)."""
+    folder = failure_folder(Path(out_dir))
+    (folder / "error.txt").write_text(f"{error}\n", encoding="utf-8")
+    for name, result in dq_results.items():
+        (folder / "dq" / f"{name}.json").write_text(json.dumps(result, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
+    if gx_results:
+        data_docs.build(gx_results, folder / "data_docs", as_of)
+    return folder
+
+
+def write_traceback(out_dir: Path, error: BaseException) -> Path | None:
+    """The full traceback of a failed run in OUT/last_failure/traceback.txt (None if the
+    folder cannot be written: the error line is printed all the same)."""
+    import traceback
+
+    folder = Path(out_dir) / "last_failure"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / "traceback.txt"
+        path.write_text("".join(traceback.format_exception(error)), encoding="utf-8", errors="backslashreplace")
+        return path
+    except OSError:
+        return None
+
+
 def combined_fingerprint(fingerprints: dict[str, str]) -> str:
     payload = json.dumps(fingerprints, sort_keys=True).encode()
     return hashlib.sha256(payload).hexdigest()[:16]
@@ -277,7 +309,9 @@ def write_snapshot_manifest(folder: Path) -> None:
     """The list of complete partitions, replaced atomically: readers trust it over a listing."""
     partitions = sorted(p.name.removeprefix("as_of=") for p in folder.glob("as_of=*") if (p / "account_scores.parquet").exists())
     temporary = folder / f".{MANIFEST}.{uuid.uuid4().hex[:8]}"
-    temporary.write_text(json.dumps({"table": "account_scores", "partition_by": "as_of", "as_of": partitions}, indent=2) + "\n", encoding="utf-8")
+    temporary.write_text(
+        json.dumps({"table": "account_scores", "partition_by": "as_of", "as_of": partitions}, indent=2) + "\n", encoding="utf-8"
+    )
     os.replace(temporary, folder / MANIFEST)
 
 

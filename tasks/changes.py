@@ -41,18 +41,43 @@ def compare(current: pl.DataFrame, previous: pl.DataFrame | None, previous_as_of
 
     def rows(frame: pl.DataFrame) -> list[dict[str, Any]]:
         # the signal is worked out for the rows listed only (list work over 1M accounts is slow)
-        return frame.with_columns(top_signal).select(
-            "domain", "name", "score", "score_before", "tier", "tier_before", "decision", "decision_before", "score_change", "top_signal"
-        ).to_dicts()
+        return (
+            frame.with_columns(top_signal)
+            .select(
+                "domain",
+                "name",
+                "score",
+                "score_before",
+                "tier",
+                "tier_before",
+                "decision",
+                "decision_before",
+                "score_change",
+                "top_signal",
+            )
+            .to_dicts()
+        )
 
-    dropped_domains = set(previous.filter(pl.col("tier").is_not_null())["domain"]) - set(current.filter(pl.col("tier").is_not_null())["domain"])
-    dropped = previous.filter(pl.col("domain").is_in(sorted(dropped_domains))).join(
-        current.select("domain", pl.col("decision").alias("decision_now"), pl.col("score").alias("score_now")), on="domain", how="left"
-    ).sort("target_rank")
+    dropped_domains = set(previous.filter(pl.col("tier").is_not_null())["domain"]) - set(
+        current.filter(pl.col("tier").is_not_null())["domain"]
+    )
+    dropped = (
+        previous.filter(pl.col("domain").is_in(sorted(dropped_domains)))
+        .join(
+            current.select("domain", pl.col("decision").alias("decision_now"), pl.col("score").alias("score_now")), on="domain", how="left"
+        )
+        .sort("target_rank")
+    )
     return {
         "previous_as_of": previous_as_of,
-        "new_sql_ready": rows(with_delta.filter((pl.col("decision") == "sql_ready") & (pl.col("decision_before") != "sql_ready").fill_null(True)).sort("target_rank", nulls_last=True)),
+        "new_sql_ready": rows(
+            with_delta.filter((pl.col("decision") == "sql_ready") & (pl.col("decision_before") != "sql_ready").fill_null(True)).sort(
+                "target_rank", nulls_last=True
+            )
+        ),
         "dropped": dropped.select("domain", "name", "score", "tier", "decision_now", "score_now").to_dicts(),
         "tier_moves": rows(with_delta.filter(was_target & is_target & (pl.col("tier") != pl.col("tier_before"))).sort("target_rank")),
-        "risers": rows(with_delta.filter(pl.col("score_change") > 0).sort(["score_change", "domain"], descending=[True, False]).head(RISERS)),
+        "risers": rows(
+            with_delta.filter(pl.col("score_change") > 0).sort(["score_change", "domain"], descending=[True, False]).head(RISERS)
+        ),
     }

@@ -8,15 +8,26 @@ markup (`markupsafe.Markup` in tasks/report.py) instead of escaping it twice.
 
 All aggregation happens in polars first: Vega only ever sees a few thousand rows,
 whatever the number of accounts.
+
+vl-convert runs in a child process (tasks/chart_render.py): if it crashes (a Rust panic
+aborts its process) or takes longer than `chart_render.TIMEOUT_SECONDS`, the report is
+still published, with that chart replaced by a box that names the chart and says why it
+is missing (`_not_drawn`), and a warning in the run's log. Text reaching a chart is clean
+(staging removes control characters: tasks/text_safety.py) and bounded: labels longer than
+`MAX_LABEL_CHARS` are cut with an ellipsis before Vega lays them out.
 """
 
 from __future__ import annotations
 
+import html
+import logging
 from collections.abc import Iterable
 
 import altair as alt
 import polars as pl
 import vl_convert as vlc
+
+from abmq.tasks import chart_render
 
 # Layout: a fixed plot size keeps the report's layout stable; legends sit below the plot
 # so the SVG is about PLOT_WIDTH + the y-axis labels wide (~610 px).
@@ -70,15 +81,25 @@ MAX_COVERAGE_ACCOUNTS = 80  # the caller passes its top ~60; a guard against a w
 # Trend: one colour per account from a 10-colour palette; more lines would repeat colours.
 MAX_TREND_ACCOUNTS = 10
 
+# Labels (account names, roles) are cut to this many characters before Vega sees them: a
+# 2 MB name as an axis label kept vl-convert busy for minutes. The heat map shows ~25 of them.
+MAX_LABEL_CHARS = 100
+
 CONFIG = {
     "font": FONT,
     "background": "white",
     "view": {"stroke": None},
     "title": {"fontSize": 15, "anchor": "start", "offset": 12, "color": TEXT_COLOR},
-    "axis": {"labelFontSize": 11, "titleFontSize": 12, "labelColor": "#333333", "titleColor": "#333333",
-             "gridColor": "#E6E6E6", "domainColor": "#888888", "tickColor": "#888888"},
-    "legend": {"labelFontSize": 11, "titleFontSize": 12, "orient": "bottom", "direction": "horizontal",
-               "labelLimit": 200},
+    "axis": {
+        "labelFontSize": 11,
+        "titleFontSize": 12,
+        "labelColor": "#333333",
+        "titleColor": "#333333",
+        "gridColor": "#E6E6E6",
+        "domainColor": "#888888",
+        "tickColor": "#888888",
+    },
+    "legend": {"labelFontSize": 11, "titleFontSize": 12, "orient": "bottom", "direction": "horizontal", "labelLimit": 200},
     "header": {"labelFontSize": 12, "labelFontWeight": "bold", "labelColor": TEXT_COLOR},
     "text": {"fontSize": 11},
 }
@@ -113,11 +134,48 @@ def _render(chart: alt.TopLevelMixin, title: str, rows: pl.DataFrame | None = No
     spec = chart.configure(**CONFIG).to_dict()
     if rows is not None:
         spec["datasets"] = {ROWS.name: rows.to_dicts()}
-    svg = vlc.vegalite_to_svg(spec, vl_version=VL_VERSION, allowed_base_urls=[])
+    try:
+        svg = chart_render.render_svg(spec, VL_VERSION)
+    except chart_render.RenderFailed as exc:
+        return _not_drawn(title, str(exc))
     # A Vega runtime error is only printed, and the SVG comes back empty: fail loudly instead.
     if f">{title}</text>" not in svg:
         raise ChartError(f"chart {title!r} did not render (see the Vega error printed above)")
     return svg
+
+
+def _warn(message: str) -> None:
+    """A warning in the run's log (Prefect's, inside a flow run) and in Python's."""
+    try:
+        from prefect import get_run_logger
+
+        get_run_logger().warning(message)
+    except Exception:  # outside a flow or task run
+        logging.getLogger(__name__).warning(message)
+
+
+def _not_drawn(title: str, reason: str) -> str:
+    """A box in place of a chart that could not be rendered: its title and why it is missing.
+
+    Built by hand (vl-convert is what failed), every text escaped."""
+    _warn(f"chart {title!r} was not drawn: {reason}; the report is published without it")
+    width = PLOT_WIDTH + 50
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{EMPTY_HEIGHT + 40}" '
+        f'viewBox="0 0 {width} {EMPTY_HEIGHT + 40}" role="img" aria-label="{html.escape(title)}: not drawn">'
+        f'<rect width="100%" height="100%" fill="white"/>'
+        f'<text x="0" y="20" font-family="{FONT}" font-size="15" fill="{TEXT_COLOR}">{html.escape(title)}</text>'
+        f'<text x="0" y="52" font-family="{FONT}" font-size="12" fill="{MUTED_COLOR}">'
+        f"This chart could not be drawn: {html.escape(reason[:300])}.</text>"
+        f'<text x="0" y="72" font-family="{FONT}" font-size="12" fill="{MUTED_COLOR}">'
+        "The rest of the report is complete; the run log has the details.</text></svg>"
+    )
+
+
+def _label(column: str, fill: str) -> pl.Expr:
+    """Text for an axis or legend label: missing ones named, long ones cut with an ellipsis."""
+    text = pl.col(column).fill_null(fill)
+    return pl.when(text.str.len_chars() > MAX_LABEL_CHARS).then(text.str.head(MAX_LABEL_CHARS - 1) + pl.lit("…")).otherwise(text)
 
 
 def _no_data(title: str) -> str:
@@ -167,9 +225,11 @@ def _threshold_marker(threshold: int, x_scale: alt.Scale) -> alt.LayerChart:
     marker = alt.Data(values=[{"threshold": threshold, "label": f"SQL-ready ≥ {threshold}"}])
     x = alt.X("threshold:Q", scale=x_scale)
     rule = alt.Chart(marker).mark_rule(color=TEXT_COLOR, strokeDash=[5, 3], strokeWidth=1.5).encode(x=x)
-    label = alt.Chart(marker).mark_text(
-        align="left", baseline="top", dx=5, y=2, fontSize=12, fontWeight="bold", color=TEXT_COLOR
-    ).encode(x=x, text="label:N")
+    label = (
+        alt.Chart(marker)
+        .mark_text(align="left", baseline="top", dx=5, y=2, fontSize=12, fontWeight="bold", color=TEXT_COLOR)
+        .encode(x=x, text="label:N")
+    )
     return rule + label
 
 
@@ -186,13 +246,17 @@ def score_distribution(accounts: pl.DataFrame, threshold: int) -> str:
     rows = bins.with_columns(_rank("decision", scale.domain, "stack"))
     x_scale = alt.Scale(domain=[0, SCORE_MAX + SCORE_BIN], nice=False)
     ticks = alt.Axis(values=list(range(0, SCORE_MAX + 1, 10)))
-    bars = alt.Chart(ROWS).mark_bar(stroke="white", strokeWidth=0.5).encode(
-        # "binned": the bins come from polars; it also makes Vega-Lite stack vertically.
-        x=alt.X("bin_start:Q", bin="binned", scale=x_scale, axis=ticks, title="Score (bins of 5)"),
-        x2="bin_end:Q",
-        y=alt.Y("accounts:Q", stack="zero", axis=COUNT_AXIS, title="Accounts"),
-        color=alt.Color("decision:N", scale=scale, title="Decision"),
-        order=alt.Order("stack:Q"),
+    bars = (
+        alt.Chart(ROWS)
+        .mark_bar(stroke="white", strokeWidth=0.5)
+        .encode(
+            # "binned": the bins come from polars; it also makes Vega-Lite stack vertically.
+            x=alt.X("bin_start:Q", bin="binned", scale=x_scale, axis=ticks, title="Score (bins of 5)"),
+            x2="bin_end:Q",
+            y=alt.Y("accounts:Q", stack="zero", axis=COUNT_AXIS, title="Accounts"),
+            color=alt.Color("decision:N", scale=scale, title="Decision"),
+            order=alt.Order("stack:Q"),
+        )
     )
     chart = alt.layer(bars, _threshold_marker(threshold, x_scale), title=title)
     return _render(chart.properties(width=PLOT_WIDTH, height=PLOT_HEIGHT), title, rows)
@@ -265,9 +329,9 @@ def _coverage_grid(coverage: pl.DataFrame) -> pl.DataFrame:
     their first tier and their input order, roles their first-seen order. Only the first
     MAX_COVERAGE_ACCOUNTS accounts are kept (the caller passes them best first)."""
     rows = coverage.with_columns(
-        pl.col("account").fill_null("(no name)"),
-        pl.col("tier").fill_null(NOT_A_TARGET),
-        pl.col("role").fill_null("(no role)"),
+        _label("account", "(no name)"),
+        _label("tier", NOT_A_TARGET),
+        _label("role", "(no role)"),
         pl.col("engaged").fill_null(0),
     )
     accounts = rows.group_by("account", maintain_order=True).agg(pl.col("tier").first()).head(MAX_COVERAGE_ACCOUNTS)
@@ -293,8 +357,12 @@ def _heat_cells(grid: pl.DataFrame) -> alt.LayerChart:
     breaks Vega's layout of facets with independent scales."""
     accounts = grid["account"].unique(maintain_order=True).to_list()
     roles = grid["role"].unique(maintain_order=True).to_list()
-    x = alt.X("account:N", sort=accounts, title=None,
-              axis=alt.Axis(labelAngle=-90, labelLimit=HEAT_LABEL_LIMIT, labelOverlap=False, ticks=False, domain=False))
+    x = alt.X(
+        "account:N",
+        sort=accounts,
+        title=None,
+        axis=alt.Axis(labelAngle=-90, labelLimit=HEAT_LABEL_LIMIT, labelOverlap=False, ticks=False, domain=False),
+    )
     y = alt.Y("role:N", sort=roles, title=None, axis=alt.Axis(ticks=False, domain=False))
     fill = (
         alt.when(alt.datum.engaged > 0)
@@ -304,8 +372,10 @@ def _heat_cells(grid: pl.DataFrame) -> alt.LayerChart:
     dark = alt.datum.engaged > HEAT_DARK_SHARE * grid["engaged"].max()
     base = alt.Chart().encode(x=x, y=y)
     cells = base.mark_rect(stroke="white", strokeWidth=1, aria=False).encode(color=fill)
-    numbers = base.transform_filter(alt.datum.engaged > 0).mark_text(aria=False).encode(
-        text="engaged:Q", color=alt.when(dark).then(alt.value("white")).otherwise(alt.value(TEXT_COLOR))
+    numbers = (
+        base.transform_filter(alt.datum.engaged > 0)
+        .mark_text(aria=False)
+        .encode(text="engaged:Q", color=alt.when(dark).then(alt.value("white")).otherwise(alt.value(TEXT_COLOR)))
     )
     return alt.layer(cells, numbers)
 
@@ -332,7 +402,12 @@ def buying_group_coverage(coverage: pl.DataFrame) -> str:
 def _week_grid(weekly: pl.DataFrame) -> pl.DataFrame:
     """Points per (account, week) over every week from the first to the last, 0 where an
     account has no row; only the MAX_TREND_ACCOUNTS accounts with most points are kept."""
-    summed = weekly.drop_nulls(["account", "week"]).group_by("account", "week").agg(pl.col("points").fill_null(0).sum())
+    summed = (
+        weekly.drop_nulls(["account", "week"])
+        .with_columns(_label("account", ""))
+        .group_by("account", "week")
+        .agg(pl.col("points").fill_null(0).sum())
+    )
     totals = summed.group_by("account").agg(pl.col("points").sum().alias("total"))
     top = totals.sort(["total", "account"], descending=[True, False]).head(MAX_TREND_ACCOUNTS).select("account")
     first, last = summed["week"].min(), summed["week"].max()
@@ -362,10 +437,14 @@ def engagement_trend(weekly: pl.DataFrame) -> str:
         .encode(
             x=alt.X("week:T", scale=alt.Scale(type="utc"), axis=week_axis, title="Week"),
             y=alt.Y("points:Q", axis=COUNT_AXIS, title="Engagement points"),
-            color=alt.Color("account:N", sort=accounts, scale=alt.Scale(scheme="tableau10"), title="Account",
-                            legend=alt.Legend(columns=3, symbolType="stroke")),
+            color=alt.Color(
+                "account:N",
+                sort=accounts,
+                scale=alt.Scale(scheme="tableau10"),
+                title="Account",
+                legend=alt.Legend(columns=3, symbolType="stroke"),
+            ),
         )
         .properties(width=PLOT_WIDTH, height=PLOT_HEIGHT)
     )
     return _render(chart, title, grid)
-

@@ -28,7 +28,11 @@ def explanation() -> pl.Expr:
     """'industry +15 · company size +10 · … = 85': every non-zero signal, summing to the score."""
     items = [
         pl.when(pl.col(column) != 0).then(
-            pl.format("{} {}", pl.lit(POINT_LABELS[column]), pl.when(pl.col(column) > 0).then(pl.lit("+")).otherwise(pl.lit("")) + pl.col(column).cast(pl.String))
+            pl.format(
+                "{} {}",
+                pl.lit(POINT_LABELS[column]),
+                pl.when(pl.col(column) > 0).then(pl.lit("+")).otherwise(pl.lit("")) + pl.col(column).cast(pl.String),
+            )
         )
         for column in POINT_COLUMNS
     ]
@@ -38,9 +42,18 @@ def explanation() -> pl.Expr:
 
 def people_summary() -> pl.Expr:
     """'Jane Doe, VP of Finance (35); …' — names and titles only, never e-mail addresses."""
-    return pl.col("engaged_people").list.eval(
-        pl.format("{}, {} ({})", pl.element().struct.field("name"), pl.element().struct.field("title").fill_null("no title"), pl.element().struct.field("points"))
-    ).list.join("; ")
+    return (
+        pl.col("engaged_people")
+        .list.eval(
+            pl.format(
+                "{}, {} ({})",
+                pl.element().struct.field("name"),
+                pl.element().struct.field("title").fill_null("no title"),
+                pl.element().struct.field("points"),
+            )
+        )
+        .list.join("; ")
+    )
 
 
 def targets_table(accounts: pl.DataFrame) -> pl.DataFrame:
@@ -83,8 +96,7 @@ def neutralise_formulas(frame: pl.DataFrame) -> pl.DataFrame:
     """Prefix text cells that a spreadsheet would run as a formula with a quote."""
     text_columns = [name for name, dtype in frame.schema.items() if dtype == pl.String]
     return frame.with_columns(
-        pl.when(pl.col(c).str.contains(FORMULA_PREFIX)).then(pl.lit("'") + pl.col(c)).otherwise(pl.col(c)).alias(c)
-        for c in text_columns
+        pl.when(pl.col(c).str.contains(FORMULA_PREFIX)).then(pl.lit("'") + pl.col(c)).otherwise(pl.col(c)).alias(c) for c in text_columns
     )
 
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import polars as pl
 
-FIRMOGRAPHICS = ("industry", "employees", "annual_revenue", "country")
+from abmq.vocabulary import FIT_SIGNALS
+
+FIRMOGRAPHICS = FIT_SIGNALS  # the columns whose absence sends an account to enrichment
 
 
 def _completeness(columns: list[str]) -> pl.Expr:
@@ -47,11 +49,7 @@ def _dedupe_by_key(frame: pl.DataFrame, key: str, order_by: list[str]) -> tuple[
     repeated = candidates.filter(pl.col(key).is_duplicated())
     if repeated.is_empty():
         return frame, 0
-    kept = (
-        repeated.sort([key, *order_by, "_row"], nulls_last=True)
-        .unique(key, keep="first", maintain_order=True)
-        .get_column("_row")
-    )
+    kept = repeated.sort([key, *order_by, "_row"], nulls_last=True).unique(key, keep="first", maintain_order=True).get_column("_row")
     dropped = repeated.get_column("_row").filter(~repeated.get_column("_row").is_in(kept.implode()))
     deduped = frame.filter(~pl.col("_row").is_in(dropped.implode()))
     return deduped, frame.height - deduped.height

@@ -10,12 +10,12 @@ import polars as pl
 from jinja2 import Environment, FunctionLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
-from abmq.config import Config
 from abmq import resources
+from abmq.config import Config
 from abmq.tasks import charts
 from abmq.tasks.exports import POINT_LABELS
 from abmq.tasks.scoring import POINT_COLUMNS
-from abmq.tasks.selection import DECISIONS
+from abmq.vocabulary import DECISIONS
 
 SENIORITY_LABELS = {
     "c_level": "C-level",
@@ -92,12 +92,35 @@ def target_rows(accounts: pl.DataFrame) -> list[dict[str, Any]]:
     for account in targets.iter_rows(named=True):
         rows.append(
             {
-                **{k: account[k] for k in ("target_rank", "tier", "tier_label", "name", "domain", "owner", "country", "industry", "employees", "score", "fit_points", "engagement_points", "decision", "decision_reason", "trend", "next_step", "explanation", "engaged_stakeholders", "decision_makers_engaged", "recent_points", "previous_points")},
+                **{
+                    k: account[k]
+                    for k in (
+                        "target_rank",
+                        "tier",
+                        "tier_label",
+                        "name",
+                        "domain",
+                        "owner",
+                        "country",
+                        "industry",
+                        "employees",
+                        "score",
+                        "fit_points",
+                        "engagement_points",
+                        "decision",
+                        "decision_reason",
+                        "trend",
+                        "next_step",
+                        "explanation",
+                        "engaged_stakeholders",
+                        "decision_makers_engaged",
+                        "recent_points",
+                        "previous_points",
+                    )
+                },
                 "intent_points": account["points_intent"],
                 "revenue_text": _revenue_text(account["annual_revenue"]),
-                "points": [
-                    {"label": POINT_LABELS[c], "value": account[c]} for c in POINT_COLUMNS if account[c] != 0
-                ],
+                "points": [{"label": POINT_LABELS[c], "value": account[c]} for c in POINT_COLUMNS if account[c] != 0],
                 "people": _people_by_department(account["engaged_people"] or []),
                 "departments": account["engaged_departments"] or [],
                 "topics": account["surging_topics"] or [],
@@ -178,7 +201,11 @@ def render_site(
     targets = target_rows(accounts)
     common = {"as_of": as_of.isoformat(), "run": run, "threshold": config.account_scoring.threshold}
     weekly = weekly if weekly is not None else pl.DataFrame(schema={"domain": pl.String, "week": pl.Date, "points": pl.Int64})
-    intent = intent if intent is not None else pl.DataFrame(schema={"domain": pl.String, "topic": pl.String, "week": pl.Date, "score": pl.Float64})
+    intent = (
+        intent
+        if intent is not None
+        else pl.DataFrame(schema={"domain": pl.String, "topic": pl.String, "week": pl.Date, "score": pl.Float64})
+    )
     pages = {
         "report.html": env.get_template("report.html.j2").render(
             **common,
@@ -243,7 +270,10 @@ def quality_failures_markdown(quality: dict[str, Any]) -> list[str]:
     lines: list[str] = []
     for source in quality["sources"]:
         for failure in source["failed"]:
-            lines += ["", f"**{source['source']}** `{failure['label']}` ({failure['severity']}): {failure['unexpected_count'] or 0:,} rows — {failure['why']}"]
+            lines += [
+                "",
+                f"**{source['source']}** `{failure['label']}` ({failure['severity']}): {failure['unexpected_count'] or 0:,} rows — {failure['why']}",
+            ]
             for example in failure["examples"]:
                 shown = ", ".join(f"{k}={v}" for k, v in example.items() if v is not None and not k.startswith("_row"))
                 lines.append(f"- `{shown[:300]}`")

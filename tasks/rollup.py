@@ -9,8 +9,8 @@ import datetime as dt
 
 import polars as pl
 
-from abmq.config import EVENT_TYPES, Config
-
+from abmq.config import Config
+from abmq.vocabulary import EVENT_TYPES
 
 WEIGHT_UNITS = 1_000_000
 
@@ -88,8 +88,15 @@ def decayed_engagement(events: pl.LazyFrame | pl.DataFrame, config: Config, as_o
     micro = (weight * WEIGHT_UNITS).round(0).cast(pl.Int64)
     scored_types = [t for t, rule in rules.events.items() if rule.points]
     per_type = [
-        ((micro.filter(pl.col("event_type") == t).max() if rules.events[t].count == "once" else micro.filter(pl.col("event_type") == t).sum())
-         .fill_null(0) * rules.events[t].points / WEIGHT_UNITS).alias(t)
+        (
+            (
+                micro.filter(pl.col("event_type") == t).max()
+                if rules.events[t].count == "once"
+                else micro.filter(pl.col("event_type") == t).sum()
+            ).fill_null(0)
+            * rules.events[t].points
+            / WEIGHT_UNITS
+        ).alias(t)
         for t in scored_types
     ]
     # "demo_request 10.0 · content_download 6.2": what each type adds, before weight and cap
@@ -114,11 +121,7 @@ def decayed_engagement(events: pl.LazyFrame | pl.DataFrame, config: Config, as_o
 def contacts_with_engagement(contacts: pl.DataFrame, engagement: pl.DataFrame) -> pl.DataFrame:
     """Every usable contact with its engagement (zero when it had no events in the windows)."""
     zero_fill = [c for c in engagement.columns if c.startswith("n_") or c.endswith("_points")]  # incl. decayed_points
-    return (
-        contacts.join(engagement, on="contact_id", how="left")
-        .with_columns(pl.col(zero_fill).fill_null(0))
-        .sort("contact_id")
-    )
+    return contacts.join(engagement, on="contact_id", how="left").with_columns(pl.col(zero_fill).fill_null(0)).sort("contact_id")
 
 
 def matches_role(role) -> pl.Expr:
@@ -166,7 +169,9 @@ def account_rollup(contacts: pl.DataFrame, config: Config) -> pl.DataFrame:
             pl.col("previous_points").sum().cast(pl.Int64).alias("previous_points"),
             *[pl.col(f"n_{t}").sum().cast(pl.Int64).alias(f"n_{t}") for t in EVENT_TYPES],
             *[(engaged & matches_role(role)).any().alias(f"_role_{name}") for name, role in roles.items()],
-            ((pl.col("n_demo_request") > 0) & pl.col("seniority").is_in(list(fast_path.seniorities))).any().alias("decision_maker_demo_request"),
+            ((pl.col("n_demo_request") > 0) & pl.col("seniority").is_in(list(fast_path.seniorities)))
+            .any()
+            .alias("decision_maker_demo_request"),
             person.filter(engaged).alias("engaged_people"),
         )
         .with_columns(
@@ -197,16 +202,16 @@ def intent_surges(intent: pl.DataFrame, config: Config, as_of: dt.date, latest_w
     if latest_week is None:
         latest_week = latest_intent_week(intent, config, as_of)
     latest = pl.col("week") == latest_week if latest_week is not None else pl.lit(False)
-    per_topic = (
-        recent.group_by("domain", "topic")
-        .agg(
-            surging.any().alias("surges"),
-            (surging & latest).any().alias("surges_latest"),
-            (surging & ~latest).any().alias("surged_before"),
-        )
+    per_topic = recent.group_by("domain", "topic").agg(
+        surging.any().alias("surges"),
+        (surging & latest).any().alias("surges_latest"),
+        (surging & ~latest).any().alias("surged_before"),
     )
     clusters = [
-        (pl.col("topic").filter(pl.col("surges") & pl.col("topic").is_in(cluster.topics)).n_unique() / len(set(cluster.topics)) >= cluster.in_market_share).alias(f"_in_{name}")
+        (
+            pl.col("topic").filter(pl.col("surges") & pl.col("topic").is_in(cluster.topics)).n_unique() / len(set(cluster.topics))
+            >= cluster.in_market_share
+        ).alias(f"_in_{name}")
         for name, cluster in rules.clusters.items()
     ]
     return (
@@ -218,7 +223,9 @@ def intent_surges(intent: pl.DataFrame, config: Config, as_of: dt.date, latest_w
             *clusters,
         )
         .with_columns(
-            pl.concat_list([pl.when(pl.col(f"_in_{n}")).then(pl.lit(n)) for n in rules.clusters]).list.drop_nulls().alias("clusters_in_market")
+            pl.concat_list([pl.when(pl.col(f"_in_{n}")).then(pl.lit(n)) for n in rules.clusters])
+            .list.drop_nulls()
+            .alias("clusters_in_market")
         )
         .drop([f"_in_{n}" for n in rules.clusters])
         .join(recent.group_by("domain").agg(pl.col("score").max().alias("intent_max_score")), on="domain", how="left")

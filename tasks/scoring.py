@@ -9,8 +9,8 @@ from __future__ import annotations
 import polars as pl
 
 from abmq.config import Config, FitPoints
+from abmq.vocabulary import FIT_SIGNALS
 
-FIT_SIGNALS = ("industry", "employees", "annual_revenue", "country")
 POINT_COLUMNS = (
     *(f"points_{s}" for s in FIT_SIGNALS),
     "points_technologies",
@@ -79,7 +79,9 @@ def score_contacts(contacts: pl.DataFrame, accounts: pl.DataFrame, config: Confi
     ).sort("contact_id")
 
 
-def score_accounts(accounts: pl.DataFrame, rollup: pl.DataFrame, surges: pl.DataFrame, technologies: pl.DataFrame, config: Config) -> pl.DataFrame:
+def score_accounts(
+    accounts: pl.DataFrame, rollup: pl.DataFrame, surges: pl.DataFrame, technologies: pl.DataFrame, config: Config
+) -> pl.DataFrame:
     """Account score = fit (firmographics + technographics) + engagement (people, buying-group
     roles, intent clusters, new surges), each part capped as the config says. The trend is
     not in the score (an older event could then lower it); it orders equal scores."""
@@ -87,7 +89,9 @@ def score_accounts(accounts: pl.DataFrame, rollup: pl.DataFrame, surges: pl.Data
     intent = scoring.intent
     tech = scoring.fit.technologies
     roles = scoring.buying_group.roles
-    role_points = pl.concat_list([pl.when(pl.col("roles_covered").list.contains(n)).then(pl.lit(r.points)) for n, r in roles.items()]).list.sum()
+    role_points = pl.concat_list(
+        [pl.when(pl.col("roles_covered").list.contains(n)).then(pl.lit(r.points)) for n, r in roles.items()]
+    ).list.sum()
     rival_points = pl.concat_list(
         [pl.when(pl.col("competitor_technologies").list.contains(n)).then(pl.lit(p)) for n, p in tech.competitors.items()] or [pl.lit(0)]
     ).list.sum()
@@ -96,23 +100,52 @@ def score_accounts(accounts: pl.DataFrame, rollup: pl.DataFrame, surges: pl.Data
         .join(surges, on="domain", how="left")
         .join(technologies, on="domain", how="left")
         .with_columns(
-            pl.col("contacts", "engaged_stakeholders", "decision_makers_engaged", "departments_engaged", "recent_points", "previous_points", "engagement_events_points").fill_null(0),
+            pl.col(
+                "contacts",
+                "engaged_stakeholders",
+                "decision_makers_engaged",
+                "departments_engaged",
+                "recent_points",
+                "previous_points",
+                "engagement_events_points",
+            ).fill_null(0),
             pl.col("people_points_raw").fill_null(0.0),
             pl.col("decision_maker_demo_request").fill_null(False),
             pl.col("roles_missing").fill_null(list(roles)),
-            *[pl.col(c).fill_null([]) for c in ("engaged_departments", "roles_covered", "surging_topics", "new_surging_topics", "clusters_in_market", "matched_technologies", "competitor_technologies")],
+            *[
+                pl.col(c).fill_null([])
+                for c in (
+                    "engaged_departments",
+                    "roles_covered",
+                    "surging_topics",
+                    "new_surging_topics",
+                    "clusters_in_market",
+                    "matched_technologies",
+                    "competitor_technologies",
+                )
+            ],
         )
         .with_columns(trend_label(scoring.trend.rising_ratio, scoring.trend.cooling_ratio).alias("trend"))
     )
     scored = (
         combined.with_columns(
             *_fit_points(scoring.fit.points, config),
-            (pl.col("matched_technologies").list.len() * tech.points_each).clip(upper_bound=tech.cap).cast(pl.Int64).alias("points_technologies"),
+            (pl.col("matched_technologies").list.len() * tech.points_each)
+            .clip(upper_bound=tech.cap)
+            .cast(pl.Int64)
+            .alias("points_technologies"),
             rival_points.fill_null(0).cast(pl.Int64).alias("points_competitor_tech"),
             pl.col("people_points_raw").clip(upper_bound=scoring.people.cap).round(0).cast(pl.Int64).alias("points_people"),
             role_points.fill_null(0).clip(upper_bound=scoring.buying_group.cap).cast(pl.Int64).alias("points_roles"),
-            (pl.col("clusters_in_market").list.len() * intent.points_each).clip(upper_bound=intent.cap).cast(pl.Int64).alias("points_intent"),
-            pl.when(pl.col("new_surging_topics").list.len() > 0).then(intent.new_surge_points).otherwise(0).cast(pl.Int64).alias("points_new_surges"),
+            (pl.col("clusters_in_market").list.len() * intent.points_each)
+            .clip(upper_bound=intent.cap)
+            .cast(pl.Int64)
+            .alias("points_intent"),
+            pl.when(pl.col("new_surging_topics").list.len() > 0)
+            .then(intent.new_surge_points)
+            .otherwise(0)
+            .cast(pl.Int64)
+            .alias("points_new_surges"),
         )
         .with_columns(
             _cap_adjustment(list(FIT_ITEMS), scoring.fit.cap).alias("points_fit_cap"),
@@ -136,8 +169,11 @@ def _cap_adjustment(items: list[str], cap: int) -> pl.Expr:
 def trend_label(rising_ratio: float, cooling_ratio: float) -> pl.Expr:
     recent, previous = pl.col("recent_points"), pl.col("previous_points")
     return (
-        pl.when((recent == 0) & (previous == 0)).then(pl.lit("none"))
-        .when(recent >= previous * rising_ratio).then(pl.lit("rising"))
-        .when(recent <= previous * cooling_ratio).then(pl.lit("cooling"))
+        pl.when((recent == 0) & (previous == 0))
+        .then(pl.lit("none"))
+        .when(recent >= previous * rising_ratio)
+        .then(pl.lit("rising"))
+        .when(recent <= previous * cooling_ratio)
+        .then(pl.lit("cooling"))
         .otherwise(pl.lit("steady"))
     )

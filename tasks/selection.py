@@ -12,7 +12,6 @@ import polars as pl
 from abmq.config import Config
 from abmq.tasks.normalise import FIRMOGRAPHICS
 
-DECISIONS = ("sql_ready", "nurture", "disqualified", "suppressed", "needs_enrichment")
 SUPPRESSION_REASONS = {
     "customers": "existing customer",
     "open_opportunities": "open opportunity",
@@ -30,7 +29,10 @@ def decide(scored: pl.DataFrame, suppression: dict[str, pl.Series], config: Conf
     min_fit = config.selection.nurture_min_fit
     fast = config.account_scoring.fast_path
     fast_path = (
-        pl.lit(fast.enabled) & pl.col("decision_maker_demo_request") & (pl.col("fit_points") >= fast.min_fit) & (pl.col("score") < threshold)
+        pl.lit(fast.enabled)
+        & pl.col("decision_maker_demo_request")
+        & (pl.col("fit_points") >= fast.min_fit)
+        & (pl.col("score") < threshold)
     )
     enabled = config.selection.suppress.model_dump()
 
@@ -42,29 +44,38 @@ def decide(scored: pl.DataFrame, suppression: dict[str, pl.Series], config: Conf
                 .then(pl.lit(SUPPRESSION_REASONS[key]))
                 .otherwise(suppressed_because)
             )
-    missing = pl.concat_str(
-        [pl.when(pl.col(c).is_null()).then(pl.lit(c)) for c in FIRMOGRAPHICS], separator=", ", ignore_nulls=True
-    )
+    missing = pl.concat_str([pl.when(pl.col(c).is_null()).then(pl.lit(c)) for c in FIRMOGRAPHICS], separator=", ", ignore_nulls=True)
     score_text = pl.col("score").cast(pl.String)
     fit_text = pl.col("fit_points").cast(pl.String)
     return (
         scored.with_columns(suppressed_because.alias("suppression"), missing.alias("_missing"))
         .with_columns(
-            pl.when(pl.col("suppression").is_not_null()).then(pl.lit("suppressed"))
-            .when(pl.col("_missing") != "").then(pl.lit("needs_enrichment"))
-            .when((pl.col("score") >= threshold) | fast_path).then(pl.lit("sql_ready"))
-            .when(pl.col("fit_points") >= min_fit).then(pl.lit("nurture"))
+            pl.when(pl.col("suppression").is_not_null())
+            .then(pl.lit("suppressed"))
+            .when(pl.col("_missing") != "")
+            .then(pl.lit("needs_enrichment"))
+            .when((pl.col("score") >= threshold) | fast_path)
+            .then(pl.lit("sql_ready"))
+            .when(pl.col("fit_points") >= min_fit)
+            .then(pl.lit("nurture"))
             .otherwise(pl.lit("disqualified"))
             .alias("decision")
         )
         .with_columns(
-            pl.when(pl.col("decision") == "suppressed").then(pl.lit("suppressed: ") + pl.col("suppression"))
-            .when(pl.col("decision") == "needs_enrichment").then(pl.lit("missing firmographics: ") + pl.col("_missing"))
-            .when((pl.col("decision") == "sql_ready") & fast_path).then(
-                pl.format("fast path: demo request from a decision-maker, fit {} >= {} (score {})", fit_text, pl.lit(fast.min_fit), score_text)
+            pl.when(pl.col("decision") == "suppressed")
+            .then(pl.lit("suppressed: ") + pl.col("suppression"))
+            .when(pl.col("decision") == "needs_enrichment")
+            .then(pl.lit("missing firmographics: ") + pl.col("_missing"))
+            .when((pl.col("decision") == "sql_ready") & fast_path)
+            .then(
+                pl.format(
+                    "fast path: demo request from a decision-maker, fit {} >= {} (score {})", fit_text, pl.lit(fast.min_fit), score_text
+                )
             )
-            .when(pl.col("decision") == "sql_ready").then(pl.format("score {} >= {} (SQL-ready threshold)", score_text, pl.lit(threshold)))
-            .when(pl.col("decision") == "nurture").then(pl.format("fit {} >= {} but score {} < {}", fit_text, pl.lit(min_fit), score_text, pl.lit(threshold)))
+            .when(pl.col("decision") == "sql_ready")
+            .then(pl.format("score {} >= {} (SQL-ready threshold)", score_text, pl.lit(threshold)))
+            .when(pl.col("decision") == "nurture")
+            .then(pl.format("fit {} >= {} but score {} < {}", fit_text, pl.lit(min_fit), score_text, pl.lit(threshold)))
             .otherwise(pl.format("fit {} < {} (minimum fit to nurture)", fit_text, pl.lit(min_fit)))
             .alias("decision_reason")
         )
@@ -102,15 +113,23 @@ def assign_tiers(decided: pl.DataFrame, config: Config, previous_tiers: pl.DataF
     tiered = ranked.with_columns(tier.alias("tier"), tier_label.alias("tier_label"))
     tiered = tiered.with_columns(
         pl.when(pl.col("tier").is_not_null()).then(pl.col("tier").is_not_null().cum_sum()).cast(pl.Int64).alias("target_rank"),
-        pl.when(pl.col("tier").is_not_null()).then(pl.lit("target"))
-        .when(eligible).then(pl.lit("eligible, beyond tier capacity"))
+        pl.when(pl.col("tier").is_not_null())
+        .then(pl.lit("target"))
+        .when(eligible)
+        .then(pl.lit("eligible, beyond tier capacity"))
         .otherwise(pl.lit("not a target: ") + pl.col("decision"))
         .alias("target_status"),
     )
     return tiered.drop(*helper_columns, "previous_tier", "_trend_priority").sort("domain")
 
 
-ROLE_NAMES = {"decision_maker": "a decision-maker", "finance": "finance", "technical_evaluator": "a technical evaluator", "champion": "a champion", "user": "users"}
+ROLE_NAMES = {
+    "decision_maker": "a decision-maker",
+    "finance": "finance",
+    "technical_evaluator": "a technical evaluator",
+    "champion": "a champion",
+    "user": "users",
+}
 
 
 def next_step() -> pl.Expr:
@@ -119,12 +138,19 @@ def next_step() -> pl.Expr:
     missing = pl.col("roles_missing").list.first()
     engage = pl.format("engage {}: no {} engaged yet", missing.replace(ROLE_NAMES), missing.str.replace_all("_", " "))
     return (
-        pl.when(pl.col("decision") == "suppressed").then(pl.lit("none: suppressed"))
-        .when(pl.col("decision") == "needs_enrichment").then(pl.lit("enrich firmographics, then rescore"))
-        .when(pl.col("decision") == "disqualified").then(pl.lit("none: outside the ICP"))
-        .when((pl.col("decision") == "sql_ready") & missing.is_null()).then(pl.lit("hand off to sales: book a discovery call"))
-        .when(pl.col("decision") == "sql_ready").then(pl.lit("hand off to sales; ") + engage)
-        .when(pl.col("engaged_stakeholders") == 0).then(pl.lit("nurture: no one engaged yet, start with ads and outreach"))
-        .when(missing.is_not_null()).then(pl.lit("nurture: ") + engage)
+        pl.when(pl.col("decision") == "suppressed")
+        .then(pl.lit("none: suppressed"))
+        .when(pl.col("decision") == "needs_enrichment")
+        .then(pl.lit("enrich firmographics, then rescore"))
+        .when(pl.col("decision") == "disqualified")
+        .then(pl.lit("none: outside the ICP"))
+        .when((pl.col("decision") == "sql_ready") & missing.is_null())
+        .then(pl.lit("hand off to sales: book a discovery call"))
+        .when(pl.col("decision") == "sql_ready")
+        .then(pl.lit("hand off to sales; ") + engage)
+        .when(pl.col("engaged_stakeholders") == 0)
+        .then(pl.lit("nurture: no one engaged yet, start with ads and outreach"))
+        .when(missing.is_not_null())
+        .then(pl.lit("nurture: ") + engage)
         .otherwise(pl.lit("nurture: keep engaging until SQL-ready"))
     )

@@ -1,7 +1,8 @@
 """Staging: raw exports → typed, canonical frames, one per source (the dbt 'staging' layer).
 
 Nothing is dropped here. Values that do not fit their type become null and are described
-in `_cast_error`; referential flags (`account_found`, `contact_found`) are computed so the
+in `_cast_error`; so are text values that had control characters removed or were cut to
+`limits.max_field_bytes` (tasks/text_safety.py: the policy), which quarantines their rows; referential flags (`account_found`, `contact_found`) are computed so the
 GX suites can check them as row-level expectations.
 """
 
@@ -9,8 +10,10 @@ from __future__ import annotations
 
 import polars as pl
 
-from abmq.config import DEPARTMENTS
+from abmq.config import Limits
+from abmq.tasks import text_safety
 from abmq.tasks.sources import SourceSpec
+from abmq.vocabulary import DEPARTMENTS
 
 # Domains arrive as "https://www.Acme.com/", "WWW.acme.com", "acme.com/": one company.
 _SCHEME = r"^[a-z][a-z0-9+.-]*://"
@@ -54,12 +57,8 @@ def _cast(column: str, source: pl.DataType, target: pl.DataType) -> pl.Expr:
                 text.str.replace(r"Z$", "+00:00")
                 .str.replace(r"^(\d{4}-\d{2}-\d{2})[ T]", "${1}T")
                 .str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%:z", strict=False, time_unit="us")
-                .fill_null(
-                    text.str.to_datetime("%Y-%m-%d %H:%M:%S%.f", strict=False, time_unit="us").dt.replace_time_zone("UTC")
-                )
-                .fill_null(
-                    text.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False, time_unit="us").dt.replace_time_zone("UTC")
-                )
+                .fill_null(text.str.to_datetime("%Y-%m-%d %H:%M:%S%.f", strict=False, time_unit="us").dt.replace_time_zone("UTC"))
+                .fill_null(text.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False, time_unit="us").dt.replace_time_zone("UTC"))
                 .dt.convert_time_zone("UTC")
             )
     if isinstance(target, pl.Datetime):
@@ -75,16 +74,19 @@ def _cast(column: str, source: pl.DataType, target: pl.DataType) -> pl.Expr:
     return col.cast(target, strict=False)
 
 
-def cast_to_contract(raw: pl.LazyFrame, spec: SourceSpec) -> pl.LazyFrame:
+def cast_to_contract(raw: pl.LazyFrame, spec: SourceSpec, max_field_bytes: int | None = None) -> pl.LazyFrame:
     """Select the contract's columns that are present, cast them, and describe failed casts.
 
     Missing columns are left missing: the GX suite's `expect_column_to_exist` names them.
+    Text is made safe first (`text_safety`: unsafe characters removed, values over
+    `max_field_bytes`, default `limits.max_field_bytes`, cut), and each row says in
+    `_cast_error` which of its columns were cleaned, so the row is quarantined with the reason.
     """
-    schema = raw.collect_schema()
+    schema = raw.collect_schema()  # as read: casts keep their meaning for categorical text
+    raw, text_notes = _safe_text(raw, spec, max_field_bytes)
     present = {name: dtype for name, dtype in spec.columns.items() if name in schema}
-    typed = [
-        _cast(name, schema[name], target).alias(name) for name, target in present.items()
-    ]
+    typed = [_cast(name, schema[name], target).alias(name) for name, target in present.items()]
+
     def given(name: str) -> pl.Expr:
         # Blank text is a missing value, not a bad one.
         if schema[name] == pl.String:
@@ -92,21 +94,43 @@ def cast_to_contract(raw: pl.LazyFrame, spec: SourceSpec) -> pl.LazyFrame:
         return pl.col(name).is_not_null()
 
     cast_failures = [
-        pl.when(given(name).fill_null(False) & _cast(name, schema[name], target).is_null())
-        .then(pl.lit(f"{name}=") + pl.col(name).cast(pl.String))
+        pl.when(given(name).fill_null(False) & _cast(name, schema[name], target).is_null()).then(
+            pl.lit(f"{name}=") + pl.col(name).cast(pl.String)
+        )
         for name, target in present.items()
         if schema[name] != target and target != pl.String
     ]
-    cast_error = (
-        pl.concat_str(cast_failures, separator="; ", ignore_nulls=True)
-        if cast_failures
-        else pl.lit("", dtype=pl.String)
-    )
+    cast_failures += text_notes
+    cast_error = pl.concat_str(cast_failures, separator="; ", ignore_nulls=True) if cast_failures else pl.lit("", dtype=pl.String)
     return raw.select(
         pl.col("_row"),
         *typed,
         pl.when(cast_error.str.len_chars() > 0).then(cast_error).alias("_cast_error"),
     )
+
+
+def _safe_text(raw: pl.LazyFrame, spec: SourceSpec, max_field_bytes: int | None) -> tuple[pl.LazyFrame, list[pl.Expr]]:
+    """The contract's text columns cleaned (`text_safety.clean_text`: one expression per
+    column, no Python per row), and the quarantine notes for `_cast_error`.
+
+    Categorical text (Parquet dictionary columns) is read as plain text first; other types
+    have no characters to clean. Clean values come back unchanged."""
+    if max_field_bytes is None:
+        max_field_bytes = Limits().max_field_bytes
+    schema = raw.collect_schema()
+    text = [name for name in spec.columns if name in schema and isinstance(schema[name], (pl.String, pl.Categorical, pl.Enum))]
+    if not text:
+        return raw, []
+    flags = {name: text_safety.clean_text(pl.col(name).cast(pl.String), max_field_bytes) for name in text}
+    unsafe_flag = {name: f"_unsafe_{name}" for name in text}
+    size_flag = {name: f"_oversize_{name}" for name in text}
+    flagged = raw.with_columns(
+        *[flags[name][1].alias(unsafe_flag[name]) for name in text],
+        *[flags[name][2].alias(size_flag[name]) for name in text],
+        *[flags[name][0].alias(name) for name in text],
+    )
+    notes = [note for name in text for note in text_safety.notes(name, pl.col(unsafe_flag[name]), pl.col(size_flag[name]), max_field_bytes)]
+    return flagged, notes
 
 
 def stage_accounts(typed: pl.LazyFrame) -> pl.LazyFrame:
@@ -124,13 +148,9 @@ def stage_domain_list(typed: pl.LazyFrame, account_domains: pl.Series | None = N
     """Sources keyed by an account domain (technographics, intent, suppression lists)."""
     if "domain" not in typed.collect_schema():
         return typed
-    staged = typed.with_columns(
-        pl.col("domain").alias("domain_as_given"), canonical_domain(pl.col("domain")).alias("domain")
-    )
+    staged = typed.with_columns(pl.col("domain").alias("domain_as_given"), canonical_domain(pl.col("domain")).alias("domain"))
     if account_domains is not None:
-        staged = staged.with_columns(
-            pl.col("domain").is_in(account_domains.implode()).alias("account_found")
-        )
+        staged = staged.with_columns(pl.col("domain").is_in(account_domains.implode()).alias("account_found"))
     return staged
 
 
@@ -148,8 +168,12 @@ def stage_contacts(typed: pl.LazyFrame, account_domains: pl.Series) -> pl.LazyFr
         .pipe(
             once_per_value,
             ["seniority", "department", "title"],
-            normalise_seniority(pl.col("seniority") if "seniority" in columns else pl.lit(None, pl.String), pl.col("title")).alias("seniority"),
-            normalise_department(pl.col("department") if "department" in columns else pl.lit(None, pl.String), pl.col("title")).alias("department"),
+            normalise_seniority(pl.col("seniority") if "seniority" in columns else pl.lit(None, pl.String), pl.col("title")).alias(
+                "seniority"
+            ),
+            normalise_department(pl.col("department") if "department" in columns else pl.lit(None, pl.String), pl.col("title")).alias(
+                "department"
+            ),
         )
     )
 
@@ -241,8 +265,10 @@ def normalise_seniority(given: pl.Expr, title: pl.Expr) -> pl.Expr:
 def normalise_department(given: pl.Expr, title: pl.Expr) -> pl.Expr:
     cleaned = given.str.strip_chars().str.to_lowercase().str.replace_all(r"[\s-]+", "_")
     cleaned = (
-        pl.when(cleaned == "information_technology").then(pl.lit("it"))
-        .when(cleaned == "human_resources").then(pl.lit("hr"))
+        pl.when(cleaned == "information_technology")
+        .then(pl.lit("it"))
+        .when(cleaned == "human_resources")
+        .then(pl.lit("hr"))
         .otherwise(cleaned)
     )
     known = pl.when(cleaned.is_in(list(DEPARTMENTS))).then(cleaned)

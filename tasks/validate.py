@@ -17,8 +17,8 @@ from typing import Any
 
 import polars as pl
 
-from abmq.config import DataQuality
 from abmq import resources
+from abmq.config import ConfigError, DataQuality
 
 EXAMPLES_PER_RULE = 3
 # Never copy these columns' values into results or logs (privacy).
@@ -67,9 +67,13 @@ class ExpectationOutcome:
         if self.expectation == "expect_table_row_count_to_be_between":
             if self.observed_value == 0:
                 return f"{where}: {self.label} failed: the source has no data rows"
-            return f"{where}: {self.label} failed: {self.observed_value:,} rows, fewer than {self.kwargs_resolved('min_value'):,} ({self.why})"
+            return (
+                f"{where}: {self.label} failed: {self.observed_value:,} rows, fewer than {self.kwargs_resolved('min_value'):,} ({self.why})"
+            )
         if self.expectation == "expect_column_max_to_be_between":
             return f"{where}: {self.label} failed: newest value {self.observed_value}, older than {self.kwargs_resolved('min_value')} ({self.why})"
+        if self.unexpected_count is None:  # GX gave no row count (e.g. the column is missing)
+            return f"{where}: {self.label} failed ({self.why})"
         share = f" ({self.unexpected_count / self.element_count:.0%})" if self.element_count else ""
         return f"{where}: {self.label} failed on {self.unexpected_count:,} of {self.element_count:,} rows{share} ({self.why})"
 
@@ -127,28 +131,50 @@ class SourceValidation:
 
 def _summarise_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
     # Long value sets (249 country codes) make results unreadable; the suite has them all.
-    return {
-        k: (f"<{len(v)} values>" if isinstance(v, list) and len(v) > 12 else v)
-        for k, v in kwargs.items()
-        if k != "batch_id"
-    }
+    return {k: (f"<{len(v)} values>" if isinstance(v, list) and len(v) > 12 else v) for k, v in kwargs.items() if k != "batch_id"}
 
 
-def load_suite(source: str, config: DataQuality | None = None) -> dict[str, Any]:
-    """The source's suite, with the config's thresholds and severity overrides applied."""
-    suite = json.loads(resources.suite_text(source))
+# The suites whose checks a source's severity overrides may name: daily event files are
+# checked by `events_partition` (one file) and by the window checks (`event_partitions`).
+OVERRIDABLE_SUITES = {"events": ("events", "events_partition")}
+
+
+def suite_label(source: str, entry: dict[str, Any]) -> str:
+    return ExpectationOutcome(source, entry["type"], entry["kwargs"], "", "", True, None, None).label
+
+
+def check_severity_overrides(config: DataQuality) -> None:
+    """Every override names a check of its source's suites, the same rule for every suite
+    (a typo must not silently keep a check at its default severity)."""
+    sources = set(resources.suite_names())
+    for source, overrides in config.severity_overrides.items():
+        if source not in sources:
+            raise ConfigError(f"data_quality.severity_overrides: no source called {source!r}; sources: {', '.join(sorted(sources))}")
+        suites = OVERRIDABLE_SUITES.get(source, (source,))
+        known = {suite_label(source, e) for name in suites for e in json.loads(resources.suite_text(name))["expectations"]}
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise ConfigError(
+                f"data_quality.severity_overrides.{source}: no check labelled {unknown} in "
+                + " or ".join(f"expectations/{name}.json" for name in suites)
+                + f"; labels: {', '.join(sorted(known))}"
+            )
+
+
+def load_suite(source: str, config: DataQuality | None = None, suite_name: str | None = None) -> dict[str, Any]:
+    """The source's suite (or `suite_name`, another suite of its checks), with the config's
+    thresholds and severity overrides applied (checked by `check_severity_overrides`)."""
+    suite = json.loads(resources.suite_text(suite_name or source))
     if config is None:
         return suite
-    overrides = dict(config.severity_overrides.get(source, {}))
+    overrides = config.severity_overrides.get(source, {})
     for entry in suite["expectations"]:
         meta = entry.setdefault("meta", {})
         if "mostly_from_config" in meta:
             entry["kwargs"]["mostly"] = getattr(config, meta["mostly_from_config"])
-        label = ExpectationOutcome(source, entry["type"], entry["kwargs"], "", "", True, None, None).label
+        label = suite_label(source, entry)
         if label in overrides:
-            meta["severity"] = overrides.pop(label)
-    if overrides:
-        raise ValueError(f"data_quality.severity_overrides.{source}: no expectation labelled {sorted(overrides)} in expectations/{source}.json")
+            meta["severity"] = overrides[label]
     return suite
 
 
@@ -172,7 +198,6 @@ def run_suite(
     """Validate `frame` with Great Expectations (pandas datasource on the needed columns)."""
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
-
     from great_expectations.execution_engine import pandas_execution_engine
 
     # GX md5-hashes every in-memory frame under ~1 GB as a "batch marker" before validating:
@@ -186,9 +211,7 @@ def run_suite(
     context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
     gx_suite = context.suites.add(gx.ExpectationSuite(**suite))
     batch_definition = (
-        context.data_sources.add_pandas(f"{source}-source")
-        .add_dataframe_asset(source)
-        .add_batch_definition_whole_dataframe("whole")
+        context.data_sources.add_pandas(f"{source}-source").add_dataframe_asset(source).add_batch_definition_whole_dataframe("whole")
     )
     definition = context.validation_definitions.add(
         gx.ValidationDefinition(name=f"{source}-validation", data=batch_definition, suite=gx_suite)
@@ -243,9 +266,7 @@ def as_validated(frame: pl.DataFrame) -> pl.DataFrame:
     """Dates as UTC timestamps: GX compares a naive date column to a date parameter
     element by element (4.6 s for 1.7M intent rows) but tz-aware timestamps in 0.02 s."""
     return frame.with_columns(
-        pl.col(name).cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
-        for name, dtype in frame.schema.items()
-        if dtype == pl.Date
+        pl.col(name).cast(pl.Datetime("us")).dt.replace_time_zone("UTC") for name, dtype in frame.schema.items() if dtype == pl.Date
     )
 
 
@@ -287,11 +308,9 @@ ROW_LEVEL = {
 }
 
 
-def split_quarantine(
-    frame: pl.DataFrame, validation: SourceValidation, parameters: dict[str, Any]
-) -> tuple[pl.DataFrame, pl.DataFrame]:
+def split_quarantine(frame: pl.DataFrame, validation: SourceValidation, parameters: dict[str, Any]) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(rows kept, rows quarantined with a `quarantine_reasons` column)."""
-    failed = [o for o in validation.warnings if o.expectation in ROW_LEVEL]
+    failed = [o for o in validation.warnings if o.expectation in ROW_LEVEL and o.unexpected_count is not None]
     if not failed:
         return frame, frame.clear().with_columns(pl.lit(None, pl.String).alias("quarantine_reasons"))
     # Rules are evaluated on the same view GX saw; the rows kept aside are the originals.
@@ -314,12 +333,14 @@ def split_quarantine(
     return frame.filter(~bad), pl.concat([frame.filter(bad), reasons], how="horizontal")
 
 
-def quarantine_examples(quarantined: pl.DataFrame, validation: SourceValidation, parameters: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+def quarantine_examples(
+    quarantined: pl.DataFrame, validation: SourceValidation, parameters: dict[str, Any]
+) -> dict[str, list[dict[str, Any]]]:
     """A few example rows per failed rule, without private columns, for reports and artifacts."""
     examples: dict[str, list[dict[str, Any]]] = {}
     visible = [c for c in quarantined.columns if c not in PRIVATE_COLUMNS and c != "quarantine_reasons"]
     for outcome in validation.warnings:
-        if outcome.expectation not in ROW_LEVEL:
+        if outcome.expectation not in ROW_LEVEL or outcome.unexpected_count is None:
             continue
         matches = as_validated(quarantined).select(failing_rows(outcome, parameters).alias("match"))["match"]
         examples[outcome.label] = example_rows(quarantined.filter(matches).select(visible))
@@ -329,7 +350,4 @@ def quarantine_examples(quarantined: pl.DataFrame, validation: SourceValidation,
 def example_rows(rows: pl.DataFrame) -> list[dict[str, Any]]:
     """The first few rows as text, without private columns."""
     visible = [c for c in rows.columns if c not in PRIVATE_COLUMNS]
-    return [
-        {k: (None if v is None else str(v)) for k, v in row.items()}
-        for row in rows.head(EXAMPLES_PER_RULE).select(visible).to_dicts()
-    ]
+    return [{k: (None if v is None else str(v)) for k, v in row.items()} for row in rows.head(EXAMPLES_PER_RULE).select(visible).to_dicts()]

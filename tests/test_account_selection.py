@@ -15,9 +15,9 @@ Equal scores are ordered by trend (rising first), fit, stakeholders, decision-ma
 
 import polars as pl
 import pytest
+from steps import run_steps
 
 from abmq.config import load_config
-from steps import run_steps
 from abmq.tasks.scoring import POINT_COLUMNS
 
 EXPECTED = {
@@ -89,9 +89,18 @@ def test_points_per_signal_add_up_to_the_score(handbuilt_result):
     assert (total == accounts["score"]).all()
     acme = account(handbuilt_result, "acme.com")
     assert {c: acme[c] for c in POINT_COLUMNS} == {
-        "points_industry": 15, "points_employees": 10, "points_annual_revenue": 10, "points_country": 5,
-        "points_technologies": 10, "points_competitor_tech": 0, "points_fit_cap": 0, "points_people": 30,
-        "points_roles": 12, "points_intent": 5, "points_new_surges": 0, "points_engagement_cap": 0,
+        "points_industry": 15,
+        "points_employees": 10,
+        "points_annual_revenue": 10,
+        "points_country": 5,
+        "points_technologies": 10,
+        "points_competitor_tech": 0,
+        "points_fit_cap": 0,
+        "points_people": 30,
+        "points_roles": 12,
+        "points_intent": 5,
+        "points_new_surges": 0,
+        "points_engagement_cap": 0,
     }
     assert acme["explanation"].endswith("intent clusters +5 = 97")
 
@@ -104,7 +113,10 @@ def test_buying_group_roll_up(handbuilt_result):
     assert acme["roles_covered"] == ["decision_maker", "finance", "technical_evaluator", "champion", "user"]
     # ordered by what each person adds to the account (decayed, weighted, capped)
     assert [(p["name"], p["account_points"]) for p in acme["engaged_people"]] == [
-        ("Val Vp", 15.0), ("Dee Dir", 15.0), ("Max Mgr", 11.4), ("Olga Old", 2.3),
+        ("Val Vp", 15.0),
+        ("Dee Dir", 15.0),
+        ("Max Mgr", 11.4),
+        ("Olga Old", 2.3),
     ]
     assert acme["matched_technologies"] == ["Salesforce", "Snowflake"]
     hooli = account(handbuilt_result, "hooli.com")
@@ -133,7 +145,10 @@ def test_tier_capacities_and_min_scores_come_from_config(handbuilt_dir, as_of):
     ]
     config = default.model_validate({**default.model_dump(), "selection": {**default.selection.model_dump(), "tiers": tiers}})
     result = run_steps(handbuilt_dir, as_of, config)
-    placed = {d: (account(result, d)["tier"], account(result, d)["target_status"]) for d in ("acme.com", "hooli.com", "umbrella.com", "initech.com", "quiet.com")}
+    placed = {
+        d: (account(result, d)["tier"], account(result, d)["target_status"])
+        for d in ("acme.com", "hooli.com", "umbrella.com", "initech.com", "quiet.com")
+    }
     assert placed == {
         "acme.com": ("Tier 1", "target"),
         "hooli.com": ("Tier 2", "target"),

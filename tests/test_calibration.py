@@ -47,15 +47,18 @@ def outcomes(score: list[int], won: list[int], decision: list[str] | None = None
 
 def test_training_rows_take_the_latest_snapshot_strictly_before_created_at():
     snapshots = scores(
-        (D(2026, 2, 1), "a.com", 10), (D(2026, 3, 1), "a.com", 30), (D(2026, 4, 1), "a.com", 90),
-        (D(2026, 2, 1), "b.com", 55), (D(2026, 3, 1), "b.com", 77),
+        (D(2026, 2, 1), "a.com", 10),
+        (D(2026, 3, 1), "a.com", 30),
+        (D(2026, 4, 1), "a.com", 90),
+        (D(2026, 2, 1), "b.com", 55),
+        (D(2026, 3, 1), "b.com", 77),
     )
     opps = opportunities(
-        ("O1", "a.com", D(2026, 3, 1), "won"),    # created on a snapshot day: that snapshot may know of it -> Feb
+        ("O1", "a.com", D(2026, 3, 1), "won"),  # created on a snapshot day: that snapshot may know of it -> Feb
         ("O2", "a.com", D(2026, 3, 15), "lost"),  # -> Mar, not Apr (the future)
-        ("O3", "b.com", D(2026, 5, 20), "won"),   # -> b's own latest, Mar (never a.com's Apr)
-        ("O4", "a.com", D(2026, 1, 10), "won"),   # before every snapshot: left out
-        ("O5", "a.com", D(2026, 4, 20), None),    # still open: left out
+        ("O3", "b.com", D(2026, 5, 20), "won"),  # -> b's own latest, Mar (never a.com's Apr)
+        ("O4", "a.com", D(2026, 1, 10), "won"),  # before every snapshot: left out
+        ("O5", "a.com", D(2026, 4, 20), None),  # still open: left out
     )
     rows = calibration.training_rows(opps, snapshots)
     picked = dict(zip(rows["opportunity_id"], zip(rows["snapshot"], rows["score"], rows["won"], strict=False), strict=False))
@@ -114,7 +117,12 @@ def test_win_rate_by_decision_and_lift_by_hand():
     assert by_decision == {"sql_ready": (2, 2, 1.0), "nurture": (2, 1, 0.5), "disqualified": (1, 0, 0.0), "suppressed": (1, 0, 0.0)}
     # sql_ready wins 2 of 2 (100%), the rest 1 of 4 (25%): lift 4
     assert calibration.lift(rows) == {
-        "selected": "sql_ready", "opportunities": 2, "win_rate": 1.0, "rest_opportunities": 4, "rest_win_rate": 0.25, "lift": 4.0,
+        "selected": "sql_ready",
+        "opportunities": 2,
+        "win_rate": 1.0,
+        "rest_opportunities": 4,
+        "rest_win_rate": 0.25,
+        "lift": 4.0,
     }
     assert calibration.lift(outcomes([80, 10], [1, 0], ["sql_ready", "nurture"]))["lift"] is None  # the rest never won
 
@@ -149,12 +157,12 @@ def test_proposal_follows_the_coefficients_and_keeps_every_cap():
     assert (config.account_scoring.fit.points.industry, config.account_scoring.fit.technologies.points_each) == (15, 5)
     fitted = model(
         {
-            "points_industry": 0.1,         # x 15 points = 1.5 log-odds at full strength
-            "points_employees": 0.1,        # x 10 = 1.0
+            "points_industry": 0.1,  # x 15 points = 1.5 log-odds at full strength
+            "points_employees": 0.1,  # x 10 = 1.0
             "points_annual_revenue": -0.05,  # went with losses: 0 points
-            "points_country": 0.1,          # x 5 = 0.5
-            "points_technologies": 0.05,    # x cap 10 = 0.5; one technology (5 points) = 0.25
-            "points_intent": 0.04,          # one cluster (5 points) = 0.2
+            "points_country": 0.1,  # x 5 = 0.5
+            "points_technologies": 0.05,  # x cap 10 = 0.5; one technology (5 points) = 0.25
+            "points_intent": 0.04,  # one cluster (5 points) = 0.2
         }
     )
     proposed, notes = calibration.propose_config(config, fitted)
@@ -170,21 +178,29 @@ def test_proposal_follows_the_coefficients_and_keeps_every_cap():
     # caps, the 0-100 scale and everything else unchanged
     assert isinstance(Config.model_validate(proposed.model_dump()), Config)
     assert (scoring.fit.cap, scoring.engagement_cap, scoring.fit.technologies.cap, scoring.intent.cap) == (
-        config.account_scoring.fit.cap, config.account_scoring.engagement_cap,
-        config.account_scoring.fit.technologies.cap, config.account_scoring.intent.cap,
+        config.account_scoring.fit.cap,
+        config.account_scoring.engagement_cap,
+        config.account_scoring.fit.technologies.cap,
+        config.account_scoring.intent.cap,
     )
     assert scoring.fit.cap + scoring.engagement_cap == 100
     assert sum(scoring.fit.points.model_dump().values()) + 7 == scoring.fit.cap
     changed = {d["key"] for d in calibration.config_diff(config, proposed)}
     assert changed == {
-        "account_scoring.fit.points.industry", "account_scoring.fit.points.employees", "account_scoring.fit.points.annual_revenue",
-        "account_scoring.fit.points.country", "account_scoring.fit.technologies.points_each", "account_scoring.intent.points_each",
+        "account_scoring.fit.points.industry",
+        "account_scoring.fit.points.employees",
+        "account_scoring.fit.points.annual_revenue",
+        "account_scoring.fit.points.country",
+        "account_scoring.fit.technologies.points_each",
+        "account_scoring.intent.points_each",
     }
 
 
 def test_a_signal_the_backtest_cannot_measure_keeps_its_points():
     config = load_config()
-    fitted = model({"points_industry": 0.1, "points_employees": 0.1, "points_annual_revenue": 0.1, "points_country": 0.1}, constant=("points_intent",))
+    fitted = model(
+        {"points_industry": 0.1, "points_employees": 0.1, "points_annual_revenue": 0.1, "points_country": 0.1}, constant=("points_intent",)
+    )
     proposed, notes = calibration.propose_config(config, fitted)
     assert proposed.account_scoring.intent.points_each == config.account_scoring.intent.points_each
     assert any(n.startswith("intent.points_each: no variation") for n in notes)
@@ -213,13 +229,23 @@ def synthetic_rows(n: int = 400) -> tuple[pl.DataFrame, pl.DataFrame]:
     won = rng.random(n) < 1 / (1 + np.exp(-logit))
     domains = [f"acct{i:04d}.com" for i in range(n)]
     created = [D(2026, 1, 1) + dt.timedelta(days=int(d)) for d in rng.integers(1, 300, n)]
-    opps = pl.DataFrame({"opportunity_id": [f"O{i}" for i in range(n)], "domain": domains, "created_at": created,
-                         "closed_at": created, "outcome": np.where(won, "won", "lost").tolist(), "amount": [1.0] * n})
+    opps = pl.DataFrame(
+        {
+            "opportunity_id": [f"O{i}" for i in range(n)],
+            "domain": domains,
+            "created_at": created,
+            "closed_at": created,
+            "outcome": np.where(won, "won", "lost").tolist(),
+            "amount": [1.0] * n,
+        }
+    )
     snapshot = pl.DataFrame({"domain": domains, **points}).with_columns(
         pl.lit(D(2026, 1, 1)).alias("as_of"),
         pl.sum_horizontal(signals).alias("score"),
-        pl.lit(0).alias("fit_points"), pl.lit(0).alias("engagement_points"),
-        pl.lit("nurture").alias("decision"), pl.lit(None, pl.String).alias("tier"),
+        pl.lit(0).alias("fit_points"),
+        pl.lit(0).alias("engagement_points"),
+        pl.lit("nurture").alias("decision"),
+        pl.lit(None, pl.String).alias("tier"),
         *[pl.lit(0).alias(c) for c in POINT_COLUMNS if c.endswith("_cap")],
     )
     return opps, snapshot
@@ -253,8 +279,8 @@ CALIBRATION_AS_OF = D(2026, 11, 25)
 
 @pytest.fixture(scope="module")
 def calibration_run(tmp_path_factory, prefect_harness):
-    from abmq.sample_data import generate
     from abmq.flows.calibrate import calibrate
+    from abmq.sample_data import generate
 
     data = tmp_path_factory.mktemp("calibration") / "input"
     # 10,000 accounts: ~670 closed opportunities over two years, ~330 of them created in
@@ -294,7 +320,8 @@ def test_calibration_flow_publishes_a_report_and_a_proposal_that_beats_the_defau
         async with get_client() as client:
             found = await client.read_artifacts(
                 artifact_filter=ArtifactFilter(
-                    key=ArtifactFilterKey(any_=["abm-scoring-calibration"]), flow_run_id=ArtifactFilterFlowRunId(any_=[result["flow_run_id"]])
+                    key=ArtifactFilterKey(any_=["abm-scoring-calibration"]),
+                    flow_run_id=ArtifactFilterFlowRunId(any_=[result["flow_run_id"]]),
                 )
             )
             assert len(found) == 1

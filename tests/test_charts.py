@@ -91,7 +91,11 @@ def test_chart_is_offline_svg_with_title_and_same_bytes_twice(title):
     [
         ("Score distribution", lambda f: charts.score_distribution(f, 70), {"score": pl.Int64, "decision": pl.String}),
         ("Fit vs engagement", charts.fit_vs_engagement, {"fit_points": pl.Int64, "engagement_points": pl.Int64, "tier": pl.String}),
-        ("Buying-group coverage", charts.buying_group_coverage, {"account": pl.String, "tier": pl.String, "role": pl.String, "engaged": pl.Int64}),
+        (
+            "Buying-group coverage",
+            charts.buying_group_coverage,
+            {"account": pl.String, "tier": pl.String, "role": pl.String, "engaged": pl.Int64},
+        ),
         ("Engagement trend of the top accounts", charts.engagement_trend, {"account": pl.String, "week": pl.Date, "points": pl.Int64}),
     ],
 )
@@ -200,3 +204,45 @@ def test_charts_at_scale_render():
     svg = charts.fit_vs_engagement(accounts)
     assert svg.startswith("<svg")
     assert "Fit points (bins of" in svg  # 200k uniform points occupy too many exact cells
+
+
+# --- a crash in native code is a missing chart, not a dead run (issue 14) -----------------
+
+
+def test_a_renderer_crash_leaves_a_box_that_says_why(monkeypatch):
+    warnings = []
+    monkeypatch.setattr(charts, "_warn", warnings.append)
+    # A NUL in chart text makes vl-convert panic and abort its process (staging removes
+    # control characters, so only a direct call can still send one).
+    svg = charts.buying_group_coverage(coverage_frame("Ac\x00me"))
+    assert_offline_svg(svg)
+    drawn = texts(svg)
+    assert drawn[0] == "Buying-group coverage"
+    assert "This chart could not be drawn: vl-convert crashed with SIGABRT (a panic in native code)" in drawn[1]
+    assert "\x00" not in svg
+    assert len(warnings) == 1 and "chart 'Buying-group coverage' was not drawn: vl-convert crashed with SIGABRT" in warnings[0]
+    assert "NonXmlChar" in warnings[0]  # the panic's own message
+    # the next chart gets a new renderer
+    assert "Zeta Corp" in texts(charts.buying_group_coverage(coverage_frame()))
+
+
+def test_a_renderer_that_takes_too_long_is_stopped(monkeypatch):
+    from abmq.tasks import chart_render
+
+    monkeypatch.setattr(chart_render, "TIMEOUT_SECONDS", 0.001)
+    svg = charts.score_distribution(accounts_frame(), 70)
+    assert "vl-convert took longer than 0 s and was stopped" in texts(svg)[1]
+    monkeypatch.undo()
+    assert "SQL-ready ≥ 70" in texts(charts.score_distribution(accounts_frame(), 70))
+
+
+def test_long_labels_are_cut_before_vega_lays_them_out():
+    import time
+
+    started = time.perf_counter()
+    svg = charts.buying_group_coverage(coverage_frame("A" * 2_000_000))
+    assert time.perf_counter() - started < 30  # was minutes at full CPU
+    labels = [t for t in texts(svg) if t.startswith("AAA")]
+    assert labels and all(len(t) <= charts.MAX_LABEL_CHARS for t in labels)
+    assert "B" * (charts.MAX_LABEL_CHARS - 1) + "…" in charts._week_grid(weekly_frame("B" * 5000))["account"].to_list()
+    assert "Engagement trend of the top accounts" in texts(charts.engagement_trend(weekly_frame("B" * 5000)))

@@ -18,7 +18,7 @@ def test_run_with_a_missing_source_exits_non_zero_with_the_fix(tmp_path, handbui
     result = runner.invoke(app, ["run", "--input", str(data), "--out", str(tmp_path / "out"), "--as-of", "2026-11-25"])
     assert result.exit_code == 1
     # Prefect's own log may carry the task's traceback; the command ends with the clear line
-    ending = result.output[result.output.rindex("error: "):]
+    ending = result.output[result.output.rindex("error: ") :]
     assert ending.startswith("error: events: no events.parquet, events.csv or events/ folder")
     assert "Traceback" not in ending and len(ending.splitlines()) == 2  # the error, and what was kept
 
@@ -69,6 +69,89 @@ def test_scale_options_are_checked_before_running(tmp_path, handbuilt_dir):
 
 def test_run_with_shards_on_threads_prints_the_same_targets(tmp_path, handbuilt_dir, prefect_harness):
     one = runner.invoke(app, ["run", "--input", str(handbuilt_dir), "--out", str(tmp_path / "one"), "--as-of", "2026-11-25"])
-    three = runner.invoke(app, ["run", "--input", str(handbuilt_dir), "--out", str(tmp_path / "three"), "--as-of", "2026-11-25", "--shards", "3"])
+    three = runner.invoke(
+        app, ["run", "--input", str(handbuilt_dir), "--out", str(tmp_path / "three"), "--as-of", "2026-11-25", "--shards", "3"]
+    )
     assert one.exit_code == three.exit_code == 0, three.output
     assert (tmp_path / "one" / "targets.csv").read_bytes() == (tmp_path / "three" / "targets.csv").read_bytes()
+
+
+# --- issue 14: one clear line, no traceback, nothing left running ---------------------------
+
+
+def test_sigterm_becomes_an_exception_that_unwinds_the_run():
+    import os
+    import signal
+
+    import pytest
+
+    from abmq import run_guard
+
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(run_guard.Stopped) as stopped, run_guard.signals_raise():
+        os.kill(os.getpid(), signal.SIGTERM)
+        signal.pause() if hasattr(signal, "pause") else None
+    assert stopped.value.signum == signal.SIGTERM and str(stopped.value) == "SIGTERM"
+    assert signal.getsignal(signal.SIGTERM) == before  # restored for whoever called
+
+
+def test_expected_errors_are_logged_without_their_traceback():
+    import logging
+
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    from abmq import run_guard
+    from abmq.tasks.catalog import SourceError
+
+    handler = PrefectConsoleHandler()
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logging.getLogger().addHandler(handler)
+
+    def record(exc: BaseException) -> logging.LogRecord:
+        try:
+            raise exc
+        except BaseException:
+            import sys
+
+            return logging.LogRecord("prefect.task_runs", logging.ERROR, __file__, 1, "Task run failed: %r", (exc,), sys.exc_info())
+
+    try:
+        with run_guard.quiet_tracebacks((SourceError,)):
+            assert handler.format(record(SourceError("events: no events.csv"))) == "Task run failed: SourceError('events: no events.csv')"
+            assert "Traceback" in handler.format(record(KeyError("a bug")))  # unexpected: kept
+        assert "Traceback" in handler.format(record(SourceError("x")))  # restored after the run
+    finally:
+        logging.getLogger().removeHandler(handler)
+
+
+def test_error_lines_escape_control_characters(capsys):
+    from abmq import cli
+
+    cli._error("accounts.csv: bad value 'A\x00B\x1b[31m' [red]")
+    assert "error: accounts.csv: bad value 'A\\x00B\\x1b[31m' [red]" in capsys.readouterr().err
+
+
+def test_run_has_a_verbose_flag():
+    result = runner.invoke(app, ["run", "--help"])
+    assert "--verbose" in result.output
+
+
+def test_a_temporary_server_that_does_not_start_is_one_line_with_the_fix(tmp_path, handbuilt_dir):
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    env.update(PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="0", PREFECT_HOME=str(tmp_path / "prefect"))
+    done = subprocess.run(
+        [sys.executable, "-m", "abmq.cli", "run", "--input", str(handbuilt_dir), "--out", str(tmp_path / "out"), "--as-of", "2026-11-25"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 1
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "PREFECT_API_URL" in errors[0] and "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS" in errors[0]
+    assert "Traceback" not in done.stderr + done.stdout
+    assert not (tmp_path / "out" / "report.html").exists()

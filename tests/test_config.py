@@ -12,8 +12,13 @@ def test_default_config_is_the_reference_model():
     lead = config.lead_scoring
     assert lead.fit_points.model_dump() == {"industry": 15, "employees": 10, "annual_revenue": 10, "country": 5, "decision_maker": 10}
     assert {t: (r.points, r.count) for t, r in lead.engagement.events.items()} == {
-        "demo_request": (20, "once"), "pricing_page_visit": (15, "once"), "event_attendance": (10, "once"),
-        "content_download": (5, "each"), "email_open": (3, "each"), "email_click": (3, "each"), "web_visit": (0, "each"),
+        "demo_request": (20, "once"),
+        "pricing_page_visit": (15, "once"),
+        "event_attendance": (10, "once"),
+        "content_download": (5, "each"),
+        "email_open": (3, "each"),
+        "email_click": (3, "each"),
+        "web_visit": (0, "each"),
     }
     assert (lead.engagement.cap, lead.engagement.lookback_days, lead.sql_threshold) == (50, 90, 70)
     assert config.icp.industries == ["Software", "Financial Services", "Healthcare"]
@@ -35,7 +40,10 @@ def write(tmp_path, mutate):
     "mutate, message",
     [
         (lambda c: c["lead_scoring"]["fit_points"].update(industri=15), "lead_scoring.fit_points.industri: Extra inputs are not permitted"),
-        (lambda c: c["lead_scoring"]["engagement"]["events"]["demo_request"].update(count="twice"), "lead_scoring.engagement.events.demo_request.count: Input should be 'once' or 'each'"),
+        (
+            lambda c: c["lead_scoring"]["engagement"]["events"]["demo_request"].update(count="twice"),
+            "lead_scoring.engagement.events.demo_request.count: Input should be 'once' or 'each'",
+        ),
         (lambda c: c["icp"]["employees"].update(min=6000), "icp.employees: Value error, min (6000.0) is greater than max (5000.0)"),
         (lambda c: c["account_scoring"].update(engagement_cap=60), "must be 100"),
         (lambda c: c["lead_scoring"]["engagement"]["events"].pop("web_visit"), "no rule for event type(s) ['web_visit']"),

@@ -16,16 +16,29 @@ import time
 import urllib.request
 from pathlib import Path
 
-import pytest
-
 import handbuilt
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PREFECT = str(Path(sys.executable).parent / "prefect")
 EXPECTED_TASKS = {
-    "load-config", "read-run-history", "stage-accounts", "stage-events", "validate-accounts", "validate-events",
-    "data-quality-gate", "normalise-sources", "split-into-shards", "score-shard-0", "combine-shards", "select-targets", "compare-with-last-run", "write-outputs", "publish-outputs",
-    "publish-run-summary", "alert-new-sql-ready",
+    "load-config",
+    "read-run-history",
+    "stage-accounts",
+    "stage-events",
+    "validate-accounts",
+    "validate-events",
+    "data-quality-gate",
+    "normalise-sources",
+    "split-into-shards",
+    "score-shard-0",
+    "combine-shards",
+    "select-targets",
+    "compare-with-last-run",
+    "write-outputs",
+    "publish-outputs",
+    "publish-run-summary",
+    "alert-new-sql-ready",
 }
 
 
@@ -57,7 +70,13 @@ def server(tmp_path_factory):
         "ABMQ_HOME": str(ROOT),
     }
     log = (home / "server.log").open("w")
-    process = subprocess.Popen([PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    process = subprocess.Popen(
+        [PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 120
     while True:
         try:
@@ -87,7 +106,14 @@ def test_deploy_schedule_trigger_and_inspect_through_the_api(server, tmp_path):
     run(server, PREFECT, "work-pool", "create", "abm-process", "--type", "process")
     run(server, PREFECT, "--no-prompt", "deploy", "--all")
     worker_log = (tmp_path / "worker.log").open("w")
-    worker = subprocess.Popen([PREFECT, "worker", "start", "--pool", "abm-process"], env=server, cwd=ROOT, stdout=worker_log, stderr=subprocess.STDOUT, start_new_session=True)
+    worker = subprocess.Popen(
+        [PREFECT, "worker", "start", "--pool", "abm-process"],
+        env=server,
+        cwd=ROOT,
+        stdout=worker_log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         script = textwrap.dedent(f"""
             import asyncio, json

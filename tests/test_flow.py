@@ -7,16 +7,27 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-
 import steps
-from abmq.sample_data import generate
+
 from abmq.flows.qualify import qualify
+from abmq.sample_data import generate
 from abmq.tasks.validate import DataQualityError
 
 AS_OF = dt.date(2026, 11, 25)
 OUTPUT_FILES = {
-    "report.html", "quality.html", "accounts", "targets.csv", "exports", "account_scores.parquet", "contact_scores.parquet",
-    "run.json", "run_history.json", "snapshots", "dq", "quarantine", "data_docs",
+    "report.html",
+    "quality.html",
+    "accounts",
+    "targets.csv",
+    "exports",
+    "account_scores.parquet",
+    "contact_scores.parquet",
+    "run.json",
+    "run_history.json",
+    "snapshots",
+    "dq",
+    "quarantine",
+    "data_docs",
 }
 
 
@@ -105,8 +116,10 @@ def test_rerun_with_same_as_of_is_byte_identical(first_run, generated, tmp_path)
     "breakage, expected",
     [
         (lambda f: f.drop("country"), "required column 'country' is missing"),
-        (lambda f: f.with_columns(pl.when(pl.int_range(pl.len()) < 3).then(None).otherwise(pl.col("domain")).alias("domain")),
-         "expect_column_values_to_not_be_null(domain) failed on 3 of"),
+        (
+            lambda f: f.with_columns(pl.when(pl.int_range(pl.len()) < 3).then(None).otherwise(pl.col("domain")).alias("domain")),
+            "expect_column_values_to_not_be_null(domain) failed on 3 of",
+        ),
     ],
     ids=["missing-column", "null-keys"],
 )

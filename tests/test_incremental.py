@@ -8,11 +8,11 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-
 import steps
-from abmq.sample_data import generate
+
 from abmq.flows.qualify import qualify
-from abmq.tasks import event_partitions
+from abmq.sample_data import generate
+from abmq.tasks import event_partitions, event_store
 from abmq.tasks.catalog import SourceError
 from abmq.tasks.validate import DataQualityError
 
@@ -53,7 +53,7 @@ def incremental(inputs, prefect_harness) -> dict:
     """Yesterday's run, then today's with one new daily file: only that file is validated."""
     out = inputs["root"] / "out-incremental"
     yesterday = run(inputs["daily"], out, DAY_BEFORE)
-    state_before = event_partitions.read_state(out)
+    state_before = event_store.read_state(out)
     today = run(inputs["daily"], out, AS_OF)
     return {"out": out, "yesterday": yesterday, "today": today, "state_before": state_before}
 
@@ -61,13 +61,15 @@ def incremental(inputs, prefect_harness) -> dict:
 def test_today_validates_only_the_new_daily_file(incremental):
     assert incremental["yesterday"]["event_files"] == {"validated": 90, "remembered": 0}
     assert incremental["today"]["event_files"] == {"validated": 1, "remembered": 89}
-    state = event_partitions.read_state(incremental["out"])
+    state = event_store.read_state(incremental["out"])
     assert f"events/{AS_OF}.parquet" in state and f"events/{AS_OF}.parquet" not in incremental["state_before"]
     # the day that left the window is forgotten, with its stored rows
     gone = f"events/{AS_OF - dt.timedelta(days=90)}.parquet"
     assert gone in incremental["state_before"] and gone not in state
-    stored = {p.name for p in event_partitions.state_folder(incremental["out"]).iterdir()}
-    assert stored == {event_partitions.MANIFEST} | {e["kept"] for e in state.values()} | {e["quarantined"] for e in state.values() if e["quarantined"]}
+    stored = {p.name for p in event_store.state_folder(incremental["out"]).iterdir()}
+    assert stored == {event_partitions.MANIFEST} | {e["kept"] for e in state.values()} | {
+        e["quarantined"] for e in state.values() if e["quarantined"]
+    }
 
 
 def test_incremental_run_equals_a_full_recompute(inputs, incremental, prefect_harness):
@@ -75,7 +77,7 @@ def test_incremental_run_equals_a_full_recompute(inputs, incremental, prefect_ha
     afresh. Scores, targets, report, quarantine and snapshots are byte-identical."""
     out = inputs["root"] / "out-full"
     run(inputs["daily"], out, DAY_BEFORE)
-    shutil.rmtree(event_partitions.state_folder(out))
+    shutil.rmtree(event_store.state_folder(out))
     full = run(inputs["daily"], out, AS_OF)
     assert full["event_files"] == {"validated": 90, "remembered": 0}
     assert outputs_digest(out) == outputs_digest(incremental["out"])
@@ -114,12 +116,14 @@ def test_a_changed_daily_file_is_validated_again(later_day, prefect_harness):
 
 def test_bad_rows_in_a_daily_file_are_quarantined_with_their_file(later_day, prefect_harness):
     day = pl.read_parquet(later_day["today"])
-    bad = pl.concat([
-        day.head(2).with_columns(event_id=pl.Series(["bad-type-1", "bad-type-2"]), event_type=pl.lit("fax_received")),
-        # an event dated after the day its file is named for
-        day.head(1).with_columns(event_id=pl.lit("too-late-1"), occurred_at=pl.col("occurred_at") + pl.duration(days=1)),
-        day.head(1).with_columns(event_id=pl.lit("orphan-1"), contact_id=pl.lit("nobody-0001")),
-    ])
+    bad = pl.concat(
+        [
+            day.head(2).with_columns(event_id=pl.Series(["bad-type-1", "bad-type-2"]), event_type=pl.lit("fax_received")),
+            # an event dated after the day its file is named for
+            day.head(1).with_columns(event_id=pl.lit("too-late-1"), occurred_at=pl.col("occurred_at") + pl.duration(days=1)),
+            day.head(1).with_columns(event_id=pl.lit("orphan-1"), contact_id=pl.lit("nobody-0001")),
+        ]
+    )
     pl.concat([day, bad]).write_parquet(later_day["today"])
     out = later_day["out"]
     run(later_day["input"], out, AS_OF)
@@ -143,19 +147,19 @@ def test_bad_rows_in_a_daily_file_are_quarantined_with_their_file(later_day, pre
 def test_a_blocking_failure_names_the_file_and_publishes_nothing(later_day, prefect_harness):
     out = later_day["out"]
     before = outputs_digest(out)
-    manifest = (event_partitions.state_folder(out) / event_partitions.MANIFEST).read_bytes()
+    manifest = (event_store.state_folder(out) / event_partitions.MANIFEST).read_bytes()
     pl.read_parquet(later_day["today"]).with_columns(event_id=pl.lit(None, pl.String)).write_parquet(later_day["today"])
     with pytest.raises(DataQualityError, match=rf"events/{AS_OF}\.parquet.*event_id"):
         run(later_day["input"], out, AS_OF)
     assert outputs_digest(out) == before
-    assert (event_partitions.state_folder(out) / event_partitions.MANIFEST).read_bytes() == manifest
+    assert (event_store.state_folder(out) / event_partitions.MANIFEST).read_bytes() == manifest
     assert "event_id" in (out / "last_failure" / "error.txt").read_text()
 
 
 def test_stored_rows_no_run_published_are_removed(later_day, prefect_harness):
     """A run killed after validating a file but before publishing leaves its stored rows;
     the next run (holding the lock) removes them."""
-    stray = event_partitions.state_folder(later_day["out"]) / f"{AS_OF}.0123456789abcdef.parquet"
+    stray = event_store.state_folder(later_day["out"]) / f"{AS_OF}.0123456789abcdef.parquet"
     stray.write_bytes(b"killed mid-write")
     again = run(later_day["input"], later_day["out"], AS_OF)
     assert again["event_files"] == {"validated": 0, "remembered": 90}
@@ -176,20 +180,20 @@ def test_daily_file_names_must_be_dates(tmp_path):
     pl.DataFrame({"event_id": ["e1"]}).write_parquet(events / "2026-11-24.parquet")
     pl.DataFrame({"event_id": ["e2"]}).write_parquet(events / "extra.parquet")
     with pytest.raises(SourceError, match="without a date in the name.*extra.parquet"):
-        event_partitions.daily_files(tmp_path)
+        event_store.daily_files(tmp_path)
     (events / "extra.parquet").unlink()
     pl.DataFrame({"event_id": ["e3"]}).write_parquet(events / "events_2026-11-24.parquet")
     with pytest.raises(SourceError, match="two files for 2026-11-24"):
-        event_partitions.daily_files(tmp_path)
+        event_store.daily_files(tmp_path)
     (events / "events_2026-11-24.parquet").unlink()
     pl.DataFrame({"event_id": ["e4"]}).write_parquet(events / "2026-02-30.parquet")
     with pytest.raises(SourceError, match="not a calendar date"):
-        event_partitions.daily_files(tmp_path)
+        event_store.daily_files(tmp_path)
     # undated parts alone are one export in pieces, as before
     shutil.rmtree(events)
     events.mkdir()
     pl.DataFrame({"event_id": ["e1"]}).write_parquet(events / "part-0.parquet")
-    assert event_partitions.daily_files(tmp_path) is None
+    assert event_store.daily_files(tmp_path) is None
 
 
 def test_an_unreadable_daily_file_is_named(later_day, prefect_harness):

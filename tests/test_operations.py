@@ -16,10 +16,10 @@ import threading
 import time
 from pathlib import Path
 
+import handbuilt
 import polars as pl
 import pytest
 
-import handbuilt
 from abmq.flows.qualify import qualify
 from abmq.tasks import alerts
 from abmq.tasks.catalog import OutputLockedError
@@ -77,12 +77,18 @@ def test_newly_sql_ready_accounts_reach_the_webhook(handbuilt_dir, tmp_path, web
 def test_a_second_run_on_the_same_output_waits_then_fails_clearly(handbuilt_dir, tmp_path, prefect_harness):
     out = tmp_path / "out"
     holder = subprocess.Popen(
-        [sys.executable, "-c", (
-            "import sys, time; from pathlib import Path; from abmq.tasks.catalog import output_lock\n"
-            f"with output_lock(Path({str(out)!r}), 0, 'test holder'):\n"
-            "    print('locked', flush=True); time.sleep(30)\n"
-        )],
-        stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[1],
+        [
+            sys.executable,
+            "-c",
+            (
+                "import sys, time; from pathlib import Path; from abmq.tasks.catalog import output_lock\n"
+                f"with output_lock(Path({str(out)!r}), 0, 'test holder'):\n"
+                "    print('locked', flush=True); time.sleep(30)\n"
+            ),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[1],
     )
     try:
         assert holder.stdout.readline().strip() == "locked"
@@ -97,7 +103,11 @@ def test_a_second_run_on_the_same_output_waits_then_fails_clearly(handbuilt_dir,
 
 
 def digest(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file() and not p.name.startswith(".")}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and not p.name.startswith(".")
+    }
 
 
 def test_a_run_killed_mid_way_leaves_the_last_good_outputs(handbuilt_dir, tmp_path, prefect_harness):
@@ -106,8 +116,22 @@ def test_a_run_killed_mid_way_leaves_the_last_good_outputs(handbuilt_dir, tmp_pa
     good = {k: v for k, v in digest(out).items() if not k.startswith("last_failure")}
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
     run = subprocess.Popen(
-        [sys.executable, "-m", "abmq.cli", "run", "--input", str(handbuilt_dir), "--out", str(out), "--as-of", (AS_OF + dt.timedelta(days=1)).isoformat()],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=Path(__file__).resolve().parents[1],
+        [
+            sys.executable,
+            "-m",
+            "abmq.cli",
+            "run",
+            "--input",
+            str(handbuilt_dir),
+            "--out",
+            str(out),
+            "--as-of",
+            (AS_OF + dt.timedelta(days=1)).isoformat(),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        cwd=Path(__file__).resolve().parents[1],
     )
     deadline = time.monotonic() + 120
     while not list(out.glob(".staging-*")) and run.poll() is None and time.monotonic() < deadline:

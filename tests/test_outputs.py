@@ -3,13 +3,13 @@
 import shutil
 
 import polars as pl
-
 from steps import run_steps
+
 from abmq.tasks import catalog, exports, report
 
 
 def test_formula_cells_are_neutralised():
-    frame = pl.DataFrame({"name": ["=HYPERLINK(\"x\")", "+1", "-2", "@SUM(A1)", "Acme", None], "n": [1, 2, 3, 4, 5, 6]})
+    frame = pl.DataFrame({"name": ['=HYPERLINK("x")', "+1", "-2", "@SUM(A1)", "Acme", None], "n": [1, 2, 3, 4, 5, 6]})
     csv = exports.to_csv(frame)
     assert csv.splitlines()[1:] == ['"\'=HYPERLINK(""x"")",1', "'+1,2", "'-2,3", "'@SUM(A1),4", "Acme,5", ",6"]
 
@@ -22,7 +22,9 @@ def test_report_escapes_account_data(handbuilt_dir, tmp_path, as_of):
         pl.when(pl.col("domain") == "acme.com").then(pl.lit("<script>alert(1)</script>")).otherwise(pl.col("name")).alias("name")
     ).write_csv(data / "accounts.csv")
     result = run_steps(data, as_of)
-    site = report.render_site(result["accounts"], result["quality"], result["config"], as_of, {"config_fingerprint": "x", "inputs_fingerprint": "y"})
+    site = report.render_site(
+        result["accounts"], result["quality"], result["config"], as_of, {"config_fingerprint": "x", "inputs_fingerprint": "y"}
+    )
     for page in (site["report.html"], site["accounts/acme.com.html"]):
         assert "<script>alert(1)</script>" not in page
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
@@ -32,7 +34,11 @@ def test_report_escapes_account_data(handbuilt_dir, tmp_path, as_of):
 
 def test_no_email_addresses_in_report_targets_or_summary(handbuilt_result, as_of):
     accounts = handbuilt_result["accounts"]
-    html = "".join(report.render_site(accounts, handbuilt_result["quality"], handbuilt_result["config"], as_of, {"config_fingerprint": "x", "inputs_fingerprint": "y"}).values())
+    html = "".join(
+        report.render_site(
+            accounts, handbuilt_result["quality"], handbuilt_result["config"], as_of, {"config_fingerprint": "x", "inputs_fingerprint": "y"}
+        ).values()
+    )
     summary = report.markdown_summary(accounts, handbuilt_result["quality"], handbuilt_result["config"], as_of)
     csv = "".join(exports.export_files(exports.targets_table(accounts)).values())
     for text in (html, summary, csv):

@@ -72,7 +72,10 @@ def test_changes_since_the_last_run(handbuilt_result):
         pl.when(pl.col("domain") == "hooli.com").then(pl.lit("nurture")).otherwise(pl.col("decision")).alias("decision"),
         pl.when(pl.col("domain") == "hooli.com").then(pl.lit("Tier 2")).otherwise(pl.col("tier")).alias("tier"),
         pl.when(pl.col("domain") == "hooli.com").then(pl.col("score") - 20).otherwise(pl.col("score")).alias("score"),
-        pl.when(pl.col("domain") == "hooli.com").then(pl.col("points_people") - 20).otherwise(pl.col("points_people")).alias("points_people"),
+        pl.when(pl.col("domain") == "hooli.com")
+        .then(pl.col("points_people") - 20)
+        .otherwise(pl.col("points_people"))
+        .alias("points_people"),
     )
     now = accounts.with_columns(pl.when(pl.col("domain") == "quiet.com").then(None).otherwise(pl.col("tier")).alias("tier"))
     found = changes.compare(now, before, "2026-11-18")
@@ -88,7 +91,15 @@ def test_crm_exports_use_the_import_headers(handbuilt_result):
     salesforce = pl.read_csv(files["exports/salesforce_accounts.csv"].encode())
     hubspot = pl.read_csv(files["exports/hubspot_companies.csv"].encode())
     linkedin = pl.read_csv(files["exports/linkedin_matched_audience_companies.csv"].encode())
-    assert salesforce.columns[:7] == ["Account Name", "Website", "Billing Country", "Industry", "Employees", "Annual Revenue", "Account Owner"]
+    assert salesforce.columns[:7] == [
+        "Account Name",
+        "Website",
+        "Billing Country",
+        "Industry",
+        "Employees",
+        "Annual Revenue",
+        "Account Owner",
+    ]
     assert hubspot.columns[:3] == ["Company name", "Company Domain Name", "Country/Region"]
     assert "ABM Tier" in salesforce.columns and "ABM Score" in hubspot.columns
     assert linkedin.columns == ["companyname", "companywebsite", "companycountry"]

@@ -14,13 +14,20 @@ from pathlib import Path
 
 import pytest
 
-from abmq.sample_data import generate
 from abmq.flows.qualify import qualify
+from abmq.sample_data import generate
 
 AS_OF = dt.date(2026, 11, 25)
 ARTIFACTS = Path(os.environ.get("ABMQ_TEST_ARTIFACTS", Path(__file__).resolve().parents[1] / "test-artifacts"))
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 @pytest.fixture(scope="module")
@@ -51,15 +58,16 @@ def open_offline(browser, path: Path, scripts: bool = True):
     page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
     page.on("pageerror", lambda error: errors.append(str(error)))
     blocked: list[str] = []
-    page.route("**/*", lambda route: route.continue_() if route.request.url.startswith("file:") else (blocked.append(route.request.url), route.abort()))
+    page.route(
+        "**/*",
+        lambda route: route.continue_() if route.request.url.startswith("file:") else (blocked.append(route.request.url), route.abort()),
+    )
     page.goto(path.as_uri())
     return page, errors, blocked
 
 
 def cell_values(page, column: int) -> list[str]:
-    return page.eval_on_selector_all(
-        "#targets tbody tr:not([hidden])", f"rows => rows.map(r => r.cells[{column}].textContent.trim())"
-    )
+    return page.eval_on_selector_all("#targets tbody tr:not([hidden])", f"rows => rows.map(r => r.cells[{column}].textContent.trim())")
 
 
 def test_report_works_offline_with_charts_sorting_and_filtering(browser, report_dir):

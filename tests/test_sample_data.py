@@ -20,51 +20,88 @@ DIRTY = 2_000  # large enough that every dirty share rounds to at least one row
 # The pipeline's input contract, written out independently of the module.
 CONTRACT: dict[str, dict[str, pl.DataType]] = {
     "accounts": {
-        "account_id": pl.String, "domain": pl.String, "name": pl.String, "industry": pl.String,
-        "employees": pl.Int64, "annual_revenue": pl.Float64, "country": pl.String,
-        "region": pl.String, "owner": pl.String,
+        "account_id": pl.String,
+        "domain": pl.String,
+        "name": pl.String,
+        "industry": pl.String,
+        "employees": pl.Int64,
+        "annual_revenue": pl.Float64,
+        "country": pl.String,
+        "region": pl.String,
+        "owner": pl.String,
     },
     "technographics": {
-        "domain": pl.String, "technology": pl.String, "category": pl.String,
-        "first_seen": pl.Date, "last_seen": pl.Date,
+        "domain": pl.String,
+        "technology": pl.String,
+        "category": pl.String,
+        "first_seen": pl.Date,
+        "last_seen": pl.Date,
     },
     "intent": {"domain": pl.String, "topic": pl.String, "week": pl.Date, "score": pl.Int64},
     "contacts": {
-        "contact_id": pl.String, "email": pl.String, "first_name": pl.String, "last_name": pl.String,
-        "title": pl.String, "department": pl.String, "seniority": pl.String, "domain": pl.String,
+        "contact_id": pl.String,
+        "email": pl.String,
+        "first_name": pl.String,
+        "last_name": pl.String,
+        "title": pl.String,
+        "department": pl.String,
+        "seniority": pl.String,
+        "domain": pl.String,
     },
     "events": {
-        "event_id": pl.String, "contact_id": pl.String, "event_type": pl.String,
-        "occurred_at": pl.Datetime("us", "UTC"), "detail": pl.String,
+        "event_id": pl.String,
+        "contact_id": pl.String,
+        "event_type": pl.String,
+        "occurred_at": pl.Datetime("us", "UTC"),
+        "detail": pl.String,
     },
     "crm_customers": {"domain": pl.String},
     "crm_open_opportunities": {"domain": pl.String, "created_at": pl.Date},
     "competitors": {"domain": pl.String, "name": pl.String},
     "opportunities": {
-        "opportunity_id": pl.String, "domain": pl.String, "created_at": pl.Date,
-        "closed_at": pl.Date, "outcome": pl.String, "amount": pl.Float64,
+        "opportunity_id": pl.String,
+        "domain": pl.String,
+        "created_at": pl.Date,
+        "closed_at": pl.Date,
+        "outcome": pl.String,
+        "amount": pl.Float64,
     },
 }
 EVENT_TYPES = {
-    "demo_request", "pricing_page_visit", "event_attendance", "content_download",
-    "email_open", "email_click", "web_visit",
+    "demo_request",
+    "pricing_page_visit",
+    "event_attendance",
+    "content_download",
+    "email_open",
+    "email_click",
+    "web_visit",
 }
 SENIORITIES = {"c_level", "vp", "director", "manager", "individual_contributor"}
 DEPARTMENTS = {"executive", "it", "security", "engineering", "finance", "marketing", "sales", "operations", "hr"}
 REGION_OF = {
-    "US": "NA", "CA": "NA", "GB": "EMEA", "IE": "EMEA", "DE": "EMEA", "FR": "EMEA", "NL": "EMEA",
-    "ES": "EMEA", "IT": "EMEA", "ZA": "EMEA", "AU": "APAC", "IN": "APAC", "JP": "APAC", "SG": "APAC",
-    "BR": "LATAM", "MX": "LATAM",
+    "US": "NA",
+    "CA": "NA",
+    "GB": "EMEA",
+    "IE": "EMEA",
+    "DE": "EMEA",
+    "FR": "EMEA",
+    "NL": "EMEA",
+    "ES": "EMEA",
+    "IT": "EMEA",
+    "ZA": "EMEA",
+    "AU": "APAC",
+    "IN": "APAC",
+    "JP": "APAC",
+    "SG": "APAC",
+    "BR": "LATAM",
+    "MX": "LATAM",
 }
 END_OF_AS_OF = dt.datetime.combine(AS_OF + dt.timedelta(days=1), dt.time(), tzinfo=dt.timezone.utc)
 
 
 def _norm_domain(expr: pl.Expr) -> pl.Expr:
     """What the pipeline does to domains: lowercase, strip scheme, www. and trailing slash."""
-    return (
-        expr.str.strip_chars().str.to_lowercase()
-        .str.replace(r"^https?://", "").str.replace(r"^www\.", "").str.strip_chars_end("/")
-    )
+    return expr.str.strip_chars().str.to_lowercase().str.replace(r"^https?://", "").str.replace(r"^www\.", "").str.strip_chars_end("/")
 
 
 def _read(directory: Path, name: str, fmt: str = "parquet") -> pl.DataFrame:
@@ -181,9 +218,10 @@ def test_firmographic_shape(dirty: dict[str, pl.DataFrame]) -> None:
     icp_industries = accounts["industry"].is_in(["Software", "Financial Services", "Healthcare"]).mean()
     assert 0.30 <= icp_industries <= 0.40
     assert 0.40 <= (accounts["country"] == "US").mean() <= 0.50
-    in_band = accounts.filter(
-        pl.col("employees").is_between(200, 5_000) & pl.col("annual_revenue").is_between(20e6, 1e9)
-    ).height / accounts.height
+    in_band = (
+        accounts.filter(pl.col("employees").is_between(200, 5_000) & pl.col("annual_revenue").is_between(20e6, 1e9)).height
+        / accounts.height
+    )
     assert 0.30 <= in_band <= 0.45
 
 
@@ -291,13 +329,15 @@ def test_engagement_predicts_opportunities(dirty: dict[str, pl.DataFrame]) -> No
     """Accounts that opened opportunities engaged more, and in-market activity is rising."""
     email_domain = pl.col("email").str.split("@").list.get(1).str.to_lowercase().alias("d")
     per_domain = (
-        dirty["events"].join(dirty["contacts"].select("contact_id", email_domain), on="contact_id")
-        .group_by("d").agg(
+        dirty["events"]
+        .join(dirty["contacts"].select("contact_id", email_domain), on="contact_id")
+        .group_by("d")
+        .agg(
             total=pl.len(),
             last30=(pl.col("occurred_at") >= END_OF_AS_OF - dt.timedelta(days=30)).sum(),
-            prev30=pl.col("occurred_at").is_between(
-                END_OF_AS_OF - dt.timedelta(days=60), END_OF_AS_OF - dt.timedelta(days=30), closed="left"
-            ).sum(),
+            prev30=pl.col("occurred_at")
+            .is_between(END_OF_AS_OF - dt.timedelta(days=60), END_OF_AS_OF - dt.timedelta(days=30), closed="left")
+            .sum(),
         )
     )
     with_opp = pl.col("d").is_in(dirty["opportunities"]["domain"].implode())
@@ -350,8 +390,9 @@ def test_defaults_match_pre_layout_output(tmp_path: Path) -> None:
 
 
 def test_explicit_defaults_give_identical_bytes(tmp_path: Path, small: tuple[Path, dict[str, int]]) -> None:
-    counts = generate(tmp_path, SMALL, seed=7, as_of=AS_OF, fmt="parquet", progress=False,
-                      events_layout="single", contacts_scale=1.0, events_scale=1.0)
+    counts = generate(
+        tmp_path, SMALL, seed=7, as_of=AS_OF, fmt="parquet", progress=False, events_layout="single", contacts_scale=1.0, events_scale=1.0
+    )
     assert counts == small[1]
     for name in CONTRACT:
         assert (tmp_path / f"{name}.parquet").read_bytes() == (small[0] / f"{name}.parquet").read_bytes(), name

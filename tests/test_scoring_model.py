@@ -11,9 +11,9 @@ import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from steps import run_steps
 
 from abmq.config import load_config
-from steps import run_steps
 from abmq.tasks import rollup, scoring, selection
 from abmq.tasks.sources import UTC_TIMESTAMP
 
@@ -44,7 +44,10 @@ def accounts_frame(domains: list[str]) -> pl.DataFrame:
 def contacts_frame(rows: list[tuple[str, str, str, str]]) -> pl.DataFrame:
     """(contact_id, domain, seniority, department)"""
     return pl.DataFrame(
-        [(cid, domain, seniority, department, cid.title(), "X", f"{seniority} {department}") for cid, domain, seniority, department in rows],
+        [
+            (cid, domain, seniority, department, cid.title(), "X", f"{seniority} {department}")
+            for cid, domain, seniority, department in rows
+        ],
         schema={c: pl.String for c in ("contact_id", "domain", "seniority", "department", "first_name", "last_name", "title")},
         orient="row",
     )
@@ -79,13 +82,16 @@ def points(frame: pl.DataFrame, domain: str) -> dict:
 
 
 def test_decay_by_hand():
-    events = events_frame([
-        ("a", "demo_request", 30),  # 20 * 0.5 = 10
-        ("a", "demo_request", 60),  # "once": only the latest counts
-        ("a", "content_download", 0), ("a", "content_download", 60),  # 5 * (1 + 0.25) = 6.25
-        ("a", "email_open", 90),  # outside the 90-day window
-        ("b", "pricing_page_visit", 15),  # 15 * 0.5 ** 0.5 = 10.6066
-    ])
+    events = events_frame(
+        [
+            ("a", "demo_request", 30),  # 20 * 0.5 = 10
+            ("a", "demo_request", 60),  # "once": only the latest counts
+            ("a", "content_download", 0),
+            ("a", "content_download", 60),  # 5 * (1 + 0.25) = 6.25
+            ("a", "email_open", 90),  # outside the 90-day window
+            ("b", "pricing_page_visit", 15),  # 15 * 0.5 ** 0.5 = 10.6066
+        ]
+    )
     decayed = {row[0]: row[1:] for row in rollup.decayed_engagement(events, CONFIG, AS_OF).collect().iter_rows()}
     assert decayed["a"][0] == pytest.approx(16.25)
     assert decayed["a"][1] == "demo_request 10.0 · content_download 6.2"  # per type (rounded), for the explanation
@@ -96,17 +102,23 @@ def test_persona_weight_applies_before_the_per_person_cap():
     # the same pricing visit today: 15 points; a VP counts 15 * 1.3 = 19.5 -> capped at 15,
     # an individual contributor 15 * 0.8 = 12
     contacts = contacts_frame([("vp", "a.com", "vp", "it"), ("ic", "b.com", "individual_contributor", "it")])
-    scored = score(accounts_frame(["a.com", "b.com"]), contacts, events_frame([("vp", "pricing_page_visit", 0), ("ic", "pricing_page_visit", 0)]))
+    scored = score(
+        accounts_frame(["a.com", "b.com"]), contacts, events_frame([("vp", "pricing_page_visit", 0), ("ic", "pricing_page_visit", 0)])
+    )
     assert points(scored, "a.com")["points_people"] == 15
     assert points(scored, "b.com")["points_people"] == 12
 
 
 def test_one_loud_contact_ranks_below_a_moderately_engaged_buying_group():
-    contacts = contacts_frame([
-        ("loud", "loud.com", "manager", "it"),
-        ("p1", "group.com", "manager", "it"), ("p2", "group.com", "manager", "security"),
-        ("p3", "group.com", "manager", "finance"), ("p4", "group.com", "individual_contributor", "finance"),
-    ])
+    contacts = contacts_frame(
+        [
+            ("loud", "loud.com", "manager", "it"),
+            ("p1", "group.com", "manager", "it"),
+            ("p2", "group.com", "manager", "security"),
+            ("p3", "group.com", "manager", "finance"),
+            ("p4", "group.com", "individual_contributor", "finance"),
+        ]
+    )
     events = events_frame(
         [("loud", "email_open", d % 20) for d in range(100)]
         + [(p, kind, 5) for p in ("p1", "p2", "p3", "p4") for kind in ("content_download", "email_click", "email_open")]
@@ -118,10 +130,16 @@ def test_one_loud_contact_ranks_below_a_moderately_engaged_buying_group():
 
 
 def test_it_alone_scores_below_the_same_engagement_spread_over_it_security_and_finance():
-    contacts = contacts_frame([
-        ("i1", "itonly.com", "manager", "it"), ("i2", "itonly.com", "manager", "it"), ("i3", "itonly.com", "manager", "it"),
-        ("s1", "spread.com", "manager", "it"), ("s2", "spread.com", "manager", "security"), ("s3", "spread.com", "manager", "finance"),
-    ])
+    contacts = contacts_frame(
+        [
+            ("i1", "itonly.com", "manager", "it"),
+            ("i2", "itonly.com", "manager", "it"),
+            ("i3", "itonly.com", "manager", "it"),
+            ("s1", "spread.com", "manager", "it"),
+            ("s2", "spread.com", "manager", "security"),
+            ("s3", "spread.com", "manager", "finance"),
+        ]
+    )
     events = events_frame([(c, "pricing_page_visit", 3) for c in ("i1", "i2", "i3", "s1", "s2", "s3")])
     scored = score(accounts_frame(["itonly.com", "spread.com"]), contacts, events)
     it_only, spread = points(scored, "itonly.com"), points(scored, "spread.com")
@@ -151,20 +169,41 @@ def test_intent_cluster_needs_its_share_of_topics():
 
 def test_competitor_technology_can_count_against_an_account():
     config = CONFIG.model_validate(
-        {**CONFIG.model_dump(), "account_scoring": {**CONFIG.account_scoring.model_dump(), "fit": {
-            **CONFIG.account_scoring.fit.model_dump(),
-            "technologies": {**CONFIG.account_scoring.fit.technologies.model_dump(), "competitors": {"6sense": -5, "Demandbase": 5}},
-        }}}
+        {
+            **CONFIG.model_dump(),
+            "account_scoring": {
+                **CONFIG.account_scoring.model_dump(),
+                "fit": {
+                    **CONFIG.account_scoring.fit.model_dump(),
+                    "technologies": {
+                        **CONFIG.account_scoring.fit.technologies.model_dump(),
+                        "competitors": {"6sense": -5, "Demandbase": 5},
+                    },
+                },
+            },
+        }
     )
-    technographics = pl.DataFrame({"domain": ["locked.com", "switch.com"], "technology": ["6sense", "Demandbase"], "first_seen": [dt.date(2025, 1, 1)] * 2})
-    scored = score(accounts_frame(["locked.com", "switch.com"]), contacts_frame([]), events_frame([]), technographics=technographics, config=config)
+    technographics = pl.DataFrame(
+        {"domain": ["locked.com", "switch.com"], "technology": ["6sense", "Demandbase"], "first_seen": [dt.date(2025, 1, 1)] * 2}
+    )
+    scored = score(
+        accounts_frame(["locked.com", "switch.com"]), contacts_frame([]), events_frame([]), technographics=technographics, config=config
+    )
     assert points(scored, "locked.com")["points_competitor_tech"] == -5 and points(scored, "locked.com")["fit_points"] == 35
     assert points(scored, "switch.com")["points_competitor_tech"] == 5
     assert points(scored, "switch.com")["fit_points"] == 45
 
 
 def test_fast_path_sends_a_decision_makers_demo_request_to_sales(handbuilt_dir, as_of):
-    config = CONFIG.model_validate({**CONFIG.model_dump(), "account_scoring": {**CONFIG.account_scoring.model_dump(), "fast_path": {"enabled": True, "seniorities": ["c_level"], "min_fit": 30}}})
+    config = CONFIG.model_validate(
+        {
+            **CONFIG.model_dump(),
+            "account_scoring": {
+                **CONFIG.account_scoring.model_dump(),
+                "fast_path": {"enabled": True, "seniorities": ["c_level"], "min_fit": 30},
+            },
+        }
+    )
     initech = run_steps(handbuilt_dir, as_of, config)["accounts"].filter(domain="initech.com").to_dicts()[0]
     assert (initech["score"], initech["decision"]) == (53, "sql_ready")
     assert initech["decision_reason"] == "fast path: demo request from a decision-maker, fit 30 >= 30 (score 53)"
@@ -172,8 +211,16 @@ def test_fast_path_sends_a_decision_makers_demo_request_to_sales(handbuilt_dir, 
 
 def test_tier_hysteresis_keeps_an_account_at_the_boundary():
     decided = pl.DataFrame(
-        {"domain": ["a.com", "b.com"], "score": [68, 66], "decision": ["nurture"] * 2, "fit_points": [40, 40], "trend": ["steady"] * 2,
-         "engaged_stakeholders": [1, 1], "decision_makers_engaged": [0, 0], "recent_points": [0, 0]}
+        {
+            "domain": ["a.com", "b.com"],
+            "score": [68, 66],
+            "decision": ["nurture"] * 2,
+            "fit_points": [40, 40],
+            "trend": ["steady"] * 2,
+            "engaged_stakeholders": [1, 1],
+            "decision_makers_engaged": [0, 0],
+            "recent_points": [0, 0],
+        }
     )
     previous = pl.DataFrame({"domain": ["a.com", "b.com"], "previous_tier": ["Tier 1", "Tier 1"]})
     tiered = dict(selection.assign_tiers(decided, CONFIG, previous).select("domain", "tier").iter_rows())
@@ -184,9 +231,13 @@ def test_tier_hysteresis_keeps_an_account_at_the_boundary():
 
 # ---- properties ---------------------------------------------------------------------------
 
-GROUP = contacts_frame([
-    ("c1", "p.com", "vp", "finance"), ("c2", "p.com", "manager", "it"), ("c3", "p.com", "individual_contributor", "marketing"),
-])
+GROUP = contacts_frame(
+    [
+        ("c1", "p.com", "vp", "finance"),
+        ("c2", "p.com", "manager", "it"),
+        ("c3", "p.com", "individual_contributor", "marketing"),
+    ]
+)
 event_lists = st.lists(st.tuples(st.sampled_from(["c1", "c2", "c3"]), st.sampled_from(SCORING_TYPES), st.integers(0, 120)), max_size=25)
 
 
@@ -216,8 +267,19 @@ def test_merging_spellings_gives_the_same_result_as_clean_input(handbuilt_dir, t
     clean = tmp_path / "clean"
     shutil.copytree(handbuilt_dir, clean)
     accounts = pl.read_csv(clean / "accounts.csv", infer_schema=False)
-    merged_row = {"account_id": "A03", "domain": "umbrella.com", "name": "Umbrella Health", "industry": "Healthcare", "employees": "800", "annual_revenue": "90000000.0", "country": "GB", "owner": "Ana Silva"}
-    accounts.filter(~pl.col("account_id").is_in(["A03", "A09"])).vstack(pl.DataFrame([merged_row]).select(accounts.columns)).write_csv(clean / "accounts.csv")
+    merged_row = {
+        "account_id": "A03",
+        "domain": "umbrella.com",
+        "name": "Umbrella Health",
+        "industry": "Healthcare",
+        "employees": "800",
+        "annual_revenue": "90000000.0",
+        "country": "GB",
+        "owner": "Ana Silva",
+    }
+    accounts.filter(~pl.col("account_id").is_in(["A03", "A09"])).vstack(pl.DataFrame([merged_row]).select(accounts.columns)).write_csv(
+        clean / "accounts.csv"
+    )
     dirty_result = run_steps(handbuilt_dir, as_of)["accounts"].drop("domain_spellings")
     clean_result = run_steps(clean, as_of)["accounts"].drop("domain_spellings")
     assert dirty_result.equals(clean_result)
@@ -227,8 +289,28 @@ def test_merging_spellings_gives_the_same_result_as_clean_input(handbuilt_dir, t
 @given(data=st.data())
 def test_suppressed_accounts_never_appear_in_targets(handbuilt_result, data):
     domains = handbuilt_result["accounts"]["domain"].to_list()
-    lists = {key: pl.Series("domain", data.draw(st.lists(st.sampled_from(domains), unique=True)), pl.String) for key in ("customers", "open_opportunities", "competitors")}
-    scored = handbuilt_result["accounts"].select([c for c in handbuilt_result["accounts"].columns if c not in ("decision", "decision_reason", "suppression", "tier", "tier_label", "target_rank", "target_status", "next_step", "explanation")])
+    lists = {
+        key: pl.Series("domain", data.draw(st.lists(st.sampled_from(domains), unique=True)), pl.String)
+        for key in ("customers", "open_opportunities", "competitors")
+    }
+    scored = handbuilt_result["accounts"].select(
+        [
+            c
+            for c in handbuilt_result["accounts"].columns
+            if c
+            not in (
+                "decision",
+                "decision_reason",
+                "suppression",
+                "tier",
+                "tier_label",
+                "target_rank",
+                "target_status",
+                "next_step",
+                "explanation",
+            )
+        ]
+    )
     tiered = selection.assign_tiers(selection.decide(scored, lists, CONFIG), CONFIG)
     suppressed = set().union(*(set(s) for s in lists.values()))
     assert suppressed.isdisjoint(set(tiered.filter(pl.col("tier").is_not_null())["domain"]))

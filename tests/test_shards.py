@@ -9,14 +9,14 @@ import polars as pl
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
-from prefect.logging import disable_run_logger
+from steps import stage_and_validate, tree_digest
 
 from abmq.config import load_config
-from abmq.sample_data import generate
 from abmq.flows.qualify import qualify
 from abmq.flows.task_runners import with_task_runner
-from steps import stage_and_validate, tree_digest
-from abmq.tasks import pipeline, shards
+from abmq.sample_data import generate
+from abmq.tasks import rollup, shards
+from abmq.tasks.clean import normalise_sources
 
 AS_OF = dt.date(2026, 11, 25)
 
@@ -32,15 +32,14 @@ def generated(tmp_path_factory) -> Path:
 def clean(generated):
     config = load_config()
     sources = stage_and_validate(generated, AS_OF, config)
-    with disable_run_logger():
-        return pipeline.normalise_sources.fn(sources), config
+    return normalise_sources(sources).clean, config
 
 
 @pytest.mark.parametrize("count", [2, 3, 7])
 def test_shards_add_up_to_the_whole(clean, count):
     data, config = clean
     args = (data.accounts, data.contacts, data.events, data.technographics, data.intent)
-    week = pipeline.rollup.latest_intent_week(data.intent, config, AS_OF)
+    week = rollup.latest_intent_week(data.intent, config, AS_OF)
     whole = shards.combine([shards.score(shards.split(*args, 1)[0], config, AS_OF, week)])
     parts = shards.split(*args, count)
     assert len(parts) == count

@@ -46,7 +46,9 @@ def test_email_domain():
     ],
 )
 def test_roles_derived_from_title_when_missing(title, seniority, department):
-    frame = pl.DataFrame({"title": [title], "seniority": [None], "department": [None]}, schema={c: pl.String for c in ("title", "seniority", "department")})
+    frame = pl.DataFrame(
+        {"title": [title], "seniority": [None], "department": [None]}, schema={c: pl.String for c in ("title", "seniority", "department")}
+    )
     derived = frame.select(
         normalise_seniority(pl.col("seniority"), pl.col("title")).alias("s"),
         normalise_department(pl.col("department"), pl.col("title")).alias("d"),
@@ -55,7 +57,9 @@ def test_roles_derived_from_title_when_missing(title, seniority, department):
 
 
 def test_given_roles_are_normalised_and_win_over_the_title():
-    frame = pl.DataFrame({"title": ["Engineer", "Engineer"], "seniority": ["Vice President", "C-Level"], "department": ["Information Technology", "Finance"]})
+    frame = pl.DataFrame(
+        {"title": ["Engineer", "Engineer"], "seniority": ["Vice President", "C-Level"], "department": ["Information Technology", "Finance"]}
+    )
     result = frame.select(
         normalise_seniority(pl.col("seniority"), pl.col("title")).alias("s"),
         normalise_department(pl.col("department"), pl.col("title")).alias("d"),
@@ -93,3 +97,105 @@ def test_timestamps_in_common_iso_forms_become_utc():
     stamps = typed["occurred_at"].dt.strftime("%Y-%m-%dT%H:%M").to_list()
     assert stamps == ["2026-11-20T10:00", "2026-11-20T10:00", "2026-11-20T10:00", None]
     assert typed["_cast_error"].to_list()[3] == "occurred_at=yesterday"
+
+
+# --- text safety and input limits (issue 14) ----------------------------------------------
+
+
+def _accounts(**columns) -> pl.LazyFrame:
+    base = {
+        "domain": ["a.com", "b.com"],
+        "name": ["A", "B"],
+        "industry": ["Software"] * 2,
+        "employees": ["10", "20"],
+        "annual_revenue": ["1", "2"],
+        "country": ["US", "US"],
+    }
+    return pl.DataFrame({**base, **columns}).with_row_index("_row").lazy()
+
+
+def test_control_characters_are_removed_and_the_row_says_so():
+    raw = _accounts(name=["Ac\x00\x00me\x1b[0m", "B\tB"], employees=["1\x002", "20"])
+    typed = cast_to_contract(raw, SOURCES["accounts"]).collect()
+    assert typed["name"].to_list() == ["Acme[0m", "B\tB"]  # tab is kept
+    assert typed["employees"].to_list() == [12, 20]
+    assert typed["_cast_error"].to_list() == ["name: control characters removed; employees: control characters removed", None]
+
+
+def test_clean_text_comes_back_unchanged():
+    from abmq.tasks.text_safety import clean_text
+
+    values = ["Acme Software", "Zoë Ltd — 東京", "tab\there", "", None, "\u202eRTL", "x" * 5000]
+    frame = pl.DataFrame({"t": values}, schema={"t": pl.String})
+    cleaned, unsafe, oversize = clean_text(pl.col("t"), 65_536)
+    result = frame.select(cleaned.alias("c"), unsafe.alias("u"), oversize.alias("o"))
+    assert result["c"].to_list() == values
+    assert not result["u"].any() and result["o"].null_count() == len(values)
+
+
+def test_a_value_over_the_field_limit_is_cut_to_whole_characters_and_quarantined():
+    raw = _accounts(name=["é" * 100, "B"])
+    typed = cast_to_contract(raw, SOURCES["accounts"], max_field_bytes=64).collect()
+    assert typed["name"][0] == "é" * 16  # 64 // 4 characters: within 64 bytes whatever the script
+    assert typed["_cast_error"][0] == "name: 200 bytes, over limits.max_field_bytes (64); cut"
+    assert typed["_cast_error"][1] is None
+
+
+def test_unsafe_header_names_are_made_printable(tmp_path):
+    from abmq.tasks.catalog import scan_source
+
+    (tmp_path / "competitors.csv").write_bytes(b"domain,na\x00me,na\x01me\nrival.com,x,y\n")
+    scan, _ = scan_source(tmp_path, SOURCES["competitors"])
+    assert scan.collect_schema().names() == ["_row", "domain", "na\ufffdme", "na\ufffdme\ufffd"]
+
+
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        (
+            b"domain,name\nrival.com," + b"N" * 3000 + b"\n",
+            "competitors.csv: line 2 has a value over limits.max_field_bytes (1,024 bytes) in column 'name' (field 2)",
+        ),
+        (
+            b"domain,name\nrival.com,Rival\n" + b"z," * 5_000,
+            "competitors.csv: line 3 runs past limits.max_row_bytes (4,096 bytes) without a line break (in an unnamed column (field 2049))",
+        ),
+        (
+            b"domain,name\nrival.com,Rival\n" + b"z" * 10_000,
+            "competitors.csv: line 3 has a value over limits.max_field_bytes (1,024 bytes) in column 'domain' (field 1)",
+        ),
+        (b"domain" + b",c" * 60 + b"\n", "competitors.csv: the header has 61 columns, over limits.max_columns (50)"),
+    ],
+)
+def test_limits_name_the_file_line_and_column(tmp_path, body, message):
+    from abmq.config import Limits
+    from abmq.tasks.catalog import SourceError, scan_source
+
+    (tmp_path / "competitors.csv").write_bytes(body)
+    with pytest.raises(SourceError) as error:
+        scan_source(tmp_path, SOURCES["competitors"], Limits(max_field_bytes=1024, max_row_bytes=4096, max_columns=50))
+    assert message in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_limits_find_a_long_line_across_read_blocks(tmp_path, monkeypatch):
+    from abmq.config import Limits
+    from abmq.tasks import input_limits
+
+    monkeypatch.setattr(input_limits, "BLOCK", 1000)
+    path = tmp_path / "events.csv"
+    path.write_bytes(b"a,b\n" + b"1,2\n" * 700 + b"x," + b"y" * 5000 + b"\n")
+    with pytest.raises(input_limits.LimitError, match=r"line 702 runs past .*in column 'b' \(field 2\)"):
+        input_limits.check_csv(path, Limits(max_field_bytes=4096, max_row_bytes=4096))
+    input_limits.check_csv(path, Limits(max_field_bytes=8192, max_row_bytes=8192))  # within limits
+
+
+def test_a_csv_without_its_header_row_is_named_as_such(tmp_path):
+    from abmq.tasks.catalog import SourceError, scan_source
+
+    (tmp_path / "intent.csv").write_bytes(b"acme.com,Intent Data,2026-11-16,75\nacme.com,Intent Data,2026-11-09,55\n")
+    with pytest.raises(
+        SourceError,
+        match=r"intent.csv: the first line has none of the required columns \(domain, topic, week, score\); is the header row missing\? The first line reads 'acme.com,Intent Data,2026-11-16,75'",
+    ):
+        scan_source(tmp_path, SOURCES["intent"])

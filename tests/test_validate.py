@@ -6,9 +6,11 @@ import shutil
 
 import polars as pl
 import pytest
-
-from abmq.resources import EXPECTATIONS, suite_names
 from steps import stage_and_validate
+
+from abmq.config import load_config
+from abmq.resources import EXPECTATIONS, suite_names
+from abmq.tasks import rollup
 from abmq.tasks.sources import SOURCES
 from abmq.tasks.validate import ROW_LEVEL, load_suite
 
@@ -24,8 +26,8 @@ def test_every_source_has_a_suite_with_severities():
 
 
 def test_suites_are_valid_json_files():
-    # one suite per source, plus the contract of one daily events file
-    assert suite_names() == sorted([*SOURCES, "events_partition"])
+    # one suite per source, the contract of one daily events file, and the output contract
+    assert suite_names() == sorted([*SOURCES, "events_partition", "account_scores"])
     for path in (p for p in EXPECTATIONS.iterdir() if p.name.endswith(".json")):
         json.loads(path.read_text())
 
@@ -54,26 +56,82 @@ def test_missing_required_column_is_blocking(handbuilt_dir, tmp_path, as_of):
 
 def test_null_keys_are_blocking_with_a_count(handbuilt_dir, tmp_path, as_of):
     result = break_and_validate(
-        handbuilt_dir, tmp_path, as_of, "contacts",
-        lambda f: f.with_columns(pl.when(pl.col("contact_id").is_in(["h1", "h2"])).then(None).otherwise(pl.col("contact_id")).alias("contact_id")),
+        handbuilt_dir,
+        tmp_path,
+        as_of,
+        "contacts",
+        lambda f: f.with_columns(
+            pl.when(pl.col("contact_id").is_in(["h1", "h2"])).then(None).otherwise(pl.col("contact_id")).alias("contact_id")
+        ),
     )
-    assert "contacts (contacts.csv): expect_column_values_to_not_be_null(contact_id) failed on 2 of 16 rows" in result.validation.error_message()
+    assert (
+        "contacts (contacts.csv): expect_column_values_to_not_be_null(contact_id) failed on 2 of 16 rows"
+        in result.validation.error_message()
+    )
 
 
 def test_header_only_file_is_blocking(handbuilt_dir, tmp_path, as_of):
     result = break_and_validate(handbuilt_dir, tmp_path, as_of, "accounts", lambda f: f.clear())
-    assert "accounts (accounts.csv): expect_table_row_count_to_be_between(min_value=1) failed: the source has no data rows" in result.validation.error_message()
+    assert (
+        "accounts (accounts.csv): expect_table_row_count_to_be_between(min_value=1) failed: the source has no data rows"
+        in result.validation.error_message()
+    )
 
 
 @pytest.mark.parametrize(
     "source, change, rule, count",
     [
-        ("intent", lambda f: f.with_columns(pl.when(pl.col("topic") == "Lead Scoring").then(pl.lit("140")).otherwise(pl.col("score")).alias("score")), "expect_column_values_to_be_between(score)", 1),
-        ("intent", lambda f: f.with_columns(pl.when(pl.col("topic") == "Lead Scoring").then(pl.lit("2026-11-30")).otherwise(pl.col("week")).alias("week")), "expect_column_values_to_be_between(week)", 1),
-        ("accounts", lambda f: f.with_columns(pl.when(pl.col("domain") == "globex.com").then(pl.lit("-5")).otherwise(pl.col("annual_revenue")).alias("annual_revenue")), "expect_column_values_to_be_between(annual_revenue)", 1),
-        ("events", lambda f: f.with_columns(pl.when(pl.col("event_id").is_in(["e70", "e71"])).then(pl.lit("phone_call")).otherwise(pl.col("event_type")).alias("event_type")), "expect_column_values_to_be_in_set(event_type)", 2),
-        ("accounts", lambda f: f.with_columns(pl.when(pl.col("domain") == "quiet.com").then(pl.lit("twelve")).otherwise(pl.col("employees")).alias("employees")), "expect_column_values_to_be_null(_cast_error)", 1),
-        ("accounts", lambda f: f.with_columns(pl.when(pl.col("domain") == "quiet.com").then(pl.lit("Netherlands")).otherwise(pl.col("country")).alias("country")), "expect_column_values_to_be_in_set(country)", 1),
+        (
+            "intent",
+            lambda f: f.with_columns(
+                pl.when(pl.col("topic") == "Lead Scoring").then(pl.lit("140")).otherwise(pl.col("score")).alias("score")
+            ),
+            "expect_column_values_to_be_between(score)",
+            1,
+        ),
+        (
+            "intent",
+            lambda f: f.with_columns(
+                pl.when(pl.col("topic") == "Lead Scoring").then(pl.lit("2026-11-30")).otherwise(pl.col("week")).alias("week")
+            ),
+            "expect_column_values_to_be_between(week)",
+            1,
+        ),
+        (
+            "accounts",
+            lambda f: f.with_columns(
+                pl.when(pl.col("domain") == "globex.com").then(pl.lit("-5")).otherwise(pl.col("annual_revenue")).alias("annual_revenue")
+            ),
+            "expect_column_values_to_be_between(annual_revenue)",
+            1,
+        ),
+        (
+            "events",
+            lambda f: f.with_columns(
+                pl.when(pl.col("event_id").is_in(["e70", "e71"]))
+                .then(pl.lit("phone_call"))
+                .otherwise(pl.col("event_type"))
+                .alias("event_type")
+            ),
+            "expect_column_values_to_be_in_set(event_type)",
+            2,
+        ),
+        (
+            "accounts",
+            lambda f: f.with_columns(
+                pl.when(pl.col("domain") == "quiet.com").then(pl.lit("twelve")).otherwise(pl.col("employees")).alias("employees")
+            ),
+            "expect_column_values_to_be_null(_cast_error)",
+            1,
+        ),
+        (
+            "accounts",
+            lambda f: f.with_columns(
+                pl.when(pl.col("domain") == "quiet.com").then(pl.lit("Netherlands")).otherwise(pl.col("country")).alias("country")
+            ),
+            "expect_column_values_to_be_in_set(country)",
+            1,
+        ),
     ],
     ids=["intent-score-140", "intent-week-after-as-of", "negative-revenue", "unknown-event-type", "mixed-types", "bad-country"],
 )
@@ -106,5 +164,78 @@ def test_events_may_be_a_folder_of_daily_files(handbuilt_dir, tmp_path, as_of):
     for day, part in events.group_by(pl.col("occurred_at").str.slice(0, 10), maintain_order=True):
         part.write_csv(data / "events" / f"{day[0]}.csv")
     sources = stage_and_validate(data, as_of)
-    assert sources["events"].rows_in == events.height
+    # a run reads the daily files of its scoring window; later days are left for later runs
+    first_day = rollup.first_day_read(load_config(), as_of).isoformat()
+    in_window = events.filter(pl.col("occurred_at").str.slice(0, 10).is_between(pl.lit(first_day), pl.lit(as_of.isoformat())))
+    assert 0 < in_window.height < events.height
+    assert sources["events"].rows_in == in_window.height
     assert len(sources["events"].files) > 10 and sources["events"].files[0].startswith("events/")
+
+
+def test_severity_overrides_follow_one_rule_for_every_suite():
+    from abmq.config import ConfigError
+    from abmq.tasks.event_partitions import partition_suite, window_checks
+    from abmq.tasks.validate import check_severity_overrides, suite_label
+
+    config = load_config()
+
+    def quality(overrides):
+        return config.data_quality.model_copy(update={"severity_overrides": overrides})
+
+    # a check of events.json, and one only the daily-file suite has: both are `events` checks
+    check_severity_overrides(quality({"events": {"expect_column_values_to_be_in_set(event_type)": "blocking"}}))
+    labels = {name: {suite_label("events", e) for e in load_suite(name)["expectations"]} for name in ("events", "events_partition")}
+    (day_check,) = labels["events_partition"] - labels["events"]
+    check_severity_overrides(quality({"events": {day_check: "warning"}}))
+    overridden = partition_suite(quality({"events": {day_check: "warning"}}))["expectations"]
+    assert [e["meta"]["severity"] for e in overridden if suite_label("events", e) == day_check] == ["warning"]
+    # a typo is a config error, for daily files as for one export
+    with pytest.raises(ConfigError, match="no check labelled"):
+        check_severity_overrides(quality({"events": {"expect_column_values_to_be_in_set(event_typo)": "blocking"}}))
+    with pytest.raises(ConfigError, match="no source called"):
+        check_severity_overrides(quality({"event": {}}))
+    # the window checks take their overrides too
+    import datetime as dt
+
+    import polars as pl
+
+    kept = pl.DataFrame({"contact_id": ["c1", "c9"], "occurred_at": [dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc)] * 2})
+    parameters = {"events_fresh_from": dt.datetime(2026, 11, 20, tzinfo=dt.timezone.utc), "volume_floors": {}}
+    checks, orphans, _ = window_checks(kept, pl.Series(["c1"]), 2, parameters)
+    assert [c.severity for c in checks] == ["warning", "blocking", "blocking"] and orphans.height == 1
+    stale = "expect_column_max_to_be_between(occurred_at)"
+    checks, _, _ = window_checks(kept, pl.Series(["c1"]), 2, parameters, {stale: "warning"})
+    assert [c.label for c in checks][1] == stale and checks[1].severity == "warning" and not checks[1].success
+
+
+def test_a_table_check_downgraded_to_a_warning_is_reported_not_crashed(handbuilt_dir, as_of):
+    """Stale events and intent, with the freshness checks overridden to warnings: the run goes
+    on, and the logs, the quality summary and the report say what failed."""
+    import datetime as dt
+    import logging
+
+    from abmq.tasks import flow_tasks, gate, pipeline
+
+    later = as_of + dt.timedelta(days=60)
+    stale = {
+        "events": {"expect_column_max_to_be_between(occurred_at)": "warning"},
+        "intent": {"expect_column_max_to_be_between(week)": "warning"},
+    }
+    config = load_config()
+    config = config.model_copy(update={"data_quality": config.data_quality.model_copy(update={"severity_overrides": stale})})
+    checked = pipeline.check_inputs(str(handbuilt_dir), None, config, later)
+    warned = [o for o in checked.sources["events"].validation.warnings if o.label in stale["events"]]
+    assert len(warned) == 1 and warned[0].unexpected_count is None
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger = logging.getLogger("abmq-test")
+    logger.addHandler(handler)
+    flow_tasks.log_validated(logger, checked.sources["events"], {})
+    assert any("expect_column_max_to_be_between(occurred_at) failed" in r.getMessage() for r in records)
+    assessment = pipeline.assess(checked.sources, config, later)
+    rendered = pipeline.render_run(assessment, [], config, later)
+    summary = gate.quality_summary(assessment.cleaned.sources, assessment.cleaned.accounting)
+    events = next(s for s in summary["sources"] if s["source"] == "events")
+    assert "expect_column_max_to_be_between(occurred_at)" in {f["label"] for f in events["failed"]}
+    assert "expect_column_max_to_be_between(occurred_at)" in rendered.bundle.files["quality.html"]

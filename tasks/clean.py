@@ -1,0 +1,101 @@
+"""Normalise the gated sources: duplicate companies merged, contacts and events deduped,
+events of quarantined contacts set aside; the frames the scoring reads, and the count of
+what happened to each source's rows (returned, for the quality summary)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+
+from abmq.tasks import normalise, validate
+from abmq.tasks.ingest import SourceData
+from abmq.tasks.sources import SOURCES
+
+LIST_SOURCES = ("technographics", "intent", "crm_customers", "crm_open_opportunities", "competitors", "opportunities")
+
+
+@dataclass
+class CleanData:
+    accounts: pl.DataFrame
+    contacts: pl.DataFrame
+    events: pl.DataFrame
+    technographics: pl.DataFrame
+    intent: pl.DataFrame
+    suppression: dict[str, pl.Series]
+
+
+@dataclass(frozen=True)
+class Cleaned:
+    clean: CleanData
+    # the sources as published: kept rows released, events set aside here added to quarantine
+    sources: dict[str, SourceData]
+    # per source: rows used, duplicates merged, rows set aside by rules outside GX
+    accounting: dict[str, dict[str, Any]]
+
+    @property
+    def orphaned_events(self) -> int:
+        return sum(entry["unexpected_count"] for entry in self.accounting["events"]["set_aside"])
+
+
+def with_optional_columns(frame: pl.DataFrame, source: str) -> pl.DataFrame:
+    """The source's optional columns an export left out, as empty (typed) columns: every step
+    after this one may read them, and the outputs show blanks (an export without owners has
+    an empty owner column)."""
+    missing = {name: dtype for name, dtype in SOURCES[source].optional.items() if name not in frame.columns}
+    return frame.with_columns(pl.lit(None, dtype).alias(name) for name, dtype in missing.items()) if missing else frame
+
+
+def normalise_sources(sources: dict[str, SourceData]) -> Cleaned:
+    """Merge duplicate companies, dedupe contacts and events, drop events of quarantined contacts."""
+    accounts, accounts_merged = normalise.merge_duplicate_accounts(with_optional_columns(sources["accounts"].kept, "accounts"))
+    contacts, contacts_merged = normalise.dedupe_contacts(with_optional_columns(sources["contacts"].kept, "contacts"))
+    events, events_merged = normalise.dedupe_events(with_optional_columns(sources["events"].kept, "events"))
+    events, orphaned = normalise.events_of_usable_contacts(events, contacts, sources["contacts"].quarantined)
+    published = dict(sources)
+    events_set_aside = []
+    if orphaned.height:
+        events_source = sources["events"]
+        published["events"] = events_source.replace(quarantined=pl.concat([events_source.quarantined, orphaned], how="diagonal_relaxed"))
+        events_set_aside.append(
+            {
+                "label": "events of quarantined contacts",
+                "severity": "warning",
+                "unexpected_count": orphaned.height,
+                "why": "their contact was quarantined",
+                "examples": validate.example_rows(orphaned.drop("quarantine_reasons")),
+            }
+        )
+    accounting: dict[str, dict[str, Any]] = {
+        "accounts": {"used": accounts.height, "merged": accounts_merged, "set_aside": []},
+        "contacts": {"used": contacts.height, "merged": contacts_merged, "set_aside": []},
+        "events": {"used": events.height, "merged": events_merged, "set_aside": events_set_aside},
+    }
+    for name in LIST_SOURCES:
+        kept = sources[name].kept
+        accounting[name] = {"used": kept.height if kept is not None else 0, "merged": 0, "set_aside": []}
+    for name in ("accounts", "contacts", "events"):
+        published[name] = published[name].replace(kept=None)
+
+    def kept(name: str, columns: list[str]) -> pl.DataFrame:
+        frame = sources[name].kept
+        if frame is None:
+            return pl.DataFrame(schema={c: SOURCES[name].columns[c] for c in columns})
+        return with_optional_columns(frame, name).select(columns)
+
+    clean = CleanData(
+        accounts=accounts,
+        contacts=contacts,
+        events=events.select("contact_id", "event_type", "occurred_at"),
+        technographics=kept("technographics", ["domain", "technology", "first_seen"]),
+        intent=kept("intent", ["domain", "topic", "week", "score"]),
+        suppression=normalise.suppression_domains(
+            {
+                "customers": sources["crm_customers"].kept,
+                "open_opportunities": sources["crm_open_opportunities"].kept,
+                "competitors": sources["competitors"].kept,
+            }
+        ),
+    )
+    return Cleaned(clean, published, accounting)

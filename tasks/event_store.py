@@ -1,0 +1,162 @@
+"""The event state store (`OUT/state/events/`): daily event files found and read, their
+validated rows written and read back (I/O of `tasks/event_partitions.py`).
+
+Files are written in place under content-addressed names and become part of the outputs only
+when the run's manifest is published; `remove_unlisted` drops what no published manifest
+lists (a killed run's files, days that left the window).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import uuid
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from abmq.config import Limits
+from abmq.tasks import catalog, input_limits, staging
+from abmq.tasks.event_partitions import DAY_IN_NAME, MANIFEST, STATE_DIR, EventFile, ValidatedFile, suite_hash
+from abmq.tasks.sources import SOURCES, UTC_TIMESTAMP
+
+
+def daily_files(input_dir: Path) -> list[EventFile] | None:
+    """The dated files of `events/`, oldest first, or None when events come as one export
+    (`events.parquet`, `events.csv`, or a folder of undated parts)."""
+    files = catalog.source_files(Path(input_dir), "events")
+    if not files or files[0].parent.name != "events":
+        return None
+    found = {path: DAY_IN_NAME.search(path.name) for path in files}
+    if not any(found.values()):
+        return None
+    undated = sorted(path.name for path, match in found.items() if match is None)
+    if undated:
+        raise catalog.SourceError(
+            f"events/: {len(undated)} file(s) without a date in the name ({', '.join(undated[:3])}) beside daily "
+            "files; name every daily file by its day, e.g. events/2026-11-24.parquet"
+        )
+    dated: dict[dt.date, Path] = {}
+    for path, match in found.items():
+        try:
+            day = dt.date.fromisoformat(match.group(1))
+        except ValueError:
+            raise catalog.SourceError(f"events/{path.name}: '{match.group(1)}' is not a calendar date (YYYY-MM-DD)") from None
+        if day in dated:
+            raise catalog.SourceError(f"events/: two files for {day}: {dated[day].name} and {path.name}; keep one per day")
+        dated[day] = path
+    return [EventFile(path, day) for day, path in sorted(dated.items())]
+
+
+def file_hash(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def state_folder(out_dir: Path) -> Path:
+    return Path(out_dir) / STATE_DIR
+
+
+def read_state(out_dir: Path) -> dict[str, dict[str, Any]]:
+    """The published manifest: {file name: entry}. A file listed here was validated by a run
+    that published; its rows are in the entry's `kept` / `quarantined` files."""
+    path = state_folder(out_dir) / MANIFEST
+    if not path.exists():
+        return {}
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))["files"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise catalog.SourceError(f"{path}: unreadable event state ({exc}); delete {state_folder(out_dir)} to rebuild it") from None
+
+
+def cached_entry(
+    state: dict[str, dict[str, Any]], file: EventFile, sha256: str, suite: dict[str, Any], out_dir: Path
+) -> dict[str, Any] | None:
+    entry = state.get(file.name)
+    if entry is None or entry["sha256"] != sha256 or entry["suite"] != suite_hash(suite):
+        return None
+    folder = state_folder(out_dir)
+    if not (folder / entry["kept"]).exists() or (entry["quarantined"] and not (folder / entry["quarantined"]).exists()):
+        return None  # the store was tampered with: validate the file again
+    return entry
+
+
+def remove_unlisted(out_dir: Path) -> int:
+    """State files no published manifest refers to (a killed run's, or a replaced file's).
+    Only called while holding the output lock."""
+    folder = state_folder(out_dir)
+    if not folder.is_dir():
+        return 0
+    listed = {MANIFEST}
+    for entry in read_state(out_dir).values():
+        listed.update(name for name in (entry["kept"], entry["quarantined"]) if name)
+    removed = 0
+    for path in folder.iterdir():
+        if path.name not in listed:
+            path.unlink()
+            removed += 1
+    return removed
+
+
+def stage_file(file: EventFile, limits: Limits | None = None) -> pl.DataFrame:
+    """The file cast to the contract, with the end of its day for the `file_day_end` check."""
+    spec = SOURCES["events"]
+    limits = limits or Limits()
+    scan = input_limits.scan([file.path], catalog.scan_files, spec, limits)
+    typed = staging.stage_events(staging.cast_to_contract(scan, spec, limits.max_field_bytes), None)
+    day_end = dt.datetime.combine(file.day, dt.time.max, tzinfo=dt.timezone.utc)
+    try:
+        return typed.with_columns(pl.lit(day_end, UTC_TIMESTAMP).alias("file_day_end")).collect(engine="streaming")
+    except Exception as exc:  # an unreadable file surfaces when the scan runs
+        raise catalog.read_error("events", [file.name], exc) from None
+
+
+def store_file(validated: ValidatedFile, out_dir: Path) -> None:
+    """Write a validated file's rows into the store (a blocking file writes nothing)."""
+    if validated.kept is None:
+        return
+    folder = state_folder(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    _write_atomically(validated.kept, folder / validated.entry["kept"])
+    if validated.entry["quarantined"]:
+        _write_atomically(validated.quarantined, folder / validated.entry["quarantined"])
+
+
+def _write_atomically(frame: pl.DataFrame, path: Path) -> None:
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
+    frame.write_parquet(temporary, statistics=False)
+    os.replace(temporary, path)
+
+
+def read_window(entries: list[tuple[EventFile, dict[str, Any]]], out_dir: Path, which: str) -> pl.DataFrame:
+    """The window's kept (or quarantined) rows in file order; `_row` numbers rows across the
+    window as if the files were one export, so ties break the same cached or not."""
+    folder = state_folder(out_dir)
+    frames, offset = [], 0
+    for file, entry in entries:
+        if entry[which]:
+            frames.append(
+                pl.read_parquet(folder / entry[which]).with_columns(
+                    (pl.col("_row") + offset).alias("_row"), pl.lit(file.name).alias("file")
+                )
+            )
+        offset += entry["rows"]
+    if not frames:
+        schema = {"_row": pl.UInt32, **SOURCES["events"].required, "file": pl.String}
+        if which == "quarantined":
+            schema["quarantine_reasons"] = pl.String
+        return pl.DataFrame(schema=schema)
+    return pl.concat(frames, how="diagonal_relaxed")
+
+
+def remove_leftovers(out_dir: Path) -> None:
+    """What killed runs left behind: staging folders and unlisted state files (only called
+    while holding the output lock)."""
+    catalog.remove_leftovers(out_dir)
+    remove_unlisted(out_dir)

@@ -1,0 +1,344 @@
+"""Prefect tasks: the pipeline's steps as named tasks, with their logs, retries and timeouts,
+and the flow's I/O (config, run history, writing, publishing, artifacts, alert). Nothing
+here transforms data: each step task calls the plain function `tasks/pipeline.py` orders.
+
+Frames are passed in memory, so input hashing is off (`NO_CACHE`): hashing a 10M-row frame
+costs more than the step it would skip.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import inspect
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from prefect import get_run_logger, task, unmapped
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.events import emit_event
+from prefect.tasks import exponential_backoff
+
+from abmq.config import Config, load_config
+from abmq.tasks import alerts, catalog, event_store, exports, gate, ingest, output_contract, pipeline, render, report
+
+LogResult = Callable[[logging.Logger, Any, dict[str, Any]], None]
+
+
+def step_task(fn: Callable, name: str, log: LogResult | None = None, **options: Any):
+    """`fn` as a Prefect task named `name`; `log(logger, result, arguments)` says what it did."""
+    signature = inspect.signature(fn)
+
+    @functools.wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        result = fn(*args, **kwargs)
+        if log is not None:
+            log(get_run_logger(), result, signature.bind(*args, **kwargs).arguments)
+        return result
+
+    return task(name=name, cache_policy=NO_CACHE, **options)(run)
+
+
+def transient_io_error(task, task_run, state) -> bool:
+    """Retry a read only for errors that may pass (a network filesystem hiccup), never for
+    a file that is missing or malformed: those fail at once with their message."""
+    try:
+        state.result()
+    except catalog.SourceError:
+        return False
+    except OSError:
+        return True
+    except Exception:
+        return False
+    return False
+
+
+# Reads of input files: retried with backoff, for transient I/O errors only.
+READ_RETRIES = {"retries": 3, "retry_delay_seconds": exponential_backoff(backoff_factor=2), "retry_condition_fn": transient_io_error}
+
+
+# --- what each step logs -----------------------------------------------------------------------
+
+
+def _rows(count: int) -> str:
+    return f"{count:,}"
+
+
+def log_staged(logger, data: ingest.SourceData, args) -> None:
+    if data.staged is None:
+        logger.info("%s: not supplied (optional)", data.name)
+    else:
+        logger.info("%s: %s rows from %s", data.name, _rows(data.rows_in), ", ".join(data.files))
+
+
+def log_daily_files(logger, daily: ingest.DailyEventFiles | None, args) -> None:
+    if daily is not None:
+        logger.info(
+            "events: %d daily files, %d in the scoring window from %s; %d dated after %s left for later runs",
+            daily.total,
+            len(daily.window),
+            daily.first_day.isoformat(),
+            len(daily.later),
+            args["as_of"].isoformat(),
+        )
+
+
+def log_validated(logger, data: ingest.SourceData, args) -> None:
+    if data.validation is None:
+        return
+    if data.validation.blocking_failures:
+        logger.error("%s: blocking data-quality failure: %s", data.name, data.validation.error_message())
+        return
+    for outcome in data.validation.warnings:
+        if outcome.unexpected_count is None:  # a table-level check downgraded to a warning
+            logger.warning("%s: %s failed (%s); the run goes on (warning)", data.name, outcome.label, outcome.why)
+        else:
+            logger.warning(
+                "%s: %s failed on %s rows (%s): rows quarantined", data.name, outcome.label, _rows(outcome.unexpected_count), outcome.why
+            )
+    logger.info("%s: %s rows pass, %s quarantined", data.name, _rows(data.kept.height), _rows(data.quarantined.height))
+
+
+def log_event_file(logger, checked: ingest.CheckedEventFile, args) -> None:
+    if checked.entry["blocking"]:
+        logger.error("%s: blocking data-quality failure: %s", checked.file.name, checked.entry["blocking"])
+    else:
+        logger.info(
+            "%s: %s rows, %s quarantined", checked.file.name, _rows(checked.entry["rows"]), _rows(checked.entry["quarantined_rows"])
+        )
+
+
+def log_window(logger, data: ingest.SourceData, args) -> None:
+    if data.kept is None:
+        return
+    checked = args["checked"]
+    logger.info(
+        "events: %s rows in %d daily files (%d validated now, %d remembered), %s pass, %s quarantined",
+        _rows(data.rows_in),
+        len(checked),
+        sum(c.validation is not None for c in checked),
+        sum(c.validation is None for c in checked),
+        _rows(data.kept.height),
+        _rows(data.quarantined.height),
+    )
+
+
+def log_normalised(logger, cleaned, args) -> None:
+    clean, counts = cleaned.clean, cleaned.accounting
+    logger.info(
+        "normalised: %s accounts (%s duplicates merged), %s contacts, %s events (%s events of quarantined contacts set aside)",
+        _rows(clean.accounts.height),
+        _rows(counts["accounts"]["merged"]),
+        _rows(clean.contacts.height),
+        _rows(clean.events.height),
+        _rows(cleaned.orphaned_events),
+    )
+
+
+def log_shards(logger, sharded: pipeline.ShardedInputs, args) -> None:
+    if len(sharded.parts) > 1:
+        logger.info("%d shards of %s accounts", len(sharded.parts), "/".join(_rows(s.accounts.height) for s in sharded.parts))
+
+
+def log_shard(logger, scored, args) -> None:
+    contact_scores, account_scores = scored
+    shard, threshold = args["shard"], args["config"].account_scoring.threshold
+    logger.info(
+        "shard %d of %d: %s contacts (%s SQL-ready), %s accounts (%s at or above %d)",
+        shard.number,
+        shard.of,
+        _rows(contact_scores.height),
+        _rows(contact_scores["sql_ready"].sum()),
+        _rows(account_scores.height),
+        _rows((account_scores["score"] >= threshold).sum()),
+        threshold,
+    )
+
+
+def log_selected(logger, accounts: pl.DataFrame, args) -> None:
+    counts = dict(accounts.group_by("decision").len().sort("decision").iter_rows())
+    logger.info("decisions: %s; targets: %s", counts, _rows(accounts["tier"].is_not_null().sum()))
+
+
+def log_changes(logger, changes: dict[str, Any], args) -> None:
+    previous_as_of = args["last"][0]
+    if previous_as_of:
+        logger.info(
+            "since %s: %d newly SQL-ready, %d dropped, %d tier moves",
+            previous_as_of,
+            len(changes["new_sql_ready"]),
+            len(changes["dropped"]),
+            len(changes["tier_moves"]),
+        )
+
+
+# --- the steps as tasks --------------------------------------------------------------------------
+
+stage_source = step_task(
+    ingest.stage_source, "stage-source", log_staged, task_run_name="stage-{source}", timeout_seconds=3600, **READ_RETRIES
+)
+find_daily_event_files = step_task(ingest.find_daily_event_files, "find-daily-event-files", log_daily_files)
+read_event_state = step_task(
+    ingest.read_event_state,
+    "read-event-state",
+    lambda logger, state, args: logger.info("event state: %d daily files remembered", len(state)),
+)
+recall_event_files = step_task(
+    ingest.recall_event_files,
+    "recall-event-files",
+    lambda logger, r, args: logger.info("events: %d daily files in the window remembered, %d to validate", len(r.remembered), len(r.new)),
+)
+validate_event_file = step_task(
+    ingest.validate_event_file,
+    "validate-event-file",
+    log_event_file,
+    task_run_name="validate-events-{file.day}",
+    timeout_seconds=1800,
+    **READ_RETRIES,
+)
+validate_source = step_task(gate.validate_source, "validate-source", log_validated, task_run_name="validate-{source}", timeout_seconds=3600)
+assemble_event_window = step_task(ingest.assemble_event_window, "assemble-event-window", log_window)
+quality_gate = step_task(
+    gate.quality_gate, "data-quality-gate", lambda logger, passed, args: logger.info("data-quality gate passed for %d sources", passed)
+)
+normalise_sources = step_task(pipeline.normalise_sources, "normalise-sources", log_normalised)
+split_into_shards = step_task(pipeline.split_into_shards, "split-into-shards", log_shards)
+score_shard = step_task(pipeline.score_shard, "score-shard", log_shard, task_run_name="score-shard-{shard.number}")
+combine_shards = step_task(
+    pipeline.combine_shards,
+    "combine-shards",
+    lambda logger, scored, args: logger.info(
+        "scores: %s contacts, %s accounts from %d shard(s)", _rows(scored[0].height), _rows(scored[1].height), len(args["scored"])
+    ),
+)
+read_last_snapshot = step_task(
+    pipeline.read_last_snapshot,
+    "read-last-snapshot",
+    lambda logger, last, args: logger.info("last snapshot before %s: %s", args["as_of"].isoformat(), last[0] or "none"),
+)
+select_targets = step_task(pipeline.select_targets, "select-targets", log_selected)
+check_account_table = step_task(
+    output_contract.check_account_table,
+    "check-output-contract",
+    lambda logger, v, args: logger.info("output contract: %d checks passed on %s accounts", len(v.outcomes), _rows(v.rows_in)),
+)
+compare_with_last_run = step_task(render.compare_with_last_run, "compare-with-last-run", log_changes)
+gather_report_details = step_task(render.gather_report_details, "gather-report-details")
+render_outputs = step_task(render.render_outputs, "render-outputs")
+
+
+def score_on_task_runner(sharded: pipeline.ShardedInputs, config: Config, as_of: dt.date) -> list[tuple[pl.DataFrame, pl.DataFrame]]:
+    """One `score-shard-<n>` task per shard on the flow's task runner (threads, or Dask)."""
+    futures = score_shard.map(sharded.parts, unmapped(config), unmapped(as_of), unmapped(sharded.latest_intent_week))
+    return [future.result() for future in futures]
+
+
+STEPS = pipeline.Steps(
+    stage_source=stage_source,
+    find_daily_event_files=find_daily_event_files,
+    read_event_state=read_event_state,
+    recall_event_files=recall_event_files,
+    validate_event_file=validate_event_file,
+    validate_source=validate_source,
+    assemble_event_window=assemble_event_window,
+    quality_gate=quality_gate,
+    normalise_sources=normalise_sources,
+    split_into_shards=split_into_shards,
+    score_each=score_on_task_runner,
+    combine_shards=combine_shards,
+    read_last_snapshot=read_last_snapshot,
+    select_targets=select_targets,
+    check_account_table=check_account_table,
+    compare_with_last_run=compare_with_last_run,
+    gather_report_details=gather_report_details,
+    render_outputs=render_outputs,
+)
+
+
+# --- the flow's I/O --------------------------------------------------------------------------------
+
+
+@task(name="load-config", cache_policy=NO_CACHE)
+def load_scoring_config(path: str | None) -> Config:
+    config = load_config(path)
+    get_run_logger().info("scoring config %s (fingerprint %s)", path or "config/default.yaml", config.fingerprint())
+    return config
+
+
+@task(name="read-run-history", cache_policy=NO_CACHE)
+def read_run_history(out_dir: str) -> list[dict]:
+    """Row counts of earlier published runs, for the volume checks."""
+    history = catalog.read_history(Path(out_dir))
+    get_run_logger().info("run history: %d earlier as-of dates", len(history))
+    return history
+
+
+@task(name="write-outputs", cache_policy=NO_CACHE)
+def write_outputs(outputs: catalog.RunOutputs, bundle: render.OutputBundle, as_of: dt.date) -> None:
+    """Write every output into the run's staging folder (published later, all or nothing)."""
+    outputs.write_bundle(bundle.files, bundle.gx_results, as_of)
+    get_run_logger().info("outputs written to staging folder %s", outputs.staging.name)
+
+
+@task(name="publish-outputs", cache_policy=NO_CACHE)
+def publish_outputs(outputs: catalog.RunOutputs) -> str:
+    published = outputs.publish()
+    forgotten = event_store.remove_unlisted(Path(published))  # days that left the window
+    get_run_logger().info(
+        "published report and target list in %s%s", published, f"; {forgotten} stored event files forgotten" if forgotten else ""
+    )
+    return str(published)
+
+
+def record_failure(out_dir: str, error: BaseException, sources: dict[str, ingest.SourceData], as_of: dt.date) -> Path:
+    """Keep the error, the GX results and their Data Docs in OUT/last_failure/."""
+    dq = {name: data.validation.to_dict() for name, data in sources.items() if data.validation is not None}
+    return catalog.record_failure(Path(out_dir), error, dq, render.gx_results(sources), as_of)
+
+
+@task(name="publish-run-summary", cache_policy=NO_CACHE)
+def publish_run_summary(accounts: pl.DataFrame, quality: dict[str, Any], config: Config, as_of: dt.date) -> None:
+    """Prefect artifacts for data engineers: counts, data quality, top targets (no contacts)."""
+    create_markdown_artifact(
+        key="abm-qualification-summary",
+        markdown=report.markdown_summary(accounts, quality, config, as_of),
+        description=f"ABM qualification as of {as_of.isoformat()}",
+    )
+    top = (
+        exports.targets_table(accounts)
+        .head(25)
+        .select("rank", "tier", "account_name", "domain", "owner", "score", "fit_points", "engagement_points", "decision_reason")
+    )
+    create_table_artifact(
+        key="abm-top-targets",
+        table=[{k: ("" if v is None else str(v)) for k, v in row.items()} for row in top.to_dicts()],
+        description="Top 25 target accounts",
+    )
+
+
+@task(name="alert-new-sql-ready", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[2, 10])
+def alert_new_sql_ready(changes: dict[str, Any], accounts: pl.DataFrame, as_of: dt.date) -> dict[str, Any] | None:
+    """Emit a Prefect event for newly SQL-ready accounts (a Prefect automation can route it)
+    and post it to the webhook, if one is configured."""
+    owners = dict(accounts.select("domain", "owner").iter_rows())
+    payload = alerts.alert_payload(changes, as_of.isoformat(), owners)
+    logger = get_run_logger()
+    if payload is None:
+        logger.info("no newly SQL-ready accounts to alert on")
+        return None
+    emit_event(
+        event=alerts.EVENT_NAME,
+        resource={"prefect.resource.id": f"abm-qualify.as-of.{as_of.isoformat()}", "prefect.resource.name": "abm-qualify"},
+        payload=payload,
+    )
+    url = alerts.webhook_url()
+    if url:
+        status = alerts.post_webhook(url, payload)
+        logger.info("alert for %d newly SQL-ready accounts posted to the webhook (HTTP %d)", payload["count"], status)
+    else:
+        logger.info("alert event for %d newly SQL-ready accounts emitted (no webhook configured)", payload["count"])
+    return payload

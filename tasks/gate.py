@@ -1,0 +1,117 @@
+"""The data-quality gate: each source through its GX suite (rows failing a warning-level
+check quarantined), the run stopped on any blocking failure, and the accounting of what
+happened to every row (in = used + quarantined + merged)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import Any
+
+from abmq.config import Config
+from abmq.tasks import catalog, validate
+from abmq.tasks.ingest import SourceData
+
+
+def gate_parameters(as_of: dt.date, config: Config, history: list[dict] | None = None) -> dict[str, Any]:
+    """Values the suites' $PARAMETERs take for this run (dates as UTC timestamps, see
+    validate.as_validated)."""
+    quality = config.data_quality
+
+    def midnight(day: dt.date) -> dt.datetime:
+        return dt.datetime.combine(day, dt.time.min, tzinfo=dt.timezone.utc)
+
+    def fresh_from(source: str) -> dt.datetime:
+        days = quality.freshness_days.get(source)
+        return midnight(as_of - dt.timedelta(days=days)) if days is not None else midnight(dt.date(1900, 1, 1))
+
+    return {
+        "as_of_date": midnight(as_of),
+        "as_of_end": dt.datetime.combine(as_of, dt.time.max, tzinfo=dt.timezone.utc),
+        "events_fresh_from": fresh_from("events"),
+        "intent_fresh_from": fresh_from("intent"),
+        "volume_floors": {
+            source: math.ceil(rows * (1 - quality.max_volume_drop))
+            for source, rows in catalog.volumes_before(history or [], as_of.isoformat()).items()
+        },
+    }
+
+
+def source_parameters(parameters: dict[str, Any], source: str) -> dict[str, Any]:
+    return {**parameters, "volume_floor": parameters["volume_floors"].get(source, 0)}
+
+
+def validate_source(source: str, data: SourceData, parameters: dict[str, Any], config: Config) -> SourceData:
+    """The source after its GX suite: kept and quarantined rows (with examples per rule), or
+    only the verdict when a blocking check failed."""
+    if data.staged is None:
+        return data.replace(kept=None)
+    suite = validate.load_suite(source, config.data_quality)
+    parameters = source_parameters(parameters, source)
+    validation = validate.run_suite(
+        source, data.staged, suite, parameters, data.files, data.unknown_columns, config.data_quality.max_quarantine_share
+    )
+    if validation.blocking_failures:
+        return data.replace(validation=validation)
+    kept, quarantined = validate.split_quarantine(data.staged, validation, parameters)
+    examples = validate.quarantine_examples(quarantined, validation, parameters)
+    return data.replace(validation=validation, kept=kept, quarantined=quarantined, examples=examples, staged=None)
+
+
+def blocking_messages(sources: dict[str, SourceData]) -> list[str]:
+    return [d.validation.error_message() for d in sources.values() if d.validation and d.validation.blocking_failures]
+
+
+def quality_gate(sources: dict[str, SourceData]) -> int:
+    """Stop the run, naming every blocking failure, before anything is scored or published.
+    Returns how many sources passed."""
+    messages = blocking_messages(sources)
+    if messages:
+        raise validate.DataQualityError("blocking data-quality failure: " + " | ".join(messages))
+    return sum(d.validation is not None for d in sources.values())
+
+
+def account_match_rate(data: SourceData) -> float | None:
+    """Share of a source's rows whose domain matched an account (contacts, intent, technographics)."""
+    if data.validation is None:
+        return None
+    for outcome in data.validation.outcomes:
+        if outcome.kwargs.get("column") == "account_found" and "mostly" not in outcome.kwargs and outcome.element_count:
+            return round(1 - (outcome.unexpected_count or 0) / outcome.element_count, 4)
+    return None
+
+
+def quality_summary(sources: dict[str, SourceData], accounting: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Per source: rows in, used, quarantined and merged, and every failed check with examples.
+    `accounting` is what normalising did (`clean.Cleaned.accounting`): rows used, duplicates merged,
+    rows set aside by rules outside GX; without it (a run stopped at the gate) nothing was used."""
+    rows = []
+    for data in sources.values():
+        outcomes = data.validation.outcomes if data.validation else []
+        counts = (accounting or {}).get(data.name, {})
+        rows.append(
+            {
+                "source": data.name,
+                "files": data.files,
+                "rows_in": data.rows_in,
+                "rows_used": counts.get("used", 0),
+                "rows_quarantined": data.quarantined.height if data.quarantined is not None else 0,
+                "duplicates_merged": counts.get("merged", 0),
+                "match_rate": account_match_rate(data),
+                "expectations_total": len(outcomes),
+                "expectations_passed": sum(o.success for o in outcomes),
+                "failed": [
+                    {
+                        "label": o.label,
+                        "severity": o.severity,
+                        "unexpected_count": o.unexpected_count,
+                        "why": o.why,
+                        "examples": data.examples.get(o.label, []),
+                    }
+                    for o in outcomes
+                    if not o.success
+                ]
+                + counts.get("set_aside", []),
+            }
+        )
+    return {"sources": rows}

@@ -1,0 +1,223 @@
+"""Ingest: each source read, cast to its contract and staged; daily event files found,
+remembered or validated one by one, and assembled into the scoring window.
+
+Plain functions that take values and return new ones; the Prefect tasks in
+`tasks/flow_tasks.py` wrap them (names, logs, retries) and `tasks/pipeline.py` orders them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from abmq.config import Config, Limits
+from abmq.tasks import catalog, event_partitions, event_store, rollup, staging, validate
+from abmq.tasks.sources import SOURCES
+
+EMPTY_KEYS = pl.Series("domain", [], pl.String)
+
+
+@dataclass(frozen=True)
+class SourceData:
+    """One source through the gate: rows staged, kept and quarantined, and the GX verdict.
+    Each step returns a new SourceData (`dataclasses.replace`), never changes one."""
+
+    name: str
+    files: list[str]
+    fingerprint: str
+    staged: pl.DataFrame | None  # dropped once validated: at 10M events every copy counts
+    rows_in: int = 0
+    unknown_columns: list[str] = field(default_factory=list)  # in the export, not in the contract
+    kept: pl.DataFrame | None = None
+    quarantined: pl.DataFrame | None = None
+    validation: validate.SourceValidation | None = None
+    examples: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # Daily event files: GX results of the files validated in this run, and the state
+    # store's manifest to publish with the outputs.
+    file_results: dict[str, tuple[dict[str, Any], Any]] = field(default_factory=dict)
+    event_state: dict[str, dict[str, Any]] | None = None
+
+    def replace(self, **changes: Any) -> SourceData:
+        return dataclasses.replace(self, **changes)
+
+
+def reference_keys(staged: dict[str, SourceData]) -> dict[str, pl.Series | None]:
+    """Keys of the sources staged so far that later sources are checked against."""
+
+    def column(source: str, name: str) -> pl.Series | None:
+        data = staged.get(source)
+        if data is None or data.staged is None or name not in data.staged.columns:
+            return None
+        return data.staged[name]
+
+    return {"account_domains": column("accounts", "domain"), "contact_ids": column("contacts", "contact_id")}
+
+
+def stage_source(
+    input_dir: str,
+    source: str,
+    account_domains: pl.Series | None = None,
+    contact_ids: pl.Series | None = None,
+    limits: Limits | None = None,
+) -> SourceData:
+    """Read one source (lazy scan), cast it to the contract and stage it; CSV files beyond
+    the size `limits` (default: the config's defaults) are refused, naming file, line, column."""
+    spec = SOURCES[source]
+    limits = limits or Limits()
+    scan, files = catalog.scan_source(Path(input_dir), spec, limits)
+    names = [f.name if f.parent == Path(input_dir) else f"{f.parent.name}/{f.name}" for f in files]
+    if scan is None:
+        return SourceData(source, [], "", None)
+    typed = staging.cast_to_contract(scan, spec, limits.max_field_bytes)
+    if source == "accounts":
+        staged = staging.stage_accounts(typed)
+    elif source == "contacts":
+        staged = staging.stage_contacts(typed, account_domains if account_domains is not None else EMPTY_KEYS)
+    elif source == "events":
+        staged = staging.stage_events(typed, contact_ids if contact_ids is not None else EMPTY_KEYS)
+    else:
+        staged = staging.stage_domain_list(typed, account_domains if source in ("technographics", "intent") else None)
+    try:
+        frame = staged.collect(engine="streaming")
+    except Exception as exc:  # an unreadable file surfaces when the scan runs
+        raise catalog.read_error(source, names, exc) from None
+    unknown = [c for c in scan.collect_schema().names()[1:] if c not in spec.columns]
+    return SourceData(source, names, catalog.fingerprint_files(files), frame, rows_in=frame.height, unknown_columns=unknown)
+
+
+# --- events as daily files -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DailyEventFiles:
+    window: list[event_partitions.EventFile]  # the files this run scores, oldest first
+    later: list[event_partitions.EventFile]  # dated after the as-of date: for later runs
+    first_day: dt.date  # of the scoring window
+    total: int  # daily files found
+
+
+def find_daily_event_files(input_dir: str, config: Config, as_of: dt.date) -> DailyEventFiles | None:
+    """Daily files under `events/`, if events come that way (None: one export)."""
+    files = event_store.daily_files(Path(input_dir))
+    if files is None:
+        return None
+    window, later = event_partitions.in_window(files, config, as_of)
+    return DailyEventFiles(window, later, rollup.first_day_read(config, as_of), len(files))
+
+
+def read_event_state(out_dir: str) -> dict[str, dict[str, Any]]:
+    """Daily event files validated by earlier published runs."""
+    return event_store.read_state(Path(out_dir))
+
+
+@dataclass(frozen=True)
+class CheckedEventFile:
+    file: event_partitions.EventFile
+    entry: dict[str, Any]
+    validation: validate.SourceValidation | None  # None: remembered from an earlier run
+
+
+@dataclass(frozen=True)
+class RecalledFiles:
+    remembered: list[CheckedEventFile]  # content an earlier run validated
+    new: list[tuple[event_partitions.EventFile, str]]  # (file, sha256) still to validate
+
+
+def recall_event_files(
+    files: list[event_partitions.EventFile], state: dict[str, dict[str, Any]], out_dir: str, config: Config
+) -> RecalledFiles:
+    suite = event_partitions.partition_suite(config.data_quality)
+    remembered, new = [], []
+    for file in files:
+        sha256 = event_store.file_hash(file.path)
+        cached = event_store.cached_entry(state, file, sha256, suite, Path(out_dir))
+        if cached is None:
+            new.append((file, sha256))
+        else:
+            remembered.append(CheckedEventFile(file, cached, None))
+    return RecalledFiles(remembered, new)
+
+
+def validate_event_file(file: event_partitions.EventFile, sha256: str, out_dir: str, config: Config) -> CheckedEventFile:
+    """One daily file seen for the first time: staged, run through the `events_partition`
+    suite, its rows kept in the state store."""
+    suite = event_partitions.partition_suite(config.data_quality)
+    staged = event_store.stage_file(file, config.limits)
+    validated = event_partitions.validate_file(file, sha256, staged, suite, config.data_quality.max_quarantine_share)
+    event_store.store_file(validated, Path(out_dir))
+    return CheckedEventFile(file, validated.entry, validated.validation)
+
+
+def assemble_event_window(
+    checked: list[CheckedEventFile],
+    state: dict[str, dict[str, Any]],
+    out_dir: str,
+    parameters: dict[str, Any],
+    config: Config,
+    as_of: dt.date,
+    contact_ids: pl.Series | None = None,
+) -> SourceData:
+    """The scoring window's events from the state store, checked as a whole against today's
+    contacts, freshness and volume: the same SourceData a single export gives."""
+    suite = event_partitions.partition_suite(config.data_quality)
+    checked = sorted(checked, key=lambda c: c.file.day)
+    entries = [(c.file, c.entry) for c in checked]
+    by_name = {c.file.name: c.entry for c in checked}
+    rows_in = sum(entry["rows"] for entry in by_name.values())
+    data = SourceData(
+        "events",
+        list(by_name),
+        catalog.combined_fingerprint({n: e["sha256"] for n, e in by_name.items()}),
+        None,
+        rows_in=rows_in,
+        file_results={
+            f"events {c.file.day.isoformat()}": (
+                {**c.validation.suite, "name": f"events_partition_{c.file.day.isoformat()}"},
+                c.validation.gx_result,
+            )
+            for c in checked
+            if c.validation is not None and c.validation.gx_result is not None
+        },
+    )
+    failing = [c for c in checked if c.entry["blocking"]]  # only ever files validated now
+    if failing:
+        # the gate stops the run with each failing file's own message
+        return data.replace(
+            validation=validate.SourceValidation(
+                source="events",
+                files=[c.file.name for c in failing],
+                rows_in=rows_in,
+                suite=suite,
+                outcomes=[o for c in failing for o in c.validation.blocking_failures],
+            )
+        )
+    validation = validate.SourceValidation(
+        source="events", files=list(by_name), rows_in=rows_in, suite=suite, outcomes=event_partitions.summed_outcomes(entries, suite)
+    )
+    kept = event_store.read_window(entries, Path(out_dir), "kept")
+    quarantined = event_store.read_window(entries, Path(out_dir), "quarantined")
+    window_outcomes, orphans, orphan = event_partitions.window_checks(
+        kept,
+        contact_ids if contact_ids is not None else EMPTY_KEYS,
+        rows_in,
+        parameters,
+        config.data_quality.severity_overrides.get("events", {}),
+    )
+    validation.outcomes.extend(window_outcomes)
+    examples = event_partitions.window_examples(entries)
+    if orphans.height:
+        examples[window_outcomes[0].label] = validate.example_rows(orphans.drop("quarantine_reasons"))
+    # remembered from now on: what a run as of this date or later can use
+    start = rollup.first_day_read(config, as_of).isoformat()
+    return data.replace(
+        validation=validation,
+        kept=kept.filter(~orphan).drop("file"),
+        quarantined=pl.concat([quarantined, orphans], how="diagonal_relaxed").sort("_row"),
+        examples=examples,
+        event_state={name: entry for name, entry in {**state, **by_name}.items() if entry["day"] >= start},
+    )

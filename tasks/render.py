@@ -1,0 +1,121 @@
+"""Render: everything a run publishes, as values (relative path → frame, text or JSON), plus
+what the report needs besides the scores (changes since the last run, weekly trend, intent).
+Writing the bundle and building the GX Data Docs are the I/O layer's (`catalog`, `data_docs`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+
+from abmq.config import Config
+from abmq.tasks import catalog, changes, event_partitions, exports, report, rollup
+from abmq.tasks.clean import CleanData
+from abmq.tasks.gate import quality_summary
+from abmq.tasks.ingest import SourceData
+
+ACCOUNT_COLUMNS_FIRST = [
+    "domain",
+    "account_id",
+    "name",
+    "decision",
+    "decision_reason",
+    "score",
+    "fit_points",
+    "engagement_points",
+    "tier",
+    "tier_label",
+    "target_rank",
+    "target_status",
+    "trend",
+    "next_step",
+    "explanation",
+]
+TREND_ACCOUNTS = 10
+INTENT_WEEKS_SHOWN = 8
+
+
+@dataclass(frozen=True)
+class OutputBundle:
+    """A run's outputs before they are written: path → polars frame (Parquet), text, or a
+    JSON-serialisable value; `gx_results` become the Data Docs under `data_docs/`."""
+
+    files: dict[str, pl.DataFrame | str | dict | list]
+    gx_results: dict[str, tuple[dict[str, Any], Any]] = field(default_factory=dict)
+    quality: dict[str, Any] = field(default_factory=dict)
+
+
+def compare_with_last_run(accounts: pl.DataFrame, last: tuple[str | None, pl.DataFrame | None]) -> dict[str, Any]:
+    """New SQL-ready accounts, dropped targets, tier moves and risers since the latest earlier run."""
+    previous_as_of, previous = last
+    return changes.compare(accounts, previous, previous_as_of)
+
+
+def gather_report_details(accounts: pl.DataFrame, clean: CleanData, config: Config, as_of: dt.date) -> dict[str, pl.DataFrame]:
+    """Weekly engagement of the top accounts and recent intent of every target account."""
+    targets = accounts.filter(pl.col("tier").is_not_null()).sort("target_rank")
+    top = targets.head(TREND_ACCOUNTS)["domain"].to_list()
+    since = as_of - dt.timedelta(weeks=INTENT_WEEKS_SHOWN)
+    return {
+        "weekly": rollup.weekly_account_points(clean.events, clean.contacts, top, config, as_of),
+        "intent": clean.intent.filter(
+            pl.col("domain").is_in(targets["domain"].implode()) & (pl.col("week") > since) & (pl.col("week") <= as_of)
+        ),
+    }
+
+
+def gx_results(sources: dict[str, SourceData]) -> dict[str, tuple[dict[str, Any], Any]]:
+    results = {n: (d.validation.suite, d.validation.gx_result) for n, d in sources.items() if d.validation and d.validation.gx_result}
+    for data in sources.values():
+        results.update(data.file_results)
+    return results
+
+
+def run_record(sources: dict[str, SourceData], config: Config, as_of: dt.date) -> dict[str, Any]:
+    return {
+        "as_of": as_of.isoformat(),
+        "config_fingerprint": config.fingerprint(),
+        "inputs_fingerprint": catalog.combined_fingerprint({name: data.fingerprint for name, data in sources.items()}),
+        "inputs": {name: {"files": data.files, "sha256_16": data.fingerprint} for name, data in sources.items()},
+    }
+
+
+def render_outputs(
+    history: list[dict],
+    accounts: pl.DataFrame,
+    contacts: pl.DataFrame,
+    sources: dict[str, SourceData],
+    accounting: dict[str, dict[str, Any]],
+    config: Config,
+    as_of: dt.date,
+    changes_since: dict[str, Any],
+    weekly: pl.DataFrame,
+    intent: pl.DataFrame,
+) -> OutputBundle:
+    """Every output of the run: scores, target list and CRM exports, the report site, the
+    snapshot, quality results and quarantined rows, the event state manifest, run records."""
+    quality = quality_summary(sources, accounting)
+    run = run_record(sources, config, as_of)
+    files: dict[str, pl.DataFrame | str | dict | list] = {}
+    ordered = accounts.select([*ACCOUNT_COLUMNS_FIRST, *(c for c in accounts.columns if c not in ACCOUNT_COLUMNS_FIRST)]).sort("domain")
+    files["account_scores.parquet"] = ordered
+    files["contact_scores.parquet"] = contacts
+    files.update(exports.export_files(exports.targets_table(accounts)))
+    files.update(report.render_site(accounts, quality, config, as_of, run, changes_since, weekly, intent))
+    files[catalog.snapshot_name(as_of.isoformat())] = changes.snapshot(accounts)
+    for name, data in sources.items():
+        if data.validation is not None:
+            files[f"dq/{name}.json"] = data.validation.to_dict()
+        if data.quarantined is not None and data.quarantined.height:
+            files[f"quarantine/{name}.parquet"] = data.quarantined.sort("_row")
+    files["dq/summary.json"] = quality
+    for data in sources.values():
+        if data.event_state is not None:
+            files[f"{event_partitions.STATE_DIR}/{event_partitions.MANIFEST}"] = event_partitions.manifest_text(data.event_state)
+    files["run.json"] = {**run, "quality": [{k: v for k, v in s.items() if k != "failed"} for s in quality["sources"]]}
+    rows_in = {s["source"]: s["rows_in"] for s in quality["sources"]}
+    files[catalog.HISTORY_FILE] = catalog.with_run(history, as_of.isoformat(), rows_in)
+    return OutputBundle(files, gx_results(sources), quality)
