@@ -245,6 +245,53 @@ def run(
 
 
 @app.command()
+def check(
+    input_dir: Annotated[Path, typer.Option("--input", help="Folder with the source exports (see README, 'Input contract').")],
+    config: Annotated[Optional[Path], typer.Option("--config", help="Scoring config YAML (default: config/default.yaml).")] = None,
+    as_of: AsOf = None,
+    history_from: Annotated[
+        Optional[Path], typer.Option("--history-from", help="A run's output folder: compare volumes with its run history (read only).")
+    ] = None,
+) -> None:
+    """Ingest and the data-quality gate only: publishes nothing, needs no Prefect server.
+    Exit 0 when the inputs would pass the gate, 1 when a run would stop (each reason printed)."""
+    import tempfile
+
+    from abmq.config import ConfigError, load_config
+    from abmq.tasks import catalog, gate, pipeline
+    from abmq.tasks.catalog import SourceError
+
+    as_of_date = _parse_date(as_of)
+    if not input_dir.is_dir():
+        _error(f"input folder {input_dir} does not exist")
+        raise typer.Exit(2)
+    try:
+        loaded = load_config(config)
+        history = catalog.read_history(history_from) if history_from else []
+        with tempfile.TemporaryDirectory(prefix="abmq-check-") as state:  # daily event files' state: thrown away
+            checked = pipeline.check_inputs(str(input_dir), state, loaded, as_of_date, history)
+    except ConfigError as exc:
+        _error(exc)
+        raise typer.Exit(2) from None
+    except SourceError as exc:
+        _error(exc)
+        raise typer.Exit(1) from None
+    summary = gate.quality_summary(checked.sources)
+    for row in summary["sources"]:
+        if not row["files"]:
+            out.print(f"{row['source']:<24} not supplied")
+            continue
+        failed = ", ".join(f"{f['label']} ({f['severity']})" for f in row["failed"]) or "all checks pass"
+        out.print(f"{row['source']:<24} {row['rows_in']:>12,} rows, {row['rows_quarantined']:>10,} to quarantine; {failed}")
+    blocking = gate.blocking_messages(checked.sources)
+    for message in blocking:
+        _error(message)
+    if blocking:
+        raise typer.Exit(1)
+    out.print(f"data-quality gate: passes as of {as_of_date.isoformat()}")
+
+
+@app.command()
 def demo(
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for the sample data (data/) and the run (run/).")] = Path("out/demo"),
     accounts: Annotated[int, typer.Option("--accounts", min=10)] = 2000,

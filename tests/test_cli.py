@@ -155,3 +155,24 @@ def test_a_temporary_server_that_does_not_start_is_one_line_with_the_fix(tmp_pat
     assert len(errors) == 1 and "PREFECT_API_URL" in errors[0] and "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS" in errors[0]
     assert "Traceback" not in done.stderr + done.stdout
     assert not (tmp_path / "out" / "report.html").exists()
+
+
+def test_check_runs_the_gate_only_and_says_pass_or_fail(tmp_path, handbuilt_dir):
+    """`abmq check`: ingest and the gate, no Prefect, nothing written; exit 0 or 1."""
+    import shutil
+
+    from steps import tree_digest
+
+    before = tree_digest(handbuilt_dir)
+    passed = runner.invoke(app, ["check", "--input", str(handbuilt_dir), "--as-of", "2026-11-25"])
+    assert passed.exit_code == 0, passed.output
+    assert "data-quality gate: passes" in passed.output and "events" in passed.output
+    assert tree_digest(handbuilt_dir) == before
+    broken = tmp_path / "input"
+    shutil.copytree(handbuilt_dir, broken)
+    accounts = pl.read_csv(broken / "accounts.csv", infer_schema=False)
+    accounts.rename({"domain": "domian"}).write_csv(broken / "accounts.csv")
+    failed = runner.invoke(app, ["check", "--input", str(broken), "--as-of", "2026-11-25"])
+    assert failed.exit_code == 1
+    assert "error: accounts (accounts.csv): required column 'domain' is missing (found 'domian'" in failed.output
+    assert not any(p.name.startswith((".staging", "last_failure", "state")) for p in broken.iterdir())

@@ -127,10 +127,20 @@ def test_clean_text_comes_back_unchanged():
 
     values = ["Acme Software", "Zoë Ltd — 東京", "tab\there", "", None, "\u202eRTL", "x" * 5000]
     frame = pl.DataFrame({"t": values}, schema={"t": pl.String})
-    cleaned, unsafe, oversize = clean_text(pl.col("t"), 65_536)
-    result = frame.select(cleaned.alias("c"), unsafe.alias("u"), oversize.alias("o"))
-    assert result["c"].to_list() == values
-    assert not result["u"].any() and result["o"].null_count() == len(values)
+    result = frame.select(clean_text(pl.col("t"), 65_536).alias("c")).unnest("c")
+    assert result["value"].to_list() == values
+    assert not result["unsafe"].any() and result["oversize"].null_count() == len(values)
+
+
+@pytest.mark.parametrize("unsafe", ["\x00", "\x1b", "\n", "\x7f", "\ufffe", "\uffff"])
+def test_each_unsafe_character_is_found_in_a_large_batch(unsafe):
+    from abmq.tasks.text_safety import clean_text
+
+    values = [f"value {i}" for i in range(50_000)]
+    values[31_337] = f"val{unsafe}ue"
+    result = pl.DataFrame({"t": values}).select(clean_text(pl.col("t"), 65_536).alias("c")).unnest("c")
+    assert result["unsafe"].sum() == 1 and result["unsafe"][31_337]
+    assert result["value"][31_337] == "value"
 
 
 def test_a_value_over_the_field_limit_is_cut_to_whole_characters_and_quarantined():
