@@ -339,15 +339,31 @@ def serve(
 
 @app.command()
 def calibrate(
-    input_dir: Annotated[Path, typer.Option("--input", help="Folder with the source exports, including `opportunities` with outcomes.")],
-    out_dir: Annotated[Path, typer.Option("--out", help="Output folder for the calibration report and the proposed config.")],
+    input_dir: Annotated[
+        Path, typer.Option("--input", help="Folder with the source exports, including `opportunities` (created, closed, outcome).")
+    ],
+    out_dir: Annotated[
+        Path, typer.Option("--out", help="Output folder for the calibration report, the proposed config and the p_convert model.")
+    ],
     config: Annotated[
         Optional[Path], typer.Option("--config", help="Scoring config YAML to calibrate (default: config/default.yaml).")
     ] = None,
     as_of: AsOf = None,
-    months: Annotated[int, typer.Option("--months", min=1, help="Monthly backtest snapshots (the latest ones).")] = 12,
+    months: Annotated[int, typer.Option("--months", min=1, help="Backtest history in months (the latest ones).")] = 12,
+    label: Annotated[
+        Literal["created", "won", "won_amount"],
+        typer.Option("--label", help="What counts as converting: an opportunity created, won, or won weighted by amount."),
+    ] = "created",
+    horizon_days: Annotated[
+        int, typer.Option("--horizon-days", min=7, help="Days after each backtest date in which the label counts.")
+    ] = 90,
+    frequency: Annotated[
+        Literal["monthly", "weekly"],
+        typer.Option("--frequency", help="Backtest dates: monthly, or weekly for small teams with a few months of history."),
+    ] = "monthly",
 ) -> None:
-    """Backtest the scoring config on closed opportunities and propose re-weighted points."""
+    """Backtest every scoreable account on past dates, measure how well the scores predicted
+    pipeline within the horizon, and propose re-weighted points (never applied automatically)."""
     from abmq.config import ConfigError
 
     as_of_date = _parse_date(as_of)
@@ -360,18 +376,31 @@ def calibrate(
     from abmq.tasks.catalog import OutputLockedError, SourceError
     from abmq.tasks.validate import DataQualityError
 
+    expected = (OutputLockedError, SourceError, DataQualityError, ConfigError, NotEnoughHistoryError)
     started = time.perf_counter()
     try:
-        result = calibrate_flow(str(input_dir), str(out_dir), str(config) if config else None, as_of_date.isoformat(), months)
-    except (OutputLockedError, SourceError, DataQualityError, ConfigError, NotEnoughHistoryError) as exc:
+        with run_guard.quiet_tracebacks(expected):
+            result = calibrate_flow(
+                str(input_dir),
+                str(out_dir),
+                str(config) if config else None,
+                as_of_date.isoformat(),
+                months,
+                label=label,
+                horizon_days=horizon_days,
+                frequency=frequency,
+            )
+    except expected as exc:
         _error(exc)
         raise typer.Exit(1) from None
     console.print(
-        f"calibration finished in {time.perf_counter() - started:.1f} s: {result['opportunities']:,} closed opportunities, "
-        f"held-out AUC {result['auc_current']} (current) -> {result['auc_proposed']} (proposed) on {result['held_out']:,}"
+        f"calibration finished in {time.perf_counter() - started:.1f} s: {result['opportunities']:,} account-dates converted "
+        f"({result['label']} within {result['horizon_days']} days), held-out AUC {result['auc_current']} (current) -> "
+        f"{result['auc_proposed']} (proposed) on {result['held_out']:,} account-dates"
     )
     out.print(f"report:          {result['report']}")
     out.print(f"proposed config: {result['proposed_config']}")
+    out.print(f"p_convert model: {result['p_convert_model']}")
 
 
 if __name__ == "__main__":

@@ -484,6 +484,7 @@ def generate(
     events_layout: str = "single",
     contacts_scale: float = 1.0,
     events_scale: float = 1.0,
+    truth: bool = False,
 ) -> dict[str, int]:
     """Write realistic, deterministic sample sources into out_dir; return row counts per source file.
 
@@ -500,6 +501,12 @@ def generate(
     of ``events.<fmt>``.  ``contacts_scale`` multiplies the expected contacts per
     account (buying-group size, capped at 12 * scale), ``events_scale`` the
     expected events per account; see ``XL_PARAMS``.
+
+    ``truth=True`` also writes ``truth/propensity.parquet`` (``TRUTH_FILE``): each account's
+    latent fit, in-market propensity and win probability, for validity benchmarks only (no
+    source of the pipeline's contract; it draws no random numbers, so every other file is
+    byte-identical with or without it). ``true_label_probability`` turns it into the
+    probability of a calibration label on a backtest date.
     """
     if as_of is None:
         raise ValueError("as_of is required (pass an explicit date; there is no 'today' default)")
@@ -520,7 +527,12 @@ def generate(
             raise ValueError(f"{label} must be a positive number, got {scale!r}")
 
     ctx = _Ctx(
-        seed=int(seed), as_of=as_of, n_accounts=int(n_accounts), contacts_scale=float(contacts_scale), events_scale=float(events_scale)
+        seed=int(seed),
+        as_of=as_of,
+        n_accounts=int(n_accounts),
+        contacts_scale=float(contacts_scale),
+        events_scale=float(events_scale),
+        truth=[] if truth else None,
     )
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -543,7 +555,61 @@ def generate(
     finally:
         for sink in sinks.values():
             sink.close()
-    return {sink.name: sink.rows for sink in sinks.values()}
+    counts = {sink.name: sink.rows for sink in sinks.values()}
+    if ctx.truth is not None:
+        frame = pl.concat(ctx.truth) if ctx.truth else pl.DataFrame(schema=TRUTH_SCHEMA)
+        (out_dir / TRUTH_FILE).parent.mkdir(parents=True, exist_ok=True)
+        frame.write_parquet(out_dir / TRUTH_FILE)
+        counts[TRUTH_FILE] = frame.height
+    return counts
+
+
+# ==========================================================================
+# Ground truth (validity benchmarks only)
+# ==========================================================================
+TRUTH_FILE = "truth/propensity.parquet"
+TRUTH_SCHEMA = {"domain": pl.String(), "fit": pl.Float64(), "propensity": pl.Float64(), "p_win": pl.Float64(), "competitor": pl.Boolean()}
+
+
+def _truth_frame(acc: "_Accounts") -> pl.DataFrame:
+    p_win = _sigmoid(WIN_INTERCEPT + WIN_FIT_SLOPE * acc.fit + WIN_PROPENSITY_SLOPE * acc.propensity)
+    return pl.DataFrame(
+        {"domain": acc.domain, "fit": acc.fit, "propensity": acc.propensity, "p_win": p_win, "competitor": acc.competitor},
+        schema=TRUTH_SCHEMA,
+    )
+
+
+def true_label_probability(
+    truth: pl.DataFrame, generated_as_of: dt.date, dates: pl.Series | list[dt.date], horizon_days: int = 90, label: str = "created"
+) -> pl.DataFrame:
+    """Per (as_of, domain): the generator's probability of the calibration label, from the
+    latent propensity alone (what no observable signal can beat on average).
+
+    A closed opportunity exists with probability CLOSED_OPP_K * p, created uniformly
+    OPP_CREATED_DAYS_AGO before the generated as-of date; an open one with OPEN_OPP_K * p^2,
+    created uniformly OPEN_OPP_CREATED_DAYS_AGO before it. "created": the chance one of them
+    falls in (as_of, as_of + horizon]. "won"/"won_amount": a closed one won (p_win) whose
+    close (creation + the median sales cycle, an approximation) falls in the window."""
+
+    def overlap(start: int, end: int, low: int, high: int) -> float:
+        """Share of the integer days low..high (offsets, inclusive) inside start..end."""
+        return max(0, min(end, high) - max(start, low) + 1) / (high - low + 1)
+
+    c_low, c_high = -(OPP_CREATED_DAYS_AGO[1] - 1), -OPP_CREATED_DAYS_AGO[0]
+    o_low, o_high = -(OPEN_OPP_CREATED_DAYS_AGO[1] - 1), -OPEN_OPP_CREATED_DAYS_AGO[0]
+    frames = []
+    for day in sorted(set(dates)):
+        start = (day - generated_as_of).days + 1
+        end = start + horizon_days - 1
+        if label == "created":
+            closed_share, open_share = overlap(start, end, c_low, c_high), overlap(start, end, o_low, o_high)
+            prob = 1 - (1 - CLOSED_OPP_K * pl.col("propensity") * closed_share) * (1 - OPEN_OPP_K * pl.col("propensity") ** 2 * open_share)
+        else:
+            shift = SALES_CYCLE_MEDIAN_DAYS
+            closed_share = overlap(start - shift, end - shift, c_low, c_high)
+            prob = CLOSED_OPP_K * pl.col("propensity") * pl.col("p_win") * closed_share
+        frames.append(truth.select(pl.lit(day, pl.Date).alias("as_of"), "domain", prob.alias("true_probability")))
+    return pl.concat(frames) if frames else pl.DataFrame(schema={"as_of": pl.Date, "domain": pl.String, "true_probability": pl.Float64})
 
 
 # ==========================================================================
@@ -561,6 +627,7 @@ class _Ctx:
     next_contact: int = 1
     next_event: int = 1
     next_opportunity: int = 1
+    truth: list[pl.DataFrame] | None = None  # ground-truth frames, one per batch (truth=True)
 
     def __post_init__(self) -> None:
         self.as_of_day = (self.as_of - _EPOCH).days  # days since epoch
@@ -583,6 +650,8 @@ def _run_batches(ctx: _Ctx, sinks: dict[str, _Sink | _DailySink], progress: bool
 
 def _write_batch(ctx: _Ctx, sinks: dict[str, _Sink | _DailySink], batch: int, start: int, stop: int) -> None:
     acc = _accounts_truth(ctx, batch, start, stop)
+    if ctx.truth is not None:
+        ctx.truth.append(_truth_frame(acc))
     sinks["accounts"].write(_accounts_frame(ctx, batch, acc))
     if batch == 0:
         sinks["competitors"].write(pl.DataFrame({"domain": acc.domain.filter(acc.competitor), "name": acc.name.filter(acc.competitor)}))

@@ -1,4 +1,4 @@
-"""The calibration flow: backtest the scores → fit weights → rescore held out → report.
+"""The calibration flow: backtest table → label → fit → proposal rescored → report.
 
 Wiring only: the steps are tasks around `tasks.backtest` (the scoring pipeline as of past
 dates, in-process) and `tasks.calibration` (plain polars / scikit-learn functions).
@@ -17,7 +17,7 @@ from prefect.cache_policies import NO_CACHE
 
 from abmq.config import Config
 from abmq.flows.qualify import resolve_as_of
-from abmq.tasks import backtest, calibration, catalog
+from abmq.tasks import backtest, calibration, calibration_table, catalog
 from abmq.tasks.flow_tasks import load_scoring_config
 from abmq.tasks.ingest import SourceData
 
@@ -32,66 +32,69 @@ def stage_backtest_inputs(input_dir: str) -> dict[str, SourceData]:
     return staged
 
 
-@task(name="backtest-scores", cache_policy=NO_CACHE)
-def backtest_scores(input_dir: str, staged: dict[str, SourceData], config: Config, as_of: dt.date, months: int) -> dict[str, Any]:
-    """Closed opportunities, and every account's scores as of the first day of each month
-    over their span (validated, gated and scored per date, as a run would have)."""
+@task(name="build-backtest-table", cache_policy=NO_CACHE)
+def build_backtest_table(
+    staged: dict[str, SourceData], config: Config, as_of: dt.date, months: int, frequency: str, horizon_days: int, label: str
+) -> pl.DataFrame:
+    """Every unsuppressed account on every backtest date with its signals then, labelled by
+    what its opportunities did in the `horizon_days` after the date."""
     logger = get_run_logger()
-    opportunities = backtest.closed_opportunities(staged, as_of, config)
-    if opportunities.is_empty():
-        raise calibration.NotEnoughHistoryError(
-            f"{input_dir}: no closed (won or lost) opportunities on or before {as_of.isoformat()}; "
-            "calibration needs the `opportunities` source with outcomes (see README, 'Input contract')"
-        )
-    dates = calibration.backtest_dates(opportunities, as_of, months)
-    logger.info("%d closed opportunities; backtesting %d dates, %s to %s", opportunities.height, len(dates), dates[0], dates[-1])
-    scores = backtest.backtest(Path(input_dir), dates, config, staged)
-    logger.info("backtest: %s account scores", f"{scores.height:,}")
-    return {"opportunities": opportunities, "dates": dates, "scores": scores}
+    first_event = backtest.first_event_day(staged)
+    earliest = first_event + dt.timedelta(days=config.lead_scoring.engagement.lookback_days - 1) if first_event else None
+    dates = calibration_table.backtest_dates(as_of, horizon_days, months, frequency, earliest)
+    opportunities = backtest.opportunity_history(staged, as_of, config)
+    logger.info("%d opportunities on or before %s; backtesting %d %s dates", opportunities.height, as_of, len(dates), frequency)
+    table = backtest.backtest_table(staged, dates, config)
+    rows = calibration_table.label_rows(table, opportunities, horizon_days, label)
+    logger.info(
+        "backtest table: %s rows, %s positive (%s within %d days)",
+        f"{rows.height:,}",
+        f"{int(rows['label'].sum()) if rows.height else 0:,}",
+        label,
+        horizon_days,
+    )
+    return rows
 
 
-@task(name="fit-weights", cache_policy=NO_CACHE)
-def fit_weights(opportunities: pl.DataFrame, scores: pl.DataFrame, config: Config) -> calibration.Calibration:
-    """Training rows (scores before each opportunity), time-based split, logistic
-    regression on the earlier opportunities, proposed config."""
-    fitted = calibration.fit_weights(opportunities, scores, config)
+@task(name="fit-calibration", cache_policy=NO_CACHE)
+def fit_calibration(rows: pl.DataFrame, config: Config, horizon_days: int, label: str) -> calibration.Calibration:
+    """Time-ordered split (horizon purged), the models the training rows support, the proposal."""
+    fitted = calibration.fit(rows, config, horizon_days, label)
     get_run_logger().info(
-        "%d opportunities with an earlier snapshot: %d train (before %s), %d held out; regularisation C=%s; proposal %s",
-        fitted.rows.height,
-        fitted.train.height,
-        fitted.cut,
-        fitted.test.height,
-        fitted.model.c,
+        "train %s (%d positive), test %s; fit: %s; proposal %s",
+        fitted.split["train"],
+        fitted.positives_train,
+        fitted.split["test"],
+        fitted.mode,
         fitted.proposed.fingerprint(),
     )
     return fitted
 
 
 @task(name="backtest-proposed-config", cache_policy=NO_CACHE)
-def backtest_proposed_config(input_dir: str, staged: dict[str, SourceData], fitted: calibration.Calibration) -> pl.DataFrame:
-    """The held-out opportunities rescored by the pipeline with the proposed config, on
-    their own snapshot dates (exact: caps and decisions included)."""
-    scores = backtest.backtest(Path(input_dir), fitted.held_out_dates, fitted.proposed, staged)
-    rows = calibration.rescored(fitted.test, scores)
-    get_run_logger().info(
-        "rescored %d held-out opportunities on %d dates with the proposed config", rows.height, len(fitted.held_out_dates)
-    )
-    return rows
+def backtest_proposed_config(staged: dict[str, SourceData], fitted: calibration.Calibration) -> pl.DataFrame | None:
+    """The held-out dates rescored by the pipeline with the proposed config (exact: caps,
+    decisions and tiers included)."""
+    if fitted.mode == "none":
+        return None
+    table = backtest.backtest_table(staged, fitted.split["test"], fitted.proposed, with_features=False)
+    get_run_logger().info("rescored %d held-out dates with the proposed config: %s rows", len(fitted.split["test"]), f"{table.height:,}")
+    return table
 
 
 @task(name="render-calibration-report", cache_policy=NO_CACHE)
 def render_calibration_report(
     outputs: catalog.RunOutputs,
     fitted: calibration.Calibration,
-    proposed_rows: pl.DataFrame,
+    proposed_rows: pl.DataFrame | None,
     config: Config,
     staged: dict[str, SourceData],
     as_of: dt.date,
-    dates: list[dt.date],
+    settings: dict[str, Any],
 ) -> dict[str, Any]:
-    """calibration.html, proposed_config.yaml, config_diff.md and calibration.json into
-    the staging folder (published later, all or nothing)."""
-    figures = calibration.figures(fitted, proposed_rows, config, as_of, dates)
+    """calibration.html, calibration.json, proposed_config.yaml, config_diff.md and
+    p_convert_model.json into the staging folder (published later, all or nothing)."""
+    figures = calibration.figures(fitted, proposed_rows, config, as_of, settings)
     run = {
         "as_of": as_of.isoformat(),
         "config_fingerprint": config.fingerprint(),
@@ -101,9 +104,11 @@ def render_calibration_report(
     outputs.write_text("calibration.html", calibration.render_html(figures, run))
     outputs.write_text("proposed_config.yaml", calibration.proposed_yaml(fitted.proposed, figures))
     outputs.write_text(
-        "config_diff.md", calibration.diff_markdown(figures["config_diff"], figures["config_fingerprint"], figures["proposed_fingerprint"])
+        "config_diff.md",
+        calibration.diff_markdown(figures["config_diff"], figures["config_fingerprint"], figures["proposed_fingerprint"], figures["notes"]),
     )
     outputs.write_json("calibration.json", figures)
+    outputs.write_json("p_convert_model.json", fitted.p_model or {"features": [], "why_not": figures["p_convert"]["why_not"]})
     return figures
 
 
@@ -131,20 +136,25 @@ def calibrate(
     as_of: str | None = None,
     months: int = calibration.DEFAULT_BACKTEST_MONTHS,
     lock_wait_seconds: float = 600,
+    label: str = "created",
+    horizon_days: int = calibration.HORIZON_DAYS,
+    frequency: str = "monthly",
 ) -> dict:
-    """Backtest the scoring config on the closed opportunities in `input_dir` and publish
-    the calibration report and a proposed config to `out_dir`."""
+    """Backtest the scoring config on every account and date in `input_dir`, label each
+    (account, date) by what its opportunities did in the next `horizon_days`, and publish
+    the calibration report, a proposed config and the p_convert model to `out_dir`."""
     as_of_date = resolve_as_of(as_of)
     get_run_logger().info("calibrating scores on %s as of %s", input_dir, as_of_date.isoformat())
+    settings = {"label": label, "horizon_days": horizon_days, "frequency": frequency, "months": months}
     with catalog.output_lock(Path(out_dir), lock_wait_seconds, holder=f"calibration as of {as_of_date.isoformat()}"):
         config = load_scoring_config(config_path)
         outputs = catalog.RunOutputs(Path(out_dir))
         try:
             staged = stage_backtest_inputs(input_dir)
-            history = backtest_scores(input_dir, staged, config, as_of_date, months)
-            fitted = fit_weights(history["opportunities"], history["scores"], config)
-            proposed_rows = backtest_proposed_config(input_dir, staged, fitted)
-            figures = render_calibration_report(outputs, fitted, proposed_rows, config, staged, as_of_date, history["dates"])
+            rows = build_backtest_table(staged, config, as_of_date, months, frequency, horizon_days, label)
+            fitted = fit_calibration(rows, config, horizon_days, label)
+            proposed_rows = backtest_proposed_config(staged, fitted)
+            figures = render_calibration_report(outputs, fitted, proposed_rows, config, staged, as_of_date, settings)
             published = publish_calibration(outputs)
         except Exception:
             outputs.discard()
@@ -155,5 +165,6 @@ def calibrate(
         "report": str(Path(published) / "calibration.html"),
         "proposed_config": str(Path(published) / "proposed_config.yaml"),
         "config_diff": str(Path(published) / "config_diff.md"),
+        "p_convert_model": str(Path(published) / "p_convert_model.json"),
         **figures["headline"],
     }

@@ -15,7 +15,7 @@ from pathlib import Path
 import polars as pl
 
 from abmq.config import Config
-from abmq.tasks import gate, pipeline
+from abmq.tasks import calibration_table, gate, pipeline
 from abmq.tasks.ingest import SourceData
 from abmq.tasks.scoring import POINT_COLUMNS
 
@@ -101,15 +101,26 @@ def suppression_as_of(
     return rebuilt
 
 
-def score_staged(staged: dict[str, SourceData], as_of: dt.date, config: Config) -> pl.DataFrame:
-    """The final account table (what `select_targets` returns) as of `as_of`, from sources
-    staged by `stage_inputs`. `config` is used as given: pass it through `backtest_config`."""
-    sources = _validated(staged, as_of, config)
+def assess_staged(staged: dict[str, SourceData], as_of: dt.date, config: Config) -> pipeline.Assessment:
+    """The pipeline's assessment (clean sources, contact and account tables) as of `as_of`,
+    from sources staged by `stage_inputs`. `config` is used as given: pass it through
+    `backtest_config`."""
+    return assess_validated(_validated(staged, as_of, config), as_of, config)
+
+
+def assess_validated(sources: dict[str, SourceData], as_of: dt.date, config: Config) -> pipeline.Assessment:
+    """`assess_staged` on sources already validated (as of `as_of` or a later date)."""
 
     def suppression_then(today: dict[str, pl.Series]) -> dict[str, pl.Series]:
         return suppression_as_of(today, _kept(sources, "opportunities"), _kept(sources, "crm_open_opportunities"), as_of)
 
-    return pipeline.assess(sources, config, as_of, suppression=suppression_then).accounts
+    return pipeline.assess(sources, config, as_of, suppression=suppression_then)
+
+
+def score_staged(staged: dict[str, SourceData], as_of: dt.date, config: Config) -> pl.DataFrame:
+    """The final account table (what `select_targets` returns) as of `as_of`, from sources
+    staged by `stage_inputs`. `config` is used as given: pass it through `backtest_config`."""
+    return assess_staged(staged, as_of, config).accounts
 
 
 def score_as_of(input_dir: Path, as_of: dt.date, config: Config) -> pl.DataFrame:
@@ -158,3 +169,71 @@ def closed_opportunities(staged: dict[str, SourceData], as_of: dt.date, config: 
         .select(*extra, *schema)
         .sort("created_at", "domain", *extra)
     )
+
+
+def opportunity_history(staged: dict[str, SourceData], as_of: dt.date, config: Config) -> pl.DataFrame:
+    """Every opportunity (open, won or lost) created on or before `as_of`, validated and with
+    canonical domains: what the calibration's labels are read from."""
+    data = staged.get("opportunities")
+    schema = {"domain": pl.String, "created_at": pl.Date, "closed_at": pl.Date, "outcome": pl.String, "amount": pl.Float64}
+    if data is None or data.staged is None:
+        return pl.DataFrame(schema=schema)
+    relaxed = backtest_config(config)
+    validated = gate.validate_source("opportunities", data, gate.gate_parameters(as_of, relaxed, history=[]), relaxed)
+    gate.quality_gate({"opportunities": validated})
+    kept = validated.kept
+    for column, dtype in schema.items():
+        if column not in kept.columns:
+            kept = kept.with_columns(pl.lit(None, dtype).alias(column))
+    return (
+        kept.filter(pl.col("created_at").is_not_null() & (pl.col("created_at") <= as_of))
+        .with_columns(pl.when(pl.col("closed_at") <= as_of).then(pl.col("closed_at")).alias("closed_at"))
+        .with_columns(pl.when(pl.col("closed_at").is_not_null()).then(pl.col("outcome")).alias("outcome"))
+        .select(*schema)
+        .sort("created_at", "domain")
+    )
+
+
+def first_event_day(staged: dict[str, SourceData]) -> dt.date | None:
+    """The day of the earliest staged event (None without events)."""
+    data = staged.get("events")
+    if data is None or data.staged is None or data.staged.is_empty():
+        return None
+    return data.staged.select(pl.col("occurred_at").min().dt.date()).item()
+
+
+def backtest_table(
+    staged: dict[str, SourceData],
+    dates: list[dt.date],
+    config: Config,
+    half_lives: tuple[float, ...] = calibration_table.HALF_LIVES,
+    contact_caps: tuple[float, ...] = calibration_table.CONTACT_CAPS,
+    with_features: bool = True,
+    validate_once: bool = True,
+) -> pl.DataFrame:
+    """The calibration's backtest table: for each date, every account that was not
+    suppressed on that date (customers and open opportunities as they stood then), with
+    its score, decision, tier, `points_*`, signal counts and (with `with_features`) the
+    uncapped engagement features of `calibration_table.event_features`. No label.
+
+    `validate_once`: the sources go through their suites once, as of the latest date, and
+    every date is scored from that. Under `backtest_config` (no freshness, no volume floor)
+    the suites' only date-dependent rules quarantine rows dated after the as-of date (events,
+    intent weeks, technologies first seen), and scoring reads only rows on or before its own
+    date, so each date scores as if validated on it (tests/test_calibration.py checks it);
+    validation is most of a backtest date's time."""
+    relaxed = backtest_config(config)
+    frames = []
+    ordered = sorted(set(dates))
+    once = _validated(staged, ordered[-1], relaxed) if validate_once and ordered else None
+    for as_of in ordered:
+        assessed = assess_validated(once, as_of, relaxed) if once is not None else assess_staged(staged, as_of, relaxed)
+        clean = assessed.cleaned.clean
+        if with_features:
+            features = calibration_table.event_features(clean.events, clean.contacts, config, as_of, half_lives, contact_caps)
+        else:
+            features = pl.DataFrame({"domain": pl.Series([], dtype=pl.String)})
+        frames.append(calibration_table.date_rows(assessed.accounts, features, config, as_of, POINT_COLUMNS))
+    if not frames:
+        return pl.DataFrame(schema={"as_of": pl.Date, "domain": pl.String, "score": pl.Int64})
+    return pl.concat(frames, how="diagonal_relaxed").sort("as_of", "domain")

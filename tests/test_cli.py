@@ -176,3 +176,34 @@ def test_check_runs_the_gate_only_and_says_pass_or_fail(tmp_path, handbuilt_dir)
     assert failed.exit_code == 1
     assert "error: accounts (accounts.csv): required column 'domain' is missing (found 'domian'" in failed.output
     assert not any(p.name.startswith((".staging", "last_failure", "state")) for p in broken.iterdir())
+
+
+def test_calibrate_takes_the_label_horizon_and_frequency(tmp_path, handbuilt_dir, prefect_harness):
+    """The options reach the flow; history too short for the horizon is one clear line
+    (the hand-built data has no opportunities). A publishing run: tests/test_calibration.py."""
+    result = runner.invoke(
+        app,
+        [
+            "calibrate",
+            "--input",
+            str(handbuilt_dir),
+            "--out",
+            str(tmp_path / "cal"),
+            "--as-of",
+            "2026-11-25",
+            "--months",
+            "3",
+            "--label",
+            "won",
+            "--horizon-days",
+            "30",
+            "--frequency",
+            "weekly",
+        ],
+    )
+    assert result.exit_code == 1, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "30-day label window" in errors[0], result.output
+    assert "Traceback" not in result.output
+    bad = runner.invoke(app, ["calibrate", "--input", str(handbuilt_dir), "--out", str(tmp_path / "x"), "--label", "closed"])
+    assert bad.exit_code == 2
