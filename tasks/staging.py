@@ -124,12 +124,13 @@ def _safe_text(raw: pl.LazyFrame, spec: SourceSpec, max_field_bytes: int | None)
     cleaned = {name: f"_cleaned_{name}" for name in text}
     unsafe_flag = {name: f"_unsafe_{name}" for name in text}
     size_flag = {name: f"_oversize_{name}" for name in text}
+    flags = {name: text_safety.flags(pl.col(name).cast(pl.String), pl.col(cleaned[name]), max_field_bytes) for name in text}
     flagged = (
         raw.with_columns(text_safety.clean_text(pl.col(name).cast(pl.String), max_field_bytes).alias(cleaned[name]) for name in text)
         .with_columns(
-            *[pl.col(cleaned[name]).struct.field("unsafe").alias(unsafe_flag[name]) for name in text],
-            *[pl.col(cleaned[name]).struct.field("oversize").alias(size_flag[name]) for name in text],
-            *[pl.col(cleaned[name]).struct.field("value").alias(name) for name in text],
+            *[flags[name][0].alias(unsafe_flag[name]) for name in text],
+            *[flags[name][1].alias(size_flag[name]) for name in text],
+            *[pl.col(cleaned[name]).alias(name) for name in text],
         )
         .drop(cleaned.values())
     )

@@ -45,9 +45,6 @@ UNSAFE_PATTERN = r"[\x00-\x08\x0A-\x1F\x7F\x{FFFE}\x{FFFF}]"
 _UNSAFE = re.compile("[\x00-\x08\x0a-\x1f\x7f\ufffe\uffff]")
 
 
-CLEANED = pl.Struct({"value": pl.String, "unsafe": pl.Boolean, "oversize": pl.UInt32})
-
-
 def has_unsafe(expr: pl.Expr) -> pl.Expr:
     return expr.str.contains(UNSAFE_PATTERN)
 
@@ -71,37 +68,34 @@ def _may_hold_unsafe(values: pl.Series) -> bool:
 
 
 def _clean_batch(values: pl.Series, max_bytes: int) -> pl.Series:
-    """(value, unsafe, oversize) of each value of a batch. The common case, nothing to do,
-    returns the values as they are (no copy) with constant flags."""
-    count = values.len()
-    cleaned, unsafe = values, None
+    """A batch's values with unsafe characters removed and values over `max_bytes` cut. The
+    common case, nothing to do, returns the batch as it is (no copy, no regex)."""
+    cleaned = values
     if _may_hold_unsafe(values):
         found = values.str.contains(UNSAFE_PATTERN).fill_null(False)
         if found.any():
-            cleaned, unsafe = values.str.replace_all(UNSAFE_PATTERN, ""), found
-    oversize = None
-    if (values.str.len_bytes() > max_bytes).any():
-        size = cleaned.str.len_bytes()
-        too_long = (size > max_bytes).fill_null(False)
+            cleaned = values.str.replace_all(UNSAFE_PATTERN, "")
+    too_long = (cleaned.str.len_bytes() > max_bytes).fill_null(False)
+    if too_long.any():
         # Whole characters only, at most max_bytes bytes whatever the script (a character is 1
         # to 4 bytes). Only quarantined rows are ever cut, so the shorter cut costs nothing real.
         cleaned = pl.select(pl.when(too_long).then(cleaned.str.head(max_bytes // 4)).otherwise(cleaned)).to_series()
-        oversize = pl.select(pl.when(too_long).then(size)).to_series()
-    return pl.DataFrame(
-        {
-            "value": cleaned,
-            "unsafe": unsafe if unsafe is not None else pl.repeat(False, count, eager=True),
-            "oversize": oversize if oversize is not None else pl.repeat(None, count, dtype=pl.UInt32, eager=True),
-        },
-        schema=dict(CLEANED.to_schema()),
-    ).to_struct()
+    return cleaned
 
 
 def clean_text(expr: pl.Expr, max_bytes: int) -> pl.Expr:
-    """A struct of (cleaned value, had unsafe characters, byte length after removal when over
-    `max_bytes`). Values over `max_bytes` bytes are cut to their first `max_bytes // 4`
-    characters; clean values come back unchanged."""
-    return expr.map_batches(lambda values: _clean_batch(values, max_bytes), return_dtype=CLEANED, is_elementwise=True)
+    """The values with unsafe characters removed and values over `max_bytes` bytes cut to
+    their first `max_bytes // 4` characters; clean values come back unchanged."""
+    return expr.map_batches(lambda values: _clean_batch(values, max_bytes), return_dtype=pl.String, is_elementwise=True)
+
+
+def flags(original: pl.Expr, cleaned: pl.Expr, max_bytes: int) -> tuple[pl.Expr, pl.Expr]:
+    """(had unsafe characters, byte length when over `max_bytes`), from the byte lengths
+    before and after `clean_text` (a value both over the limit and unsafe is noted as over)."""
+    size = original.str.len_bytes()
+    too_long = (size > max_bytes).fill_null(False)
+    unsafe = ((cleaned.str.len_bytes() != size) & ~too_long).fill_null(False)
+    return unsafe, pl.when(too_long).then(size)
 
 
 def notes(name: str, unsafe: pl.Expr, oversize: pl.Expr, max_bytes: int) -> list[pl.Expr]:

@@ -123,24 +123,28 @@ def test_control_characters_are_removed_and_the_row_says_so():
 
 
 def test_clean_text_comes_back_unchanged():
-    from abmq.tasks.text_safety import clean_text
+    from abmq.tasks.text_safety import clean_text, flags
 
     values = ["Acme Software", "Zoë Ltd — 東京", "tab\there", "", None, "\u202eRTL", "x" * 5000]
     frame = pl.DataFrame({"t": values}, schema={"t": pl.String})
-    result = frame.select(clean_text(pl.col("t"), 65_536).alias("c")).unnest("c")
-    assert result["value"].to_list() == values
-    assert not result["unsafe"].any() and result["oversize"].null_count() == len(values)
+    cleaned = frame.select(clean_text(pl.col("t"), 65_536).alias("c"))
+    unsafe, oversize = flags(pl.col("t"), pl.col("c"), 65_536)
+    result = frame.with_columns(cleaned["c"]).select("c", unsafe.alias("u"), oversize.alias("o"))
+    assert result["c"].to_list() == values
+    assert not result["u"].any() and result["o"].null_count() == len(values)
 
 
 @pytest.mark.parametrize("unsafe", ["\x00", "\x1b", "\n", "\x7f", "\ufffe", "\uffff"])
 def test_each_unsafe_character_is_found_in_a_large_batch(unsafe):
-    from abmq.tasks.text_safety import clean_text
+    from abmq.tasks.text_safety import clean_text, flags
 
     values = [f"value {i}" for i in range(50_000)]
     values[31_337] = f"val{unsafe}ue"
-    result = pl.DataFrame({"t": values}).select(clean_text(pl.col("t"), 65_536).alias("c")).unnest("c")
-    assert result["unsafe"].sum() == 1 and result["unsafe"][31_337]
-    assert result["value"][31_337] == "value"
+    frame = pl.DataFrame({"t": values}).with_columns(clean_text(pl.col("t"), 65_536).alias("c"))
+    unsafe, _ = flags(pl.col("t"), pl.col("c"), 65_536)
+    found = frame.select(unsafe)[:, 0]
+    assert found.sum() == 1 and found[31_337]
+    assert frame["c"][31_337] == "value"
 
 
 def test_a_value_over_the_field_limit_is_cut_to_whole_characters_and_quarantined():
