@@ -144,33 +144,6 @@ def backtest(input_dir: Path, dates: list[dt.date], config: Config, staged: dict
     return pl.concat(frames, how="vertical_relaxed").sort("as_of", "domain")
 
 
-def closed_opportunities(staged: dict[str, SourceData], as_of: dt.date, config: Config) -> pl.DataFrame:
-    """Opportunities closed won or lost on or before `as_of`, validated and with canonical
-    domains (the `opportunities` source through the same gate as a run)."""
-    data = staged.get("opportunities")
-    schema = {"domain": pl.String, "created_at": pl.Date, "closed_at": pl.Date, "outcome": pl.String, "amount": pl.Float64}
-    if data is None or data.staged is None:
-        return pl.DataFrame(schema=schema)
-    relaxed = backtest_config(config)
-    validated = gate.validate_source("opportunities", data, gate.gate_parameters(as_of, relaxed, history=[]), relaxed)
-    gate.quality_gate({"opportunities": validated})
-    kept = validated.kept
-    for column, dtype in schema.items():
-        if column not in kept.columns:
-            kept = kept.with_columns(pl.lit(None, dtype).alias(column))
-    extra = ["opportunity_id"] if "opportunity_id" in kept.columns else []
-    return (
-        kept.filter(
-            pl.col("outcome").is_in(["won", "lost"])
-            & pl.col("created_at").is_not_null()
-            & (pl.col("created_at") <= as_of)
-            & (pl.col("closed_at").is_null() | (pl.col("closed_at") <= as_of))
-        )
-        .select(*extra, *schema)
-        .sort("created_at", "domain", *extra)
-    )
-
-
 def opportunity_history(staged: dict[str, SourceData], as_of: dt.date, config: Config) -> pl.DataFrame:
     """Every opportunity (open, won or lost) created on or before `as_of`, validated and with
     canonical domains: what the calibration's labels are read from."""

@@ -16,6 +16,7 @@ import pytest
 from abmq.config import load_config
 from abmq.tasks import backtest, calibration, calibration_model, calibration_proposal, calibration_table
 from abmq.tasks.scoring import POINT_COLUMNS
+from abmq.vocabulary import EVENT_TYPES
 
 D = dt.date
 
@@ -191,15 +192,7 @@ def synthetic_rows(n_accounts: int = 1500, dates: int = 9, seed: int = 3, streng
             noise = 1.0 if h == 15 else rng.gamma(4.0, 0.25, n)
             for cap in calibration_table.CONTACT_CAPS:
                 cols[calibration_table.people_column(h, cap)] = base * noise * (1.0 if cap == 0 else min(1.0, cap / 40))
-            for t in (
-                "demo_request",
-                "pricing_page_visit",
-                "event_attendance",
-                "content_download",
-                "email_open",
-                "email_click",
-                "web_visit",
-            ):
+            for t in EVENT_TYPES:
                 cols[calibration_table.event_column(t, h)] = base * noise * (0.3 if t == "demo_request" else 0.1) * rng.random(n)
             for s in calibration_table.SENIORITY_GROUPS:
                 cols[calibration_table.seniority_column(s, h)] = base * noise * rng.random(n) / 3

@@ -11,6 +11,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from abmq import vocabulary
 from abmq.sample_data import XL_PARAMS, generate
 
 AS_OF = dt.date(2025, 6, 15)  # a Sunday: the latest intent week is Monday 2025-06-09
@@ -67,15 +68,7 @@ CONTRACT: dict[str, dict[str, pl.DataType]] = {
         "amount": pl.Float64,
     },
 }
-EVENT_TYPES = {
-    "demo_request",
-    "pricing_page_visit",
-    "event_attendance",
-    "content_download",
-    "email_open",
-    "email_click",
-    "web_visit",
-}
+EVENT_TYPES = set(vocabulary.EVENT_TYPES)
 SENIORITIES = {"c_level", "vp", "director", "manager", "individual_contributor"}
 DEPARTMENTS = {"executive", "it", "security", "engineering", "finance", "marketing", "sales", "operations", "hr"}
 REGION_OF = {
