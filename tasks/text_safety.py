@@ -40,7 +40,7 @@ import re
 import numpy as np
 import polars as pl
 
-# Rust regex (polars) and Python `re` spell the class the same way with \x{...} / \uXXXX.
+# One character class in both engines: Rust regex (polars) writes the noncharacters as \x{FFFE}, Python `re` as \ufffe.
 UNSAFE_PATTERN = r"[\x00-\x08\x0A-\x1F\x7F\x{FFFE}\x{FFFF}]"
 _UNSAFE = re.compile("[\x00-\x08\x0a-\x1f\x7f\ufffe\uffff]")
 
