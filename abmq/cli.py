@@ -29,6 +29,13 @@ def _parse_date(value: Optional[str]) -> dt.date:
 
 
 AsOf = Annotated[Optional[str], typer.Option("--as-of", help="Scoring date YYYY-MM-DD (default: today, UTC).")]
+PConvertModel = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--p-convert-model",
+        help="p_convert_model.json written by `abmq calibrate`: adds the likelihood to convert (p_convert), which orders equal scores.",
+    ),
+]
 
 
 @app.command()
@@ -94,18 +101,23 @@ def _error(message: object) -> None:
     console.print(f"[red]error:[/red] {escape(printable(str(message)))}")
 
 
-def _preflight(input_dir: Path, config: Optional[Path]):
-    """Fail fast, before Prefect starts, on a missing input folder or a bad config; the config."""
+def _preflight(input_dir: Path, config: Optional[Path], p_convert_model: Optional[Path] = None):
+    """Fail fast, before Prefect starts, on a missing input folder, a bad config or an
+    unreadable p_convert model; the config."""
     from abmq.config import ConfigError, load_config
+    from abmq.tasks import catalog, conversion
 
     if not input_dir.is_dir():
         _error(f"input folder {input_dir} does not exist")
         raise typer.Exit(2)
     try:
         loaded = load_config(config)
+        model = catalog.read_p_convert_model(p_convert_model) if p_convert_model else None
     except ConfigError as exc:
         _error(exc)
         raise typer.Exit(2) from None
+    if p_convert_model and (usable := conversion.usable_model(model, loaded, str(p_convert_model))).model is None:
+        console.print(f"[yellow]p_convert will be empty:[/yellow] {usable.why_not}")
     if not os.environ.get("PREFECT_API_URL"):
         console.print("[dim]No PREFECT_API_URL set: Prefect starts a temporary local server for this run (about 10 s).[/dim]")
         # The temporary server's usage telemetry fails with error lines on an offline machine.
@@ -143,7 +155,13 @@ def _startup_timeout() -> int:
 
 
 def _run_flow(
-    input_dir: Path, out_dir: Path, config: Optional[Path], as_of_date: dt.date, scale: Scale = Scale(), verbose: bool = False
+    input_dir: Path,
+    out_dir: Path,
+    config: Optional[Path],
+    as_of_date: dt.date,
+    scale: Scale = Scale(),
+    verbose: bool = False,
+    p_convert_model: Optional[Path] = None,
 ) -> dict:
     """Run the flow; every way it can end is one clear line and exit code 0, 1 (failed),
     2 (usage) or 128 + signal (stopped), and nothing it started keeps running (abmq/run_guard.py)."""
@@ -152,7 +170,7 @@ def _run_flow(
     from abmq.tasks.catalog import OutputLockedError, SourceError
     from abmq.tasks.validate import DataQualityError
 
-    _preflight(input_dir, config)
+    _preflight(input_dir, config, p_convert_model)
     run_guard.watchdog()  # before Prefect starts its temporary server
     with run_guard.signals_raise():
         try:
@@ -170,7 +188,14 @@ def _run_flow(
         quiet = contextlib.nullcontext() if verbose else run_guard.quiet_tracebacks(expected)
         try:
             with quiet:
-                result = flow(str(input_dir), str(out_dir), str(config) if config else None, as_of_date.isoformat(), shards=scale.shards)
+                result = flow(
+                    str(input_dir),
+                    str(out_dir),
+                    str(config) if config else None,
+                    as_of_date.isoformat(),
+                    shards=scale.shards,
+                    p_convert_model=str(p_convert_model) if p_convert_model else None,
+                )
         except run_guard.Stopped as stop:
             _error(f"stopped by {stop}; {out_dir} keeps the outputs of the last run that published")
             raise typer.Exit(128 + stop.signum) from None
@@ -235,13 +260,14 @@ def run(
     ] = None,
     dask_workers: Annotated[int, typer.Option("--dask-workers", min=1, help="Workers of the local Dask cluster.")] = 2,
     verbose: Annotated[bool, typer.Option("--verbose", help="Show Prefect's tracebacks of input and data-quality errors too.")] = False,
+    p_convert_model: PConvertModel = None,
 ) -> None:
     """Run the qualification flow on your own data."""
     if dask_address and task_runner != "dask":
         console.print("[red]error:[/red] --dask-address needs --task-runner dask")
         raise typer.Exit(2)
     scale = Scale(shards or (2 * dask_workers if task_runner == "dask" else 1), task_runner, dask_address, dask_workers)
-    _print_outputs(_run_flow(input_dir, out_dir, config, _parse_date(as_of), scale, verbose))
+    _print_outputs(_run_flow(input_dir, out_dir, config, _parse_date(as_of), scale, verbose, p_convert_model))
 
 
 @app.command()
@@ -317,6 +343,7 @@ def serve(
     cron: Annotated[str, typer.Option("--cron", help="Schedule (cron syntax).")] = "0 6 * * *",
     timezone: Annotated[str, typer.Option("--timezone")] = "UTC",
     name: Annotated[str, typer.Option("--name", help="Deployment name.")] = "daily",
+    p_convert_model: PConvertModel = None,
 ) -> None:
     """Serve the flow as a scheduled deployment on the Prefect server at PREFECT_API_URL."""
     if not os.environ.get("PREFECT_API_URL"):
@@ -332,6 +359,7 @@ def serve(
         "input_dir": str(input_dir.resolve()),
         "out_dir": str(out_dir.resolve()),
         "config_path": str(config.resolve()) if config else None,
+        "p_convert_model": str(p_convert_model.resolve()) if p_convert_model else None,
     }
     console.print(f"serving deployment qualify-accounts/{name} on '{cron}' ({timezone}); Ctrl+C stops (and pauses the schedule)")
     qualify.serve(name=name, schedule=Cron(cron, timezone=timezone), parameters=parameters)

@@ -24,7 +24,7 @@ from abmq.tasks import calibration_model as cm
 from abmq.tasks import calibration_proposal as cp
 from abmq.tasks import calibration_report as cr
 from abmq.tasks import calibration_table as ct
-from abmq.tasks.calibration_model import p_convert  # noqa: F401  (the daily flow's entry point)
+from abmq.tasks.conversion import p_convert
 
 DEFAULT_BACKTEST_MONTHS = ct.DEFAULT_BACKTEST_MONTHS
 HORIZON_DAYS = ct.HORIZON_DAYS
@@ -130,7 +130,7 @@ def figures(
         scores["proposed"] = common["_proposed"].to_numpy().astype(float)
     p_held = None
     if cal.p_model_train:
-        p_held = cm.p_convert(common, cal.p_model_train).to_numpy()
+        p_held = p_convert(common, cal.p_model_train).to_numpy()
         scores["p_convert"] = p_held
         # ties of the current score broken by p_convert: the ordering the daily run would show
         scores["current_then_p_convert"] = scores["current"] + p_held / 2.0
@@ -255,8 +255,3 @@ def render_html(figures: dict[str, Any], run: dict[str, Any]) -> str:
     from abmq.tasks.report import environment
 
     return environment().get_template("calibration.html.j2").render(as_of=figures["as_of"], run=run, f=figures)
-
-
-def p_convert_table(accounts: pl.DataFrame, model: dict[str, Any] | None) -> pl.DataFrame:
-    """`accounts` with `p_convert` (null without a model)."""
-    return accounts.with_columns(p_convert(accounts, model))

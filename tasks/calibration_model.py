@@ -30,6 +30,7 @@ import polars as pl
 
 from abmq.config import Config
 from abmq.tasks import calibration_table as ct
+from abmq.tasks.conversion import P_CONVERT_LINEAR, P_CONVERT_LOG, p_convert_frame
 from abmq.vocabulary import EVENT_TYPES, FIT_SIGNALS
 
 REGULARISATION_GRID = (0.01, 0.1, 1.0)
@@ -227,49 +228,6 @@ def fit_models(train: pl.DataFrame, config: Config, horizon_days: int, mode: str
 # --------------------------------------------------------------------------------------
 # p_convert: a probability from the columns of the final account table
 # --------------------------------------------------------------------------------------
-P_CONVERT_LINEAR = (
-    "points_industry",
-    "points_employees",
-    "points_annual_revenue",
-    "points_country",
-    "points_technologies",
-    "points_competitor_tech",
-    "points_intent",
-    "points_new_surges",
-    "points_roles",
-    "decision_makers_engaged",
-    "departments_engaged",
-)
-P_CONVERT_LOG = (
-    "people_points_raw",
-    "recent_points",  # engagement points of the last trend window (30 days by default): recency
-    "previous_points",
-    "engaged_stakeholders",
-    "contacts",
-    "intent_max_score",
-    *(f"n_{t}" for t in EVENT_TYPES),
-)
-
-
-def p_convert_frame(accounts: pl.DataFrame, model: dict[str, Any]) -> np.ndarray:
-    exprs = []
-    for name, transform in zip(model["features"], model["transforms"], strict=True):
-        value = pl.col(name).cast(pl.Float64).fill_null(0.0) if name in accounts.columns else pl.lit(0.0)
-        exprs.append((value.clip(lower_bound=0.0).log1p() if transform == "log1p" else value).alias(name))
-    return accounts.select(exprs).to_numpy()
-
-
-def p_convert(accounts: pl.DataFrame, model: dict[str, Any] | None) -> pl.Series:
-    """The calibrated probability of the model's label within its horizon, one per row of
-    `accounts` (a final account table); all null without a model (not enough history)."""
-    if not model or not model.get("features"):
-        return pl.Series("p_convert", [None] * accounts.height, dtype=pl.Float64)
-    x = p_convert_frame(accounts, model)
-    z = (x - np.array(model["mean"])) / np.array(model["scale"])
-    eta = model["intercept"] + z @ np.array(model["coefficients"])
-    return pl.Series("p_convert", np.round(1.0 / (1.0 + np.exp(-eta)), 6), dtype=pl.Float64)
-
-
 def fit_p_convert(rows: pl.DataFrame, config: Config, label: str, horizon_days: int, c: float = 0.1) -> dict[str, Any] | None:
     """The p_convert model as JSON-ready values: a logistic regression (log-loss, L2) on the
     account table's points and log(1 + count) columns, fitted on `rows`."""
@@ -286,7 +244,7 @@ def fit_p_convert(rows: pl.DataFrame, config: Config, label: str, horizon_days: 
     sd = np.where(sd > 0, sd, 1.0)
     model = LogisticRegression(C=c, max_iter=2000, random_state=RANDOM_STATE).fit((x - mean) / sd, y, sample_weight=_weights(rows))
     return {
-        "kind": "logistic regression on standardised account-table columns (abmq.tasks.calibration_model.p_convert)",
+        "kind": "logistic regression on standardised account-table columns (applied by abmq.tasks.conversion.p_convert)",
         "label": label,
         "horizon_days": horizon_days,
         "config_fingerprint": config.fingerprint(),

@@ -18,10 +18,11 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
-from abmq.config import Limits
+from abmq.config import ConfigError, Limits
 from abmq.tasks import data_docs, input_limits
 from abmq.tasks.sources import SourceError, SourceSpec, normalise_header  # noqa: F401  (re-exported)
 
@@ -353,3 +354,19 @@ def with_run(history: list[dict], as_of: str, rows_in: dict[str, int]) -> list[d
     """The history with this as-of date's entry added or replaced, never duplicated."""
     kept = [entry for entry in history if entry["as_of"] != as_of]
     return sorted([*kept, {"as_of": as_of, "rows_in": rows_in}], key=lambda entry: entry["as_of"])
+
+
+def read_p_convert_model(path: str | Path) -> dict[str, Any]:
+    """A p_convert model as `abmq calibrate` wrote it (p_convert_model.json); a file that
+    cannot be read as one is a config error (the run would otherwise rank by a wrong model)."""
+    try:
+        model = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(
+            f"p_convert model {path}: no such file (abmq calibrate writes p_convert_model.json in its --out folder)"
+        ) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"p_convert model {path}: not readable as JSON ({exc})") from None
+    if not isinstance(model, dict):
+        raise ConfigError(f"p_convert model {path}: expected a JSON object, found {type(model).__name__}")
+    return model

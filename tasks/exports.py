@@ -74,6 +74,8 @@ def targets_table(accounts: pl.DataFrame) -> pl.DataFrame:
             "employees",
             "annual_revenue",
             "score",
+            # 4 decimals as text: the CSV's 2-decimal float format would round 0.0042 to 0.00
+            pl.col("p_convert").round(4).cast(pl.String).alias("p_convert"),
             "fit_points",
             "engagement_points",
             pl.col("points_intent").alias("intent_points"),
@@ -134,17 +136,24 @@ ABM_FIELDS = {
 LINKEDIN_COLUMNS = {"account_name": "companyname", "domain": "companywebsite", "country": "companycountry"}
 
 
-def crm_table(targets: pl.DataFrame, columns: dict[str, str], with_abm_fields: bool = True) -> pl.DataFrame:
+def likelihood_header(horizon_days: int) -> str:
+    return f"ABM Likelihood to Convert in {horizon_days} Days"
+
+
+def crm_table(targets: pl.DataFrame, columns: dict[str, str], with_abm_fields: bool = True, horizon_days: int = 90) -> pl.DataFrame:
     """The target list renamed to one import's headers."""
     mapping = {**columns, **(ABM_FIELDS if with_abm_fields else {})}
+    if with_abm_fields:
+        mapping["p_convert"] = likelihood_header(horizon_days)
     return targets.select([pl.col(source).alias(header) for source, header in mapping.items()])
 
 
-def export_files(targets: pl.DataFrame) -> dict[str, str]:
-    """{relative path: CSV text} of every export (formulas neutralised in all of them)."""
+def export_files(targets: pl.DataFrame, horizon_days: int = 90) -> dict[str, str]:
+    """{relative path: CSV text} of every export (formulas neutralised in all of them);
+    `horizon_days` is the p_convert model's, for the likelihood column's header."""
     return {
         "targets.csv": to_csv(targets),
-        "exports/salesforce_accounts.csv": to_csv(crm_table(targets, SALESFORCE_COLUMNS)),
-        "exports/hubspot_companies.csv": to_csv(crm_table(targets, HUBSPOT_COLUMNS)),
+        "exports/salesforce_accounts.csv": to_csv(crm_table(targets, SALESFORCE_COLUMNS, horizon_days=horizon_days)),
+        "exports/hubspot_companies.csv": to_csv(crm_table(targets, HUBSPOT_COLUMNS, horizon_days=horizon_days)),
         "exports/linkedin_matched_audience_companies.csv": to_csv(crm_table(targets, LINKEDIN_COLUMNS, with_abm_fields=False)),
     }

@@ -24,7 +24,7 @@ from prefect.events import emit_event
 from prefect.tasks import exponential_backoff
 
 from abmq.config import Config, load_config
-from abmq.tasks import alerts, catalog, event_store, exports, gate, ingest, output_contract, pipeline, render, report
+from abmq.tasks import alerts, catalog, conversion, event_store, exports, gate, ingest, output_contract, pipeline, render, report
 
 LogResult = Callable[[logging.Logger, Any, dict[str, Any]], None]
 
@@ -267,6 +267,17 @@ def load_scoring_config(path: str | None) -> Config:
     config = load_config(path)
     get_run_logger().info("scoring config %s (fingerprint %s)", path or "config/default.yaml", config.fingerprint())
     return config
+
+
+@task(name="load-p-convert-model", cache_policy=NO_CACHE)
+def load_p_convert_model(path: str | None, config: Config) -> conversion.ConversionModel:
+    """The calibration's p_convert model, if one is given and fits this config."""
+    model = conversion.usable_model(catalog.read_p_convert_model(path) if path else None, config, path)
+    if model.model is not None:
+        get_run_logger().info("p_convert: %s, from %s", model.title, path)
+    else:
+        get_run_logger().info("p_convert left empty: %s", model.why_not)
+    return model
 
 
 @task(name="read-run-history", cache_policy=NO_CACHE)

@@ -16,8 +16,9 @@ SUITE = "account_scores"
 
 def contract_frame(accounts: pl.DataFrame, config: Config) -> pl.DataFrame:
     """The columns the suite checks, derived from the account table: how far the points
-    are from the score, how many accounts a tier holds beyond its capacity, and how far
-    each target's rank is from its position in rank order (all 0 when the table is right)."""
+    are from the score, how many accounts a tier holds beyond its capacity, how far each
+    target's rank is from its position in rank order, whether p_convert is outside [0, 1]
+    (all 0 when the table is right)."""
     capacity = pl.DataFrame(
         {"tier": [t.name for t in config.selection.tiers], "_capacity": [t.capacity for t in config.selection.tiers]},
         schema={"tier": pl.String, "_capacity": pl.Int64},
@@ -32,6 +33,11 @@ def contract_frame(accounts: pl.DataFrame, config: Config) -> pl.DataFrame:
             "decision",
             "tier",
             (pl.col("score") - pl.sum_horizontal(POINT_COLUMNS)).alias("points_gap"),
+            # 1 where p_convert is outside [0, 1]; empty (no model) is fine. GX's range check
+            # fails an all-null column, so the check reads this flag instead.
+            (~(pl.col("p_convert").is_between(0, 1) | pl.col("p_convert").is_null()) if "p_convert" in accounts.columns else pl.lit(False))
+            .cast(pl.Int8)
+            .alias("p_convert_outside_0_1"),
         )
         .with_row_index("_order")
         .join(capacity, on="tier", how="left")

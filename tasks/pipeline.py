@@ -20,7 +20,7 @@ from typing import Any
 import polars as pl
 
 from abmq.config import Config, Limits
-from abmq.tasks import catalog, exports, gate, ingest, output_contract, render, rollup, selection, shards, validate
+from abmq.tasks import catalog, conversion, exports, gate, ingest, output_contract, render, rollup, selection, shards, validate
 from abmq.tasks.clean import CleanData, Cleaned, normalise_sources
 from abmq.tasks.ingest import SourceData
 from abmq.tasks.sources import SOURCE_ORDER
@@ -64,9 +64,16 @@ def read_last_snapshot(out_dir: str | None, as_of: dt.date) -> tuple[str | None,
     return catalog.previous_snapshot(Path(out_dir), as_of.isoformat())
 
 
-def select_targets(scored: pl.DataFrame, clean: CleanData, config: Config, previous: pl.DataFrame | None = None) -> pl.DataFrame:
-    """Decision, tier, next step and explanation of every account."""
-    decided = selection.decide(scored, clean.suppression, config)
+def select_targets(
+    scored: pl.DataFrame,
+    clean: CleanData,
+    config: Config,
+    previous: pl.DataFrame | None = None,
+    model: conversion.ConversionModel | None = None,
+) -> pl.DataFrame:
+    """p_convert (empty without a usable model), then the decision, tier, next step and
+    explanation of every account."""
+    decided = selection.decide(conversion.with_p_convert(scored, model), clean.suppression, config)
     previous_tiers = previous.select("domain", pl.col("tier").alias("previous_tier")) if previous is not None else None
     tiered = selection.assign_tiers(decided, config, previous_tiers)
     return tiered.with_columns(selection.next_step().alias("next_step")).with_columns(exports.explanation().alias("explanation"))
@@ -162,6 +169,7 @@ class Assessment:
     contacts: pl.DataFrame  # contact (lead) scores
     accounts: pl.DataFrame  # account scores with decision, tier, next step and explanation
     last: tuple[str | None, pl.DataFrame | None]  # the previous published snapshot
+    model: conversion.ConversionModel = conversion.NONE  # the p_convert model used, or why there is none
 
 
 def assess(
@@ -172,10 +180,11 @@ def assess(
     shard_count: int = 1,
     out_dir: str | None = None,
     suppression: Callable[[dict[str, pl.Series]], dict[str, pl.Series]] | None = None,
+    model: conversion.ConversionModel = conversion.NONE,
 ) -> Assessment:
     """Gate → normalise → score → select. `suppression` rewrites the suppression lists (a
     backtest rebuilds them as they stood on its date); `out_dir` holds the last snapshot
-    (tier hysteresis, changes)."""
+    (tier hysteresis, changes); `model` gives p_convert, which orders equal scores."""
     steps.quality_gate(sources)
     cleaned = steps.normalise_sources(sources)
     clean = cleaned.clean
@@ -185,8 +194,8 @@ def assess(
     sharded = steps.split_into_shards(clean, shard_count, config, as_of)
     contact_scores, account_scores = steps.combine_shards(steps.score_each(sharded, config, as_of))
     last = steps.read_last_snapshot(out_dir, as_of)
-    accounts = steps.select_targets(account_scores, clean, config, last[1])
-    return Assessment(Cleaned(clean, cleaned.sources, cleaned.accounting), contact_scores, accounts, last)
+    accounts = steps.select_targets(account_scores, clean, config, last[1], model)
+    return Assessment(Cleaned(clean, cleaned.sources, cleaned.accounting), contact_scores, accounts, last, model)
 
 
 @dataclass(frozen=True)
@@ -212,5 +221,6 @@ def render_run(assessment: Assessment, history: list[dict], config: Config, as_o
         changes,
         details["weekly"],
         details["intent"],
+        assessment.model,
     )
     return Rendered(bundle, changes)

@@ -12,7 +12,7 @@ from typing import Any
 import polars as pl
 
 from abmq.config import Config
-from abmq.tasks import catalog, changes, event_partitions, exports, report, rollup
+from abmq.tasks import catalog, changes, conversion, event_partitions, exports, report, rollup
 from abmq.tasks.clean import CleanData
 from abmq.tasks.gate import quality_summary
 from abmq.tasks.ingest import SourceData
@@ -24,6 +24,7 @@ ACCOUNT_COLUMNS_FIRST = [
     "decision",
     "decision_reason",
     "score",
+    "p_convert",
     "fit_points",
     "engagement_points",
     "tier",
@@ -74,12 +75,15 @@ def gx_results(sources: dict[str, SourceData]) -> dict[str, tuple[dict[str, Any]
     return results
 
 
-def run_record(sources: dict[str, SourceData], config: Config, as_of: dt.date) -> dict[str, Any]:
+def run_record(
+    sources: dict[str, SourceData], config: Config, as_of: dt.date, model: conversion.ConversionModel = conversion.NONE
+) -> dict[str, Any]:
     return {
         "as_of": as_of.isoformat(),
         "config_fingerprint": config.fingerprint(),
         "inputs_fingerprint": catalog.combined_fingerprint({name: data.fingerprint for name, data in sources.items()}),
         "inputs": {name: {"files": data.files, "sha256_16": data.fingerprint} for name, data in sources.items()},
+        "p_convert": model.record(),
     }
 
 
@@ -94,16 +98,17 @@ def render_outputs(
     changes_since: dict[str, Any],
     weekly: pl.DataFrame,
     intent: pl.DataFrame,
+    model: conversion.ConversionModel = conversion.NONE,
 ) -> OutputBundle:
     """Every output of the run: scores, target list and CRM exports, the report site, the
     snapshot, quality results and quarantined rows, the event state manifest, run records."""
     quality = quality_summary(sources, accounting)
-    run = run_record(sources, config, as_of)
+    run = run_record(sources, config, as_of, model)
     files: dict[str, pl.DataFrame | str | dict | list] = {}
     ordered = accounts.select([*ACCOUNT_COLUMNS_FIRST, *(c for c in accounts.columns if c not in ACCOUNT_COLUMNS_FIRST)]).sort("domain")
     files["account_scores.parquet"] = ordered
     files["contact_scores.parquet"] = contacts
-    files.update(exports.export_files(exports.targets_table(accounts)))
+    files.update(exports.export_files(exports.targets_table(accounts), model.horizon_days))
     files.update(report.render_site(accounts, quality, config, as_of, run, changes_since, weekly, intent))
     files[catalog.snapshot_name(as_of.isoformat())] = changes.snapshot(accounts)
     for name, data in sources.items():

@@ -12,7 +12,7 @@ from markupsafe import Markup
 
 from abmq import resources
 from abmq.config import Config
-from abmq.tasks import charts
+from abmq.tasks import charts, conversion
 from abmq.tasks.exports import POINT_LABELS
 from abmq.tasks.scoring import POINT_COLUMNS
 from abmq.vocabulary import DECISIONS
@@ -105,6 +105,7 @@ def target_rows(accounts: pl.DataFrame) -> list[dict[str, Any]]:
                         "industry",
                         "employees",
                         "score",
+                        "p_convert",
                         "fit_points",
                         "engagement_points",
                         "decision",
@@ -198,6 +199,7 @@ def render_site(
 ) -> dict[str, str]:
     """Every page of the report: {relative path: HTML}."""
     env = environment()
+    run = {"p_convert": conversion.NONE.record(), **run}
     targets = target_rows(accounts)
     common = {"as_of": as_of.isoformat(), "run": run, "threshold": config.account_scoring.threshold}
     weekly = weekly if weekly is not None else pl.DataFrame(schema={"domain": pl.String, "week": pl.Date, "points": pl.Int64})

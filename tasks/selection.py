@@ -17,10 +17,21 @@ SUPPRESSION_REASONS = {
     "open_opportunities": "open opportunity",
     "competitors": "competitor",
 }
-# Equal scores are ordered by trend (rising first), then by the breadth and freshness of
-# the buying group, then by domain so the ranking never depends on input row order.
-RANK_BY = ["score", "_trend_priority", "fit_points", "engaged_stakeholders", "decision_makers_engaged", "recent_points", "domain"]
-RANK_DESCENDING = [True, False, True, True, True, True, False]
+# Equal scores are ordered by p_convert (the calibrated likelihood to convert, when a model
+# is given; empty ones last), then by trend (rising first), then by the breadth and
+# freshness of the buying group, then by domain so the ranking never depends on input row order.
+RANK_BY = [
+    "score",
+    "p_convert",
+    "_trend_priority",
+    "fit_points",
+    "engaged_stakeholders",
+    "decision_makers_engaged",
+    "recent_points",
+    "domain",
+]
+RANK_DESCENDING = [True, True, False, True, True, True, True, False]
+RANK_NULLS_LAST = [False, True, False, False, False, False, False, False]
 TREND_PRIORITY = {"rising": 0, "steady": 1, "none": 2, "cooling": 3}
 
 
@@ -91,10 +102,12 @@ def assign_tiers(decided: pl.DataFrame, config: Config, previous_tiers: pl.DataF
     margin = config.selection.tier_hysteresis
     if previous_tiers is None:
         previous_tiers = pl.DataFrame(schema={"domain": pl.String, "previous_tier": pl.String})
+    if "p_convert" not in decided.columns:
+        decided = decided.with_columns(pl.lit(None, pl.Float64).alias("p_convert"))
     ranked = (
         decided.join(previous_tiers, on="domain", how="left")
         .with_columns(pl.col("trend").replace_strict(TREND_PRIORITY, default=2, return_dtype=pl.Int8).alias("_trend_priority"))
-        .sort(RANK_BY, descending=RANK_DESCENDING)
+        .sort(RANK_BY, descending=RANK_DESCENDING, nulls_last=RANK_NULLS_LAST)
     )
     tier = pl.lit(None, pl.String)
     tier_label = pl.lit(None, pl.String)

@@ -340,3 +340,28 @@ def test_a_backtest_on_the_run_date_scores_as_the_run_does(handbuilt_dir, handbu
     joined = run.select("domain", "score").join(backtested.select("domain", pl.col("score").alias("backtest")), on="domain", how="full")
     assert joined.height == run.height == backtested.height
     assert (joined["score"] == joined["backtest"]).all()
+
+
+def test_the_daily_run_uses_the_calibrations_p_convert_model(calibration_run, tmp_path):
+    """calibrate → p_convert_model.json → qualify --p-convert-model: the likelihood in the
+    account table, the target list, the exports and the report."""
+    from abmq.flows.qualify import qualify
+
+    out, _ = calibration_run
+    model = json.loads((out / "p_convert_model.json").read_text())
+    assert model["features"], "the fixture's history should support a p_convert model"
+    run = tmp_path / "run"
+    qualify(str(out.parent / "input"), str(run), None, CALIBRATION_AS_OF.isoformat(), p_convert_model=str(out / "p_convert_model.json"))
+    accounts = pl.read_parquet(run / "account_scores.parquet")
+    assert accounts["p_convert"].null_count() == 0 and accounts["p_convert"].is_between(0, 1).all()
+    assert accounts["p_convert"].n_unique() > 10
+    targets = pl.read_csv(run / "targets.csv", infer_schema_length=None)
+    assert targets["p_convert"].null_count() == 0
+    # equal scores in rank order have non-increasing p_convert
+    for _, group in targets.group_by("score"):
+        ordered = group.sort("rank")["p_convert"].to_list()
+        assert ordered == sorted(ordered, reverse=True)
+    assert "ABM Likelihood to Convert in 90 Days" in (run / "exports" / "salesforce_accounts.csv").read_text().splitlines()[0]
+    html = (run / "report.html").read_text()
+    assert "likelihood to convert in 90 days" in html and f"{model['rows']:,} past account-dates" in html
+    assert json.loads((run / "run.json").read_text())["p_convert"]["available"] is True

@@ -18,7 +18,7 @@ def accounts(handbuilt_result) -> pl.DataFrame:
 def test_a_real_account_table_passes(accounts, handbuilt_result):
     validation = check_account_table(accounts, handbuilt_result["config"])
     assert not validation.blocking_failures
-    assert len(validation.outcomes) == 8
+    assert len(validation.outcomes) == 9
     frame = contract_frame(accounts, handbuilt_result["config"])
     assert frame.height == accounts.height
     assert frame["points_gap"].to_list() == [0] * accounts.height
