@@ -29,6 +29,13 @@ def _parse_date(value: Optional[str]) -> dt.date:
 
 
 AsOf = Annotated[Optional[str], typer.Option("--as-of", help="Scoring date YYYY-MM-DD (default: today, UTC).")]
+Mapping = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--mapping",
+        help="YAML file with a `sources:` section: how your exports' headers, values and formats map onto the input contract (README, 'Mappings'). Replaces the config's.",
+    ),
+]
 PConvertModel = Annotated[
     Optional[Path],
     typer.Option(
@@ -101,17 +108,18 @@ def _error(message: object) -> None:
     console.print(f"[red]error:[/red] {escape(printable(str(message)))}")
 
 
-def _preflight(input_dir: Path, config: Optional[Path], p_convert_model: Optional[Path] = None):
-    """Fail fast, before Prefect starts, on a missing input folder, a bad config or an
-    unreadable p_convert model; the config."""
+def _preflight(input_dir: Path, config: Optional[Path], p_convert_model: Optional[Path] = None, mapping_file: Optional[Path] = None):
+    """Fail fast, before Prefect starts, on a missing input folder, a bad config or mapping,
+    or an unreadable p_convert model; the config."""
     from abmq.config import ConfigError, load_config
-    from abmq.tasks import catalog, conversion
+    from abmq.tasks import catalog, conversion, mapping
 
     if not input_dir.is_dir():
         _error(f"input folder {input_dir} does not exist")
         raise typer.Exit(2)
     try:
-        loaded = load_config(config)
+        loaded = load_config(config, mapping_file)
+        mapping.check_mappings(loaded.sources)
         model = catalog.read_p_convert_model(p_convert_model) if p_convert_model else None
     except ConfigError as exc:
         _error(exc)
@@ -162,6 +170,7 @@ def _run_flow(
     scale: Scale = Scale(),
     verbose: bool = False,
     p_convert_model: Optional[Path] = None,
+    mapping_file: Optional[Path] = None,
 ) -> dict:
     """Run the flow; every way it can end is one clear line and exit code 0, 1 (failed),
     2 (usage) or 128 + signal (stopped), and nothing it started keeps running (abmq/run_guard.py)."""
@@ -170,7 +179,7 @@ def _run_flow(
     from abmq.tasks.catalog import OutputLockedError, SourceError
     from abmq.tasks.validate import DataQualityError
 
-    _preflight(input_dir, config, p_convert_model)
+    _preflight(input_dir, config, p_convert_model, mapping_file)
     run_guard.watchdog()  # before Prefect starts its temporary server
     with run_guard.signals_raise():
         try:
@@ -195,6 +204,7 @@ def _run_flow(
                     as_of_date.isoformat(),
                     shards=scale.shards,
                     p_convert_model=str(p_convert_model) if p_convert_model else None,
+                    **({"mapping_path": str(mapping_file)} if mapping_file else {}),
                 )
         except run_guard.Stopped as stop:
             _error(f"stopped by {stop}; {out_dir} keeps the outputs of the last run that published")
@@ -261,13 +271,14 @@ def run(
     dask_workers: Annotated[int, typer.Option("--dask-workers", min=1, help="Workers of the local Dask cluster.")] = 2,
     verbose: Annotated[bool, typer.Option("--verbose", help="Show Prefect's tracebacks of input and data-quality errors too.")] = False,
     p_convert_model: PConvertModel = None,
+    mapping_file: Mapping = None,
 ) -> None:
     """Run the qualification flow on your own data."""
     if dask_address and task_runner != "dask":
         console.print("[red]error:[/red] --dask-address needs --task-runner dask")
         raise typer.Exit(2)
     scale = Scale(shards or (2 * dask_workers if task_runner == "dask" else 1), task_runner, dask_address, dask_workers)
-    _print_outputs(_run_flow(input_dir, out_dir, config, _parse_date(as_of), scale, verbose, p_convert_model))
+    _print_outputs(_run_flow(input_dir, out_dir, config, _parse_date(as_of), scale, verbose, p_convert_model, mapping_file))
 
 
 @app.command()
@@ -278,13 +289,14 @@ def check(
     history_from: Annotated[
         Optional[Path], typer.Option("--history-from", help="A run's output folder: compare volumes with its run history (read only).")
     ] = None,
+    mapping_file: Mapping = None,
 ) -> None:
     """Ingest and the data-quality gate only: publishes nothing, needs no Prefect server.
     Exit 0 when the inputs would pass the gate, 1 when a run would stop (each reason printed)."""
     import tempfile
 
     from abmq.config import ConfigError, load_config
-    from abmq.tasks import catalog, gate, pipeline
+    from abmq.tasks import catalog, gate, mapping, pipeline
     from abmq.tasks.catalog import SourceError
 
     as_of_date = _parse_date(as_of)
@@ -292,7 +304,8 @@ def check(
         _error(f"input folder {input_dir} does not exist")
         raise typer.Exit(2)
     try:
-        loaded = load_config(config)
+        loaded = load_config(config, mapping_file)
+        mapping.check_mappings(loaded.sources)
         history = catalog.read_history(history_from) if history_from else []
         with tempfile.TemporaryDirectory(prefix="abmq-check-") as state:  # daily event files' state: thrown away
             checked = pipeline.check_inputs(str(input_dir), state, loaded, as_of_date, history)

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import zoneinfo
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_serializer, model_validator
 
 from abmq.resources import DEFAULT_CONFIG
 from abmq.vocabulary import DEPARTMENTS, EVENT_TYPES, SENIORITIES
@@ -232,6 +233,51 @@ class Limits(Strict):
         return self
 
 
+TIMESTAMP_KEYWORDS = ("iso", "epoch_ms", "epoch_s")
+
+
+class TimestampFormat(Strict):
+    """How a date or timestamp column of an export is written (tasks/mapping.py reads it).
+
+    `format`: "iso" (ISO 8601, with or without an offset), "epoch_ms" / "epoch_s" (Unix time),
+    or a strftime pattern such as "%m/%d/%Y %I:%M %p". `timezone`: the IANA zone of values
+    without an offset (a bare date is midnight there); epoch values are UTC."""
+
+    format: str = "iso"
+    timezone: str = "UTC"
+
+    @field_validator("format")
+    @classmethod
+    def _known_format(cls, value: str) -> str:
+        if value not in TIMESTAMP_KEYWORDS and "%" not in value:
+            raise ValueError(f"{value!r} is not a format: use {', '.join(TIMESTAMP_KEYWORDS)} or a strftime pattern like '%m/%d/%Y %H:%M'")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not an IANA time zone (e.g. UTC, America/New_York, Europe/Berlin)") from None
+        return value
+
+
+class SourceMapping(Strict):
+    """How one source's export maps onto the input contract (README, "Mappings"). Applied at
+    staging, before the casts: headers renamed, then values mapped, then formats parsed.
+    Which contract columns exist is checked against tasks/sources.py by
+    `tasks.mapping.check_mappings` (this module cannot import the contract)."""
+
+    # Their header -> contract column (headers compared as `normalise_header` spells them).
+    columns: dict[str, str] = Field(default_factory=dict)
+    # Contract column -> {their value: contract value}; values not listed stay as they are.
+    values: dict[str, dict[str, str]] = Field(default_factory=dict)
+    # Contract column -> "band" (employees, annual_revenue), "iso_country" (country), or a
+    # TimestampFormat (date and timestamp columns).
+    formats: dict[str, Literal["band", "iso_country"] | TimestampFormat] = Field(default_factory=dict)
+
+
 class Config(Strict):
     version: Literal[1]
     icp: ICP
@@ -241,6 +287,17 @@ class Config(Strict):
     data_quality: DataQuality
     # Input size limits (optional in the YAML; defaults as in config/default.yaml).
     limits: Limits = Field(default_factory=Limits, exclude=True)
+    # Per source: how a CRM export maps onto the input contract. Part of the fingerprint when
+    # set (it changes what the inputs mean); left out of it and of `model_dump()` when empty,
+    # so a config without mappings keeps its fingerprint.
+    sources: dict[str, SourceMapping] = Field(default_factory=dict)
+
+    @model_serializer(mode="wrap")
+    def _without_empty_sources(self, handler: Any) -> dict[str, Any]:
+        data = handler(self)
+        if not self.sources:
+            data.pop("sources", None)
+        return data
 
     def fingerprint(self) -> str:
         """Short content hash, written into outputs so a report names the model that made it."""
@@ -252,18 +309,32 @@ class ConfigError(ValueError):
     """A config file that cannot be used; the message says which key and why."""
 
 
-def load_config(path: Path | str | None = None) -> Config:
-    path = Path(path) if path else DEFAULT_CONFIG  # a file in the installed package
+def _read_yaml(path: Path, what: str) -> dict[str, Any]:
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ConfigError(f"config file not found: {path}") from None
+        raise ConfigError(f"{what} file not found: {path}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
+    return raw
+
+
+def load_config(path: Path | str | None = None, mapping: Path | str | None = None) -> Config:
+    """The scoring config; `mapping` is a YAML file holding only a `sources:` section, which
+    replaces the config's (`abmq run --mapping`)."""
+    path = Path(path) if path else DEFAULT_CONFIG  # a file in the installed package
+    raw = _read_yaml(path, "config")
+    where = str(path)
+    if mapping is not None:
+        extra = _read_yaml(Path(mapping), "mapping")
+        if set(extra) != {"sources"}:
+            raise ConfigError(f"{mapping}: a mapping file holds only a `sources:` section, found {', '.join(sorted(map(str, extra)))}")
+        raw["sources"] = extra["sources"] or {}
+        where = f"{path} with mapping {mapping}"
     try:
         return Config.model_validate(raw)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}" for err in exc.errors())
-        raise ConfigError(f"{path}: {problems}") from None
+        raise ConfigError(f"{where}: {problems}") from None

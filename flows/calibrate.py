@@ -25,9 +25,10 @@ ARTIFACT_KEY = "abm-scoring-calibration"
 
 
 @task(name="stage-backtest-inputs", cache_policy=NO_CACHE)
-def stage_backtest_inputs(input_dir: str) -> dict[str, SourceData]:
-    """Every source read and canonicalised once (staging does not depend on the date)."""
-    staged = backtest.stage_inputs(Path(input_dir))
+def stage_backtest_inputs(input_dir: str, mappings: dict | None = None) -> dict[str, SourceData]:
+    """Every source read, reshaped by the config's `sources:` and canonicalised once (staging
+    does not depend on the date)."""
+    staged = backtest.stage_inputs(Path(input_dir), mappings)
     get_run_logger().info("staged %d sources from %s", sum(d.staged is not None for d in staged.values()), input_dir)
     return staged
 
@@ -150,7 +151,7 @@ def calibrate(
         config = load_scoring_config(config_path)
         outputs = catalog.RunOutputs(Path(out_dir))
         try:
-            staged = stage_backtest_inputs(input_dir)
+            staged = stage_backtest_inputs(input_dir, config.sources)
             rows = build_backtest_table(staged, config, as_of_date, months, frequency, horizon_days, label)
             fitted = fit_calibration(rows, config, horizon_days, label)
             proposed_rows = backtest_proposed_config(staged, fitted)

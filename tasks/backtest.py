@@ -14,7 +14,7 @@ from pathlib import Path
 
 import polars as pl
 
-from abmq.config import Config
+from abmq.config import Config, SourceMapping
 from abmq.tasks import calibration_table, gate, pipeline
 from abmq.tasks.ingest import SourceData
 from abmq.tasks.scoring import POINT_COLUMNS
@@ -45,9 +45,10 @@ def backtest_config(config: Config) -> Config:
     return Config.model_validate(raw)
 
 
-def stage_inputs(input_dir: Path) -> dict[str, SourceData]:
-    """Every source read, cast to the contract and canonicalised (independent of the date)."""
-    return pipeline.stage_all(Path(input_dir))
+def stage_inputs(input_dir: Path, mappings: dict[str, SourceMapping] | None = None) -> dict[str, SourceData]:
+    """Every source read, reshaped by `mappings` (the config's `sources:`), cast to the
+    contract and canonicalised (independent of the date)."""
+    return pipeline.stage_all(Path(input_dir), mappings=mappings)
 
 
 def _validated(staged: dict[str, SourceData], as_of: dt.date, config: Config) -> dict[str, SourceData]:
@@ -127,13 +128,13 @@ def score_as_of(input_dir: Path, as_of: dt.date, config: Config) -> pl.DataFrame
     """The account table `select_targets` returns for the inputs in `input_dir` as of
     `as_of`, scored with `config` (data-quality gate relaxed for history, see
     `backtest_config`; suppression lists as they stood then, see `suppression_as_of`)."""
-    return score_staged(stage_inputs(Path(input_dir)), as_of, backtest_config(config))
+    return score_staged(stage_inputs(Path(input_dir), config.sources), as_of, backtest_config(config))
 
 
 def backtest(input_dir: Path, dates: list[dt.date], config: Config, staged: dict[str, SourceData] | None = None) -> pl.DataFrame:
     """Account scores as of each date, one row per (as_of, domain): the score, its decision
     and tier and every `points_*` column."""
-    staged = staged if staged is not None else stage_inputs(Path(input_dir))
+    staged = staged if staged is not None else stage_inputs(Path(input_dir), config.sources)
     relaxed = backtest_config(config)
     frames = []
     for as_of in sorted(set(dates)):

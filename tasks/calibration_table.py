@@ -88,7 +88,7 @@ def signal_features(accounts: pl.DataFrame, config: Config) -> pl.DataFrame:
     """Per account of one date's final table: `match_<fit signal>` (0/1), `n_technologies`,
     `comp_<competitor>` (0/1), `n_clusters` (intent clusters in market), `new_surge` (0/1)
     and `role_<role>` (0/1), all floats, plus the `domain`."""
-    matches = firmographic_matches(config)
+    matches = firmographic_matches(config, accounts.columns)
     tech = config.account_scoring.fit.technologies
     roles = config.account_scoring.buying_group.roles
     return accounts.select(

@@ -62,10 +62,14 @@ def manifest_text(entries: dict[str, dict[str, Any]]) -> str:
     return json.dumps({"files": dict(sorted(entries.items()))}, indent=2, sort_keys=True, default=str) + "\n"
 
 
-def partition_suite(quality) -> dict[str, Any]:
+def partition_suite(quality, source_mapping=None) -> dict[str, Any]:
     """The daily-file suite; severity overrides written for `events` apply to the same
-    checks here (the window checks take theirs in `window_checks`)."""
-    return validate.load_suite("events", quality, suite_name=SUITE)
+    checks here (the window checks take theirs in `window_checks`). An events mapping is
+    written into its meta, so a changed mapping makes remembered files stale (`suite_hash`)."""
+    suite = validate.load_suite("events", quality, suite_name=SUITE)
+    if source_mapping is not None:
+        suite["meta"] = {**suite.get("meta", {}), "mapping": source_mapping.model_dump(mode="json")}
+    return suite
 
 
 # --- one daily file --------------------------------------------------------------------------
@@ -87,7 +91,9 @@ def validate_file(file: EventFile, sha256: str, staged: pl.DataFrame, suite: dic
     unpublished run's files never shadow a published one's."""
     unknown = [c for c in staged.columns if c not in SOURCES["events"].columns and not c.startswith("_") and c != "file_day_end"]
     fingerprint = suite_hash(suite)  # before GX, which adds ids to the suite it is given
-    validation = validate.run_suite("events", staged, copy.deepcopy(suite), {}, [file.name], unknown, max_quarantine_share)
+    validation = validate.with_details(
+        validate.run_suite("events", staged, copy.deepcopy(suite), {}, [file.name], unknown, max_quarantine_share), staged
+    )
     entry: dict[str, Any] = {
         "day": file.day.isoformat(),
         "sha256": sha256,

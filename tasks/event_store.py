@@ -18,8 +18,8 @@ from typing import Any
 
 import polars as pl
 
-from abmq.config import Limits
-from abmq.tasks import catalog, input_limits, staging
+from abmq.config import Limits, SourceMapping
+from abmq.tasks import catalog, input_limits, mapping, staging
 from abmq.tasks.event_partitions import DAY_IN_NAME, MANIFEST, STATE_DIR, EventFile, ValidatedFile, suite_hash
 from abmq.tasks.sources import SOURCES, UTC_TIMESTAMP
 
@@ -104,11 +104,12 @@ def remove_unlisted(out_dir: Path) -> int:
     return removed
 
 
-def stage_file(file: EventFile, limits: Limits | None = None) -> pl.DataFrame:
-    """The file cast to the contract, with the end of its day for the `file_day_end` check."""
+def stage_file(file: EventFile, limits: Limits | None = None, source_mapping: SourceMapping | None = None) -> pl.DataFrame:
+    """The file reshaped by the events mapping (if any) and cast to the contract, with the end
+    of its day for the `file_day_end` check."""
     spec = SOURCES["events"]
     limits = limits or Limits()
-    scan = input_limits.scan([file.path], catalog.scan_files, spec, limits)
+    scan = mapping.apply(input_limits.scan([file.path], catalog.scan_files, spec, limits), spec, source_mapping)
     typed = staging.stage_events(staging.cast_to_contract(scan, spec, limits.max_field_bytes), None)
     day_end = dt.datetime.combine(file.day, dt.time.max, tzinfo=dt.timezone.utc)
     try:

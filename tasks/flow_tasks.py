@@ -24,7 +24,7 @@ from prefect.events import emit_event
 from prefect.tasks import exponential_backoff
 
 from abmq.config import Config, load_config
-from abmq.tasks import alerts, catalog, conversion, event_store, exports, gate, ingest, output_contract, pipeline, render, report
+from abmq.tasks import alerts, catalog, conversion, event_store, exports, gate, ingest, mapping, output_contract, pipeline, render, report
 
 LogResult = Callable[[logging.Logger, Any, dict[str, Any]], None]
 
@@ -263,9 +263,12 @@ STEPS = pipeline.Steps(
 
 
 @task(name="load-config", cache_policy=NO_CACHE)
-def load_scoring_config(path: str | None) -> Config:
-    config = load_config(path)
-    get_run_logger().info("scoring config %s (fingerprint %s)", path or "config/default.yaml", config.fingerprint())
+def load_scoring_config(path: str | None, mapping_path: str | None = None) -> Config:
+    """The scoring config; `mapping_path` (a YAML `sources:` section) replaces its mappings."""
+    config = load_config(path, mapping_path)
+    mapping.check_mappings(config.sources)
+    mapped = f" with mapping {mapping_path}" if mapping_path else ""
+    get_run_logger().info("scoring config %s%s (fingerprint %s)", path or "config/default.yaml", mapped, config.fingerprint())
     return config
 
 

@@ -51,6 +51,7 @@ def validate_source(source: str, data: SourceData, parameters: dict[str, Any], c
     validation = validate.run_suite(
         source, data.staged, suite, parameters, data.files, data.unknown_columns, config.data_quality.max_quarantine_share
     )
+    validation = validate.with_details(validation, data.staged)
     if validation.blocking_failures:
         return data.replace(validation=validation)
     kept, quarantined = validate.split_quarantine(data.staged, validation, parameters)

@@ -15,9 +15,9 @@ from typing import Any
 
 import polars as pl
 
-from abmq.config import Config, Limits
-from abmq.tasks import catalog, event_partitions, event_store, rollup, staging, validate
-from abmq.tasks.sources import SOURCES
+from abmq.config import Config, Limits, SourceMapping
+from abmq.tasks import catalog, event_partitions, event_store, mapping, rollup, staging, validate
+from abmq.tasks.sources import SOURCES, derived_columns
 
 EMPTY_KEYS = pl.Series("domain", [], pl.String)
 
@@ -64,8 +64,10 @@ def stage_source(
     account_domains: pl.Series | None = None,
     contact_ids: pl.Series | None = None,
     limits: Limits | None = None,
+    source_mapping: SourceMapping | None = None,
 ) -> SourceData:
-    """Read one source (lazy scan), cast it to the contract and stage it; CSV files beyond
+    """Read one source (lazy scan), reshape it as its `source_mapping` says (the config's
+    `sources:` entry, tasks/mapping.py), cast it to the contract and stage it; CSV files beyond
     the size `limits` (default: the config's defaults) are refused, naming file, line, column."""
     spec = SOURCES[source]
     limits = limits or Limits()
@@ -73,6 +75,7 @@ def stage_source(
     names = [f.name if f.parent == Path(input_dir) else f"{f.parent.name}/{f.name}" for f in files]
     if scan is None:
         return SourceData(source, [], "", None)
+    scan = mapping.apply(scan, spec, source_mapping)
     typed = staging.cast_to_contract(scan, spec, limits.max_field_bytes)
     if source == "accounts":
         staged = staging.stage_accounts(typed)
@@ -86,7 +89,7 @@ def stage_source(
         frame = staged.collect(engine="streaming")
     except Exception as exc:  # an unreadable file surfaces when the scan runs
         raise catalog.read_error(source, names, exc) from None
-    unknown = [c for c in scan.collect_schema().names()[1:] if c not in spec.columns]
+    unknown = [c for c in scan.collect_schema().names()[1:] if c not in {*spec.columns, *derived_columns(spec), mapping.MAPPING_ERROR}]
     return SourceData(source, names, catalog.fingerprint_files(files), frame, rows_in=frame.height, unknown_columns=unknown)
 
 
@@ -131,7 +134,7 @@ class RecalledFiles:
 def recall_event_files(
     files: list[event_partitions.EventFile], state: dict[str, dict[str, Any]], out_dir: str, config: Config
 ) -> RecalledFiles:
-    suite = event_partitions.partition_suite(config.data_quality)
+    suite = event_partitions.partition_suite(config.data_quality, config.sources.get("events"))
     remembered, new = [], []
     for file in files:
         sha256 = event_store.file_hash(file.path)
@@ -146,8 +149,8 @@ def recall_event_files(
 def validate_event_file(file: event_partitions.EventFile, sha256: str, out_dir: str, config: Config) -> CheckedEventFile:
     """One daily file seen for the first time: staged, run through the `events_partition`
     suite, its rows kept in the state store."""
-    suite = event_partitions.partition_suite(config.data_quality)
-    staged = event_store.stage_file(file, config.limits)
+    suite = event_partitions.partition_suite(config.data_quality, config.sources.get("events"))
+    staged = event_store.stage_file(file, config.limits, config.sources.get("events"))
     validated = event_partitions.validate_file(file, sha256, staged, suite, config.data_quality.max_quarantine_share)
     event_store.store_file(validated, Path(out_dir))
     return CheckedEventFile(file, validated.entry, validated.validation)
@@ -164,7 +167,7 @@ def assemble_event_window(
 ) -> SourceData:
     """The scoring window's events from the state store, checked as a whole against today's
     contacts, freshness and volume: the same SourceData a single export gives."""
-    suite = event_partitions.partition_suite(config.data_quality)
+    suite = event_partitions.partition_suite(config.data_quality, config.sources.get("events"))
     checked = sorted(checked, key=lambda c: c.file.day)
     entries = [(c.file, c.entry) for c in checked]
     by_name = {c.file.name: c.entry for c in checked}

@@ -19,8 +19,8 @@ from typing import Any
 
 import polars as pl
 
-from abmq.config import Config, Limits
-from abmq.tasks import catalog, conversion, exports, gate, ingest, output_contract, render, rollup, selection, shards, validate
+from abmq.config import Config, Limits, SourceMapping
+from abmq.tasks import catalog, conversion, exports, gate, ingest, mapping, output_contract, render, rollup, selection, shards, validate
 from abmq.tasks.clean import CleanData, Cleaned, normalise_sources
 from abmq.tasks.ingest import SourceData
 from abmq.tasks.sources import SOURCE_ORDER
@@ -113,14 +113,23 @@ PLAIN = Steps()
 
 
 def stage_all(
-    input_dir: str | Path, steps: Steps = PLAIN, skip: tuple[str, ...] = (), limits: Limits | None = None
+    input_dir: str | Path,
+    steps: Steps = PLAIN,
+    skip: tuple[str, ...] = (),
+    limits: Limits | None = None,
+    mappings: dict[str, SourceMapping] | None = None,
 ) -> dict[str, SourceData]:
-    """Every source read and staged, each after the ones its referential checks look at
-    (staging does not depend on the as-of date)."""
+    """Every source read and staged (reshaped by its entry in `mappings`, the config's
+    `sources:`), each after the ones its referential checks look at (staging does not depend
+    on the as-of date)."""
     staged: dict[str, SourceData] = {}
+    mappings = mappings or {}
     for name in SOURCE_ORDER:
         if name not in skip:
-            staged[name] = steps.stage_source(str(input_dir), name, **ingest.reference_keys(staged), limits=limits)
+            keys = ingest.reference_keys(staged)
+            if name in mappings:  # only then: a run without mappings calls the step as before
+                keys["source_mapping"] = mappings[name]
+            staged[name] = steps.stage_source(str(input_dir), name, **keys, limits=limits)
     return staged
 
 
@@ -143,11 +152,12 @@ def check_inputs(
     remembered in the state store under `out_dir`. Blocking failures are in the verdicts,
     not raised: `quality_gate` stops the run."""
     validate.check_severity_overrides(config.data_quality)
+    mapping.check_mappings(config.sources)
     parameters = gate.gate_parameters(as_of, config, history or [])
     daily = steps.find_daily_event_files(str(input_dir), config, as_of)
     if daily and out_dir is None:
         raise ValueError(f"{input_dir}: daily event files need an output folder for the state store")
-    staged = stage_all(input_dir, steps, skip=("events",) if daily else (), limits=config.limits)
+    staged = stage_all(input_dir, steps, skip=("events",) if daily else (), limits=config.limits, mappings=config.sources)
     keys = ingest.reference_keys(staged)
     sources = {}
     for name in list(staged):  # each staged frame released once validated: at 10M events every copy counts

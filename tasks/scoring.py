@@ -6,9 +6,12 @@ caps included (as negative `points_*_cap` adjustments), so every score can be ex
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import polars as pl
 
-from abmq.config import Config, FitPoints
+from abmq.config import Config, FitPoints, Range
+from abmq.tasks.sources import BAND_COLUMNS, band_columns
 from abmq.vocabulary import FIT_SIGNALS
 
 POINT_COLUMNS = (
@@ -26,20 +29,37 @@ FIT_ITEMS = POINT_COLUMNS[:6]
 ENGAGEMENT_ITEMS = POINT_COLUMNS[7:11]
 
 
-def firmographic_matches(config: Config) -> dict[str, pl.Expr]:
+def firmographic_matches(config: Config, columns: Collection[str] = ()) -> dict[str, pl.Expr]:
     """Whether the account's firmographics match the ICP, one boolean per fit signal
-    (null values never match)."""
+    (null values never match). When `columns` has a signal's band bounds (a mapping's
+    `formats: {employees: band}`), a band matches when it overlaps the ICP range, bounds
+    included: "100-249" overlaps 200-5,000, "5001+" does not; a row without a band (a plain
+    number) is its own one-point band."""
     icp = config.icp
+
+    def in_range(column: str, bounds: Range) -> pl.Expr:
+        point = pl.col(column).is_between(bounds.min, bounds.max)
+        if f"{column}_min" not in columns:
+            return point.fill_null(False)
+        low, high = pl.col(f"{column}_min"), pl.col(f"{column}_max")
+        overlaps = (low <= bounds.max) & (high.is_null() | (high >= bounds.min))
+        return pl.when(low.is_not_null()).then(overlaps).otherwise(point).fill_null(False)
+
     return {
         "industry": pl.col("industry").is_in(icp.industries).fill_null(False),
-        "employees": pl.col("employees").is_between(icp.employees.min, icp.employees.max).fill_null(False),
-        "annual_revenue": pl.col("annual_revenue").is_between(icp.annual_revenue.min, icp.annual_revenue.max).fill_null(False),
+        "employees": in_range("employees", icp.employees),
+        "annual_revenue": in_range("annual_revenue", icp.annual_revenue),
         "country": pl.col("country").is_in(icp.countries).fill_null(False),
     }
 
 
-def _fit_points(points: FitPoints, config: Config) -> list[pl.Expr]:
-    matches = firmographic_matches(config)
+def band_bounds(columns: Collection[str]) -> list[str]:
+    """The band columns (tasks/sources.py) a frame has."""
+    return [name for column in BAND_COLUMNS for name in band_columns(column) if name in columns]
+
+
+def _fit_points(points: FitPoints, config: Config, columns: Collection[str] = ()) -> list[pl.Expr]:
+    matches = firmographic_matches(config, columns)
     return [
         pl.when(matches[signal]).then(getattr(points, signal)).otherwise(0).cast(pl.Int64).alias(f"points_{signal}")
         for signal in FIT_SIGNALS
@@ -49,11 +69,11 @@ def _fit_points(points: FitPoints, config: Config) -> list[pl.Expr]:
 def score_contacts(contacts: pl.DataFrame, accounts: pl.DataFrame, config: Config) -> pl.DataFrame:
     """The reference lead score: fit from the contact's account and role, engagement capped."""
     lead = config.lead_scoring
-    firmographics = accounts.select("domain", *FIT_SIGNALS)
+    firmographics = accounts.select("domain", *FIT_SIGNALS, *band_bounds(accounts.columns))
     decision_maker = pl.col("seniority").is_in(list(config.icp.decision_maker_seniorities)).fill_null(False)
     scored = (
         contacts.join(firmographics, on="domain", how="left")
-        .with_columns(*_fit_points(lead.fit_points, config))
+        .with_columns(*_fit_points(lead.fit_points, config, firmographics.columns))
         .with_columns(
             pl.when(decision_maker).then(lead.fit_points.decision_maker).otherwise(0).cast(pl.Int64).alias("points_decision_maker")
         )
@@ -129,7 +149,7 @@ def score_accounts(
     )
     scored = (
         combined.with_columns(
-            *_fit_points(scoring.fit.points, config),
+            *_fit_points(scoring.fit.points, config, accounts.columns),
             (pl.col("matched_technologies").list.len() * tech.points_each)
             .clip(upper_bound=tech.cap)
             .cast(pl.Int64)

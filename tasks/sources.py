@@ -116,3 +116,20 @@ SOURCES: dict[str, SourceSpec] = {
 
 # Order matters: each source's referential checks look at the ones staged before it.
 SOURCE_ORDER = tuple(SOURCES)
+
+# Columns an export may give as bands ("200-499", "$10M-$50M", "5001+"): with
+# `formats: {employees: band}` the band's bounds and text are kept beside the value
+# (tasks/mapping.py), and fit is judged on the bounds (tasks/scoring.py: a band matches the
+# ICP range when it overlaps it).
+BAND_COLUMNS = ("employees", "annual_revenue")
+
+
+def band_columns(column: str) -> dict[str, pl.DataType]:
+    """The columns a banded contract column adds: lower bound, upper bound (null: open), text."""
+    dtype = SOURCES["accounts"].columns[column]
+    return {f"{column}_min": dtype, f"{column}_max": dtype, f"{column}_band": pl.String}
+
+
+def derived_columns(spec: SourceSpec) -> dict[str, pl.DataType]:
+    """Columns a mapping may add to a source beyond its contract (kept through staging)."""
+    return {name: dtype for column in BAND_COLUMNS if column in spec.columns for name, dtype in band_columns(column).items()}

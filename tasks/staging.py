@@ -12,7 +12,8 @@ import polars as pl
 
 from abmq.config import Limits
 from abmq.tasks import text_safety
-from abmq.tasks.sources import SourceSpec
+from abmq.tasks.mapping import MAPPING_ERROR, iso_timestamp
+from abmq.tasks.sources import SourceSpec, derived_columns
 from abmq.vocabulary import DEPARTMENTS
 
 # Domains arrive as "https://www.Acme.com/", "WWW.acme.com", "acme.com/": one company.
@@ -53,14 +54,8 @@ def _cast(column: str, source: pl.DataType, target: pl.DataType) -> pl.Expr:
         if target == pl.Date:
             return text.str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False)
         if isinstance(target, pl.Datetime):
-            return (
-                text.str.replace(r"Z$", "+00:00")
-                .str.replace(r"^(\d{4}-\d{2}-\d{2})[ T]", "${1}T")
-                .str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%:z", strict=False, time_unit="us")
-                .fill_null(text.str.to_datetime("%Y-%m-%d %H:%M:%S%.f", strict=False, time_unit="us").dt.replace_time_zone("UTC"))
-                .fill_null(text.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False, time_unit="us").dt.replace_time_zone("UTC"))
-                .dt.convert_time_zone("UTC")
-            )
+            # ISO 8601; no offset means UTC; a bare date is midnight UTC (tasks/mapping.py)
+            return iso_timestamp(text)
     if isinstance(target, pl.Datetime):
         if isinstance(source, pl.Datetime):
             base = col.cast(pl.Datetime("us", source.time_zone))
@@ -95,18 +90,41 @@ def cast_to_contract(raw: pl.LazyFrame, spec: SourceSpec, max_field_bytes: int |
 
     cast_failures = [
         pl.when(given(name).fill_null(False) & _cast(name, schema[name], target).is_null()).then(
-            pl.lit(f"{name}=") + pl.col(name).cast(pl.String)
+            pl.lit(f"{name}=") + pl.col(name).cast(pl.String) + _hint(name, pl.col(name).cast(pl.String), target)
         )
         for name, target in present.items()
         if schema[name] != target and target != pl.String
     ]
+    if MAPPING_ERROR in schema:  # values a mapping's format could not read (tasks/mapping.py)
+        cast_failures.append(pl.col(MAPPING_ERROR))
     cast_failures += text_notes
     cast_error = pl.concat_str(cast_failures, separator="; ", ignore_nulls=True) if cast_failures else pl.lit("", dtype=pl.String)
+    derived = [name for name in derived_columns(spec) if name in schema]  # band bounds and text a mapping added
     return raw.select(
         pl.col("_row"),
         *typed,
+        *derived,
         pl.when(cast_error.str.len_chars() > 0).then(cast_error).alias("_cast_error"),
     )
+
+
+def _hint(name: str, text: pl.Expr, target: pl.DataType) -> pl.Expr:
+    """What to do about a value the contract's cast cannot read, when it is a known export
+    shape: a date with slashes (day/month order unknown) or a band ("200-499")."""
+    hints: list[tuple[str, str]] = []
+    if target == pl.Date or isinstance(target, pl.Datetime):
+        hints.append(
+            (
+                r"^\s*\d{1,2}[/.]\d{1,2}[/.]\d{2,4}",
+                f" (not ISO 8601 and the day/month order is ambiguous: set the export's format in the mapping, sources.<source>.formats.{name}, e.g. {{format: '%m/%d/%Y %H:%M', timezone: UTC}})",
+            )
+        )
+    if name in ("employees", "annual_revenue"):
+        hints.append((r"\d\s*(-|–|\+|to)", f" (looks like a band: set sources.accounts.formats.{name}: band in the mapping)"))
+    hint = pl.lit("")
+    for pattern, words in reversed(hints):
+        hint = pl.when(text.str.contains(pattern)).then(pl.lit(words)).otherwise(hint)
+    return hint
 
 
 def _safe_text(raw: pl.LazyFrame, spec: SourceSpec, max_field_bytes: int | None) -> tuple[pl.LazyFrame, list[pl.Expr]]:

@@ -43,6 +43,7 @@ class ExpectationOutcome:
     error: str | None = None
     escalated: bool = False  # a warning that failed on too many rows to be a few bad ones
     resolved: dict[str, Any] = field(default_factory=dict)  # kwargs with $PARAMETERs filled in
+    detail: str = ""  # what the failing values were, e.g. for `_cast_error`: columns and a few values
 
     @property
     def label(self) -> str:
@@ -75,7 +76,8 @@ class ExpectationOutcome:
         if self.unexpected_count is None:  # GX gave no row count (e.g. the column is missing)
             return f"{where}: {self.label} failed ({self.why})"
         share = f" ({self.unexpected_count / self.element_count:.0%})" if self.element_count else ""
-        return f"{where}: {self.label} failed on {self.unexpected_count:,} of {self.element_count:,} rows{share} ({self.why})"
+        detail = f": {self.detail}" if self.detail else ""
+        return f"{where}: {self.label} failed on {self.unexpected_count:,} of {self.element_count:,} rows{share} ({self.why}){detail}"
 
     def kwargs_resolved(self, name: str) -> Any:
         return self.resolved.get(name, self.kwargs.get(name))
@@ -255,6 +257,56 @@ def run_suite(
         if outcome.element_count and outcome.unexpected_count / outcome.element_count > max_quarantine_share:
             outcome.severity, outcome.escalated = "blocking", True
             outcome.why += f"; more than {max_quarantine_share:.0%} of rows: a renamed column or a wrong type?"
+    return validation
+
+
+CAST_ERROR = "_cast_error"
+VALUES_SHOWN = 3
+
+
+def cast_error_detail(frame: pl.DataFrame) -> str:
+    """The columns named in the rows' `_cast_error` notes ("employees=1,200; country=Narnia
+    (…)"), each with its count of rows and a few distinct offending values, and what to do when
+    a note says so: "occurred_at on 1,500 rows: '03/04/2026', '03/05/2026', … (not ISO 8601 …)".
+    Values of private columns are not shown."""
+    if CAST_ERROR not in frame.columns:
+        return ""
+    notes = (
+        frame.select(pl.col("_row"), pl.col(CAST_ERROR).str.split("; ").alias("note"))
+        .explode("note")
+        .drop_nulls("note")
+        .with_columns(
+            pl.col("note").str.extract(r"^([A-Za-z0-9_]+)[=:]", 1).alias("column"),
+            pl.col("note").str.extract(r"^[A-Za-z0-9_]+=(.*?)( \((.*)\))?$", 1).alias("value"),
+            pl.col("note").str.extract(r"^[A-Za-z0-9_]+=.*? \((.*)\)$", 1).alias("hint"),
+            pl.col("note").str.extract(r"^[A-Za-z0-9_]+: (.*)$", 1).alias("text_note"),
+        )
+    )
+    if notes.is_empty():
+        return ""
+    parts = []
+    for column, group in notes.group_by("column", maintain_order=True):
+        name = column[0] or "?"
+        rows = group["_row"].n_unique()
+        values = [] if name in PRIVATE_COLUMNS else group["value"].drop_nulls().unique(maintain_order=True).to_list()
+        shown = ", ".join(repr(_short(v)) for v in values[:VALUES_SHOWN]) + (", …" if len(values) > VALUES_SHOWN else "")
+        why = group["hint"].drop_nulls().first() or group["text_note"].drop_nulls().first()
+        parts.append(f"{name} on {rows:,} row{'s' if rows != 1 else ''}" + (f": {shown}" if shown else "") + (f" ({why})" if why else ""))
+    return "; ".join(parts)
+
+
+def _short(value: str, limit: int = 40) -> str:
+    return value if len(value) <= limit else value[: limit - 1] + "…"
+
+
+def with_details(validation: SourceValidation, frame: pl.DataFrame) -> SourceValidation:
+    """Failed checks of `_cast_error` say which columns and values did not fit (the rows'
+    notes); other outcomes are left as they are."""
+    failed = [o for o in validation.outcomes if not o.success and o.kwargs.get("column") == CAST_ERROR]
+    if failed:
+        detail = cast_error_detail(frame)
+        for outcome in failed:
+            outcome.detail = detail
     return validation
 
 

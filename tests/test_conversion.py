@@ -131,7 +131,10 @@ def test_output_contract_refuses_a_probability_outside_0_1(assessed, config):
     accounts = assessed["with"].accounts
     check_account_table(accounts, config)
     with pytest.raises(DataQualityError, match="p_convert_outside_0_1"):
-        check_account_table(accounts.with_columns(pl.when(pl.col("domain") == "acme.com").then(1.5).otherwise(pl.col("p_convert")).alias("p_convert")), config)
+        check_account_table(
+            accounts.with_columns(pl.when(pl.col("domain") == "acme.com").then(1.5).otherwise(pl.col("p_convert")).alias("p_convert")),
+            config,
+        )
 
 
 def test_report_pages_and_exports_show_the_likelihood_beside_the_points(assessed, config, as_of):
