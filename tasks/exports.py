@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import polars as pl
 
 from abmq.tasks.scoring import POINT_COLUMNS
@@ -24,18 +26,23 @@ POINT_LABELS = {
 FORMULA_PREFIX = r"^[=+\-@\t\r]"
 
 
-def explanation() -> pl.Expr:
-    """'industry +15 · company size +10 · … = 85': every non-zero signal, summing to the score."""
-    items = [
-        pl.when(pl.col(column) != 0).then(
-            pl.format(
-                "{} {}",
-                pl.lit(POINT_LABELS[column]),
-                pl.when(pl.col(column) > 0).then(pl.lit("+")).otherwise(pl.lit("")) + pl.col(column).cast(pl.String),
-            )
+def explanation(columns: Collection[str] = ()) -> pl.Expr:
+    """'industry +15 · company size +10 · … = 85': every non-zero signal, summing to the score.
+    A banded employees or revenue value (a mapping's `formats: band`, among `columns`) shows
+    its band: 'company size +10 (200-499)'."""
+
+    def item(column: str) -> pl.Expr:
+        text = pl.format(
+            "{} {}",
+            pl.lit(POINT_LABELS[column]),
+            pl.when(pl.col(column) > 0).then(pl.lit("+")).otherwise(pl.lit("")) + pl.col(column).cast(pl.String),
         )
-        for column in POINT_COLUMNS
-    ]
+        band = f"{column.removeprefix('points_')}_band"
+        if band in columns:
+            text = pl.when(pl.col(band).is_not_null()).then(pl.format("{} ({})", text, pl.col(band))).otherwise(text)
+        return pl.when(pl.col(column) != 0).then(text)
+
+    items = [item(column) for column in POINT_COLUMNS]
     joined = pl.concat_str(items, separator=" · ", ignore_nulls=True)
     return pl.when(joined == "").then(pl.lit("no points")).otherwise(joined) + pl.lit(" = ") + pl.col("score").cast(pl.String)
 

@@ -79,6 +79,12 @@ def _people_by_department(people: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{"department": k, "people": v} for k, v in sorted(grouped.items())]
 
 
+def _point_label(column: str, account: dict) -> str:
+    """'company size', or 'company size (200-499)' for a banded value."""
+    band = account.get(f"{column.removeprefix('points_')}_band")
+    return f"{POINT_LABELS[column]} ({band})" if band else POINT_LABELS[column]
+
+
 def _revenue_text(value: float | None) -> str:
     if value is None:
         return "revenue unknown"
@@ -120,8 +126,12 @@ def target_rows(accounts: pl.DataFrame) -> list[dict[str, Any]]:
                     )
                 },
                 "intent_points": account["points_intent"],
-                "revenue_text": _revenue_text(account["annual_revenue"]),
-                "points": [{"label": POINT_LABELS[c], "value": account[c]} for c in POINT_COLUMNS if account[c] != 0],
+                # a mapping's bands ("200-499", "$10M-$50M") are shown as given, not as their midpoints
+                "employees_band": account.get("employees_band"),
+                "revenue_text": f"{account['annual_revenue_band']} revenue"
+                if account.get("annual_revenue_band")
+                else _revenue_text(account["annual_revenue"]),
+                "points": [{"label": _point_label(c, account), "value": account[c]} for c in POINT_COLUMNS if account[c] != 0],
                 "people": _people_by_department(account["engaged_people"] or []),
                 "departments": account["engaged_departments"] or [],
                 "topics": account["surging_topics"] or [],

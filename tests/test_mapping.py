@@ -376,3 +376,14 @@ def test_check_command_takes_a_mapping(hubspot_dir, mapping_file, tmp_path):
     refused = runner.invoke(app, ["check", "--input", str(hubspot_dir), "--as-of", "2026-11-25", "--mapping", str(bad)])
     assert refused.exit_code == 2
     assert "'company_size' is not a column of accounts" in refused.output
+
+
+def test_explanation_and_account_page_show_the_band(hubspot_dir, mapping_file):
+    from abmq.tasks.report import target_rows
+
+    accounts = run_steps(hubspot_dir, AS_OF, load_config(None, mapping_file))["accounts"]
+    acme = accounts.filter(pl.col("domain") == "acme.com").row(0, named=True)
+    assert "company size +10 (200-499) · revenue +10 ($10M-$50M)" in acme["explanation"]
+    page = next(row for row in target_rows(accounts) if row["domain"] == "acme.com")
+    assert (page["employees_band"], page["revenue_text"]) == ("200-499", "$10M-$50M revenue")
+    assert {"label": "company size (200-499)", "value": 10} in page["points"]
