@@ -33,3 +33,24 @@ def handbuilt_result(handbuilt_dir):
 @pytest.fixture(scope="session")
 def as_of() -> dt.date:
     return handbuilt.AS_OF
+
+
+# The longest test files (minutes of flow runs, real servers and subprocesses), started first so
+# that the shorter ones fill in around them on the other worker instead of one long file ending
+# the run alone.
+SLOW_FIRST = (
+    "test_incremental.py",
+    "test_deployment.py",
+    "test_fuzz.py",
+    "test_orphans.py",
+    "test_cli.py",
+    "test_flow.py",
+    "test_operations.py",
+    "test_optional_columns.py",
+    "test_calibration.py",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: position for position, name in enumerate(SLOW_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(SLOW_FIRST)))  # stable: order within a file kept

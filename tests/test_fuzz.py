@@ -202,7 +202,26 @@ SAMPLE = {
 }
 
 
-@pytest.mark.parametrize("name", SAMPLE)
+# The whole command (a subprocess, ~5-17 s each) on the cases that end each way: the vl-convert
+# crash the issue found, a success with text cleaned, a line limit and an encoding error. Every
+# sample case's message is checked in process below.
+WHOLE_COMMAND = ["nul-in-an-account-name", "control-characters-and-crlf-in-contacts", "8-mb-line-without-a-line-break", "latin-1-in-a-row"]
+
+
+@pytest.mark.parametrize("name", [n for n in SAMPLE if SAMPLE[n][1] == 1])
+def test_each_sample_error_in_process(name, handbuilt_dir, tmp_path):
+    change, _, expected_text = SAMPLE[name]
+    data = tmp_path / "input"
+    shutil.copytree(handbuilt_dir, data)
+    change(data)
+    with pytest.raises((SourceError, DataQualityError)) as raised:
+        run_steps(data, handbuilt.AS_OF)
+    message = str(raised.value)
+    assert message and "\n" not in message and text_safety.is_clean(message)
+    assert expected_text.removeprefix("error: ") in message
+
+
+@pytest.mark.parametrize("name", WHOLE_COMMAND)
 def test_whole_command_on_a_corrupted_input(name, handbuilt_dir, tmp_path, prefect_api):
     change, expected_code, expected_text = SAMPLE[name]
     data = tmp_path / "input"

@@ -52,7 +52,8 @@ def inputs(tmp_path_factory) -> dict[str, Path]:
 def incremental(inputs, prefect_harness) -> dict:
     """Yesterday's run, then today's with one new daily file: only that file is validated."""
     out = inputs["root"] / "out-incremental"
-    yesterday = run(inputs["daily"], out, DAY_BEFORE)
+    yesterday = run(inputs["daily"], out, DAY_BEFORE)  # an empty state store: a full run
+    shutil.copytree(out, inputs["root"] / "out-yesterday")
     state_before = event_store.read_state(out)
     today = run(inputs["daily"], out, AS_OF)
     return {"out": out, "yesterday": yesterday, "today": today, "state_before": state_before}
@@ -73,10 +74,11 @@ def test_today_validates_only_the_new_daily_file(incremental):
 
 
 def test_incremental_run_equals_a_full_recompute(inputs, incremental, prefect_harness):
-    """The same two runs with the state store deleted before each: every file validated
-    afresh. Scores, targets, report, quarantine and snapshots are byte-identical."""
+    """Today's run with the state store deleted first (every file validated afresh), in a
+    copy of yesterday's outputs (a full run itself, from an empty state store). Scores,
+    targets, report, quarantine and snapshots are byte-identical."""
     out = inputs["root"] / "out-full"
-    run(inputs["daily"], out, DAY_BEFORE)
+    shutil.copytree(inputs["root"] / "out-yesterday", out)
     shutil.rmtree(event_store.state_folder(out))
     full = run(inputs["daily"], out, AS_OF)
     assert full["event_files"] == {"validated": 90, "remembered": 0}
