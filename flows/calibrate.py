@@ -17,7 +17,7 @@ from prefect.cache_policies import NO_CACHE
 
 from abmq.config import Config
 from abmq.flows.qualify import resolve_as_of
-from abmq.tasks import backtest, calibration, calibration_table, catalog
+from abmq.tasks import backtest, calibration, catalog
 from abmq.tasks.flow_tasks import load_scoring_config
 from abmq.tasks.ingest import SourceData
 
@@ -39,18 +39,15 @@ def build_backtest_table(
 ) -> pl.DataFrame:
     """Every unsuppressed account on every backtest date with its signals then, labelled by
     what its opportunities did in the `horizon_days` after the date."""
-    logger = get_run_logger()
-    first_event = backtest.first_event_day(staged)
-    earliest = first_event + dt.timedelta(days=config.lead_scoring.engagement.lookback_days - 1) if first_event else None
-    dates = calibration_table.backtest_dates(as_of, horizon_days, months, frequency, earliest)
-    opportunities = backtest.opportunity_history(staged, as_of, config)
-    logger.info("%d opportunities on or before %s; backtesting %d %s dates", opportunities.height, as_of, len(dates), frequency)
-    table = backtest.backtest_table(staged, dates, config)
-    rows = calibration_table.label_rows(table, opportunities, horizon_days, label)
-    logger.info(
-        "backtest table: %s rows, %s positive (%s within %d days)",
-        f"{rows.height:,}",
-        f"{int(rows['label'].sum()) if rows.height else 0:,}",
+    rows, counts = backtest.labelled_backtest(staged, config, as_of, months, frequency, horizon_days, label)
+    get_run_logger().info(
+        "%d opportunities on or before %s; %d %s dates; backtest table: %s rows, %s positive (%s within %d days)",
+        counts["opportunities"],
+        as_of,
+        counts["dates"],
+        frequency,
+        f"{counts['rows']:,}",
+        f"{counts['positives']:,}",
         label,
         horizon_days,
     )
@@ -95,21 +92,13 @@ def render_calibration_report(
 ) -> dict[str, Any]:
     """calibration.html, calibration.json, proposed_config.yaml, config_diff.md and
     p_convert_model.json into the staging folder (published later, all or nothing)."""
-    figures = calibration.figures(fitted, proposed_rows, config, as_of, settings)
-    run = {
-        "as_of": as_of.isoformat(),
-        "config_fingerprint": config.fingerprint(),
-        "inputs_fingerprint": catalog.combined_fingerprint({name: data.fingerprint for name, data in staged.items()}),
-    }
-    figures["inputs_fingerprint"] = run["inputs_fingerprint"]
-    outputs.write_text("calibration.html", calibration.render_html(figures, run))
-    outputs.write_text("proposed_config.yaml", calibration.proposed_yaml(fitted.proposed, figures))
-    outputs.write_text(
-        "config_diff.md",
-        calibration.diff_markdown(figures["config_diff"], figures["config_fingerprint"], figures["proposed_fingerprint"], figures["notes"]),
-    )
-    outputs.write_json("calibration.json", figures)
-    outputs.write_json("p_convert_model.json", fitted.p_model or {"features": [], "why_not": figures["p_convert"]["why_not"]})
+    inputs_fingerprint = catalog.combined_fingerprint({name: data.fingerprint for name, data in staged.items()})
+    files, figures = calibration.calibration_files(fitted, proposed_rows, config, as_of, settings, inputs_fingerprint)
+    for name, content in files.items():
+        if isinstance(content, str):
+            outputs.write_text(name, content)
+        else:
+            outputs.write_json(name, content)
     return figures
 
 

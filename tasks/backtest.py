@@ -211,3 +211,24 @@ def backtest_table(
     if not frames:
         return pl.DataFrame(schema={"as_of": pl.Date, "domain": pl.String, "score": pl.Int64})
     return pl.concat(frames, how="diagonal_relaxed").sort("as_of", "domain")
+
+
+def labelled_backtest(
+    staged: dict[str, SourceData], config: Config, as_of: dt.date, months: int, frequency: str, horizon_days: int, label: str
+) -> tuple[pl.DataFrame, dict[str, int]]:
+    """The calibration's rows: every unsuppressed account on every backtest date (monthly or
+    weekly, each date's label window ending by `as_of`, none before the first full lookback
+    window of events) with its signals then, labelled by what its opportunities did in the
+    `horizon_days` after the date; and counts for the log."""
+    first_event = first_event_day(staged)
+    earliest = first_event + dt.timedelta(days=config.lead_scoring.engagement.lookback_days - 1) if first_event else None
+    dates = calibration_table.backtest_dates(as_of, horizon_days, months, frequency, earliest)
+    opportunities = opportunity_history(staged, as_of, config)
+    rows = calibration_table.label_rows(backtest_table(staged, dates, config), opportunities, horizon_days, label)
+    counts = {
+        "opportunities": opportunities.height,
+        "dates": len(dates),
+        "rows": rows.height,
+        "positives": int(rows["label"].sum()) if rows.height else 0,
+    }
+    return rows, counts

@@ -255,3 +255,26 @@ def render_html(figures: dict[str, Any], run: dict[str, Any]) -> str:
     from abmq.tasks.report import environment
 
     return environment().get_template("calibration.html.j2").render(as_of=figures["as_of"], run=run, f=figures)
+
+
+def calibration_files(
+    fitted: Calibration,
+    proposed_rows: pl.DataFrame | None,
+    config: Config,
+    as_of: dt.date,
+    settings: dict[str, Any],
+    inputs_fingerprint: str,
+) -> tuple[dict[str, str | dict[str, Any]], dict[str, Any]]:
+    """What a calibration publishes, as values ({file name: text, or a JSON-ready dict}:
+    calibration.html, calibration.json, proposed_config.yaml, config_diff.md,
+    p_convert_model.json), and its figures."""
+    shown = {**figures(fitted, proposed_rows, config, as_of, settings), "inputs_fingerprint": inputs_fingerprint}
+    run = {"as_of": as_of.isoformat(), "config_fingerprint": config.fingerprint(), "inputs_fingerprint": inputs_fingerprint}
+    files: dict[str, str | dict[str, Any]] = {
+        "calibration.html": render_html(shown, run),
+        "proposed_config.yaml": proposed_yaml(fitted.proposed, shown),
+        "config_diff.md": diff_markdown(shown["config_diff"], shown["config_fingerprint"], shown["proposed_fingerprint"], shown["notes"]),
+        "calibration.json": shown,
+        "p_convert_model.json": fitted.p_model or {"features": [], "why_not": shown["p_convert"]["why_not"]},
+    }
+    return files, shown

@@ -9,7 +9,7 @@ from typing import Any
 
 import polars as pl
 
-from abmq.tasks import normalise, validate
+from abmq.tasks import normalise, quarantine
 from abmq.tasks.ingest import SourceData
 from abmq.tasks.sources import SOURCES
 
@@ -64,7 +64,7 @@ def normalise_sources(sources: dict[str, SourceData]) -> Cleaned:
                 "severity": "warning",
                 "unexpected_count": orphaned.height,
                 "why": "their contact was quarantined",
-                "examples": validate.example_rows(orphaned.drop("quarantine_reasons")),
+                "examples": quarantine.example_rows(orphaned.drop("quarantine_reasons")),
             }
         )
     accounting: dict[str, dict[str, Any]] = {

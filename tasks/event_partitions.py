@@ -21,7 +21,7 @@ from typing import Any
 
 import polars as pl
 
-from abmq.tasks import rollup, validate
+from abmq.tasks import quarantine, rollup, validate
 from abmq.tasks.sources import SOURCES
 
 STATE_DIR = "state/events"
@@ -107,8 +107,8 @@ def validate_file(file: EventFile, sha256: str, staged: pl.DataFrame, suite: dic
     }
     if validation.blocking_failures:
         return ValidatedFile(entry, validation, None, None)
-    kept, quarantined = validate.split_quarantine(staged, validation, {})
-    entry["examples"] = validate.quarantine_examples(quarantined, validation, {})
+    kept, quarantined = quarantine.split_quarantine(staged, validation, {})
+    entry["examples"] = quarantine.quarantine_examples(quarantined, validation, {})
     if quarantined.height:
         entry["quarantined"] = f"{file.path.stem}.{sha256[:16]}.quarantine.parquet"
     entry["kept_rows"], entry["quarantined_rows"] = kept.height, quarantined.height

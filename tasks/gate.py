@@ -9,7 +9,7 @@ import math
 from typing import Any
 
 from abmq.config import Config
-from abmq.tasks import catalog, validate
+from abmq.tasks import catalog, quarantine, validate
 from abmq.tasks.ingest import SourceData
 
 
@@ -54,8 +54,8 @@ def validate_source(source: str, data: SourceData, parameters: dict[str, Any], c
     validation = validate.with_details(validation, data.staged)
     if validation.blocking_failures:
         return data.replace(validation=validation)
-    kept, quarantined = validate.split_quarantine(data.staged, validation, parameters)
-    examples = validate.quarantine_examples(quarantined, validation, parameters)
+    kept, quarantined = quarantine.split_quarantine(data.staged, validation, parameters)
+    examples = quarantine.quarantine_examples(quarantined, validation, parameters)
     return data.replace(validation=validation, kept=kept, quarantined=quarantined, examples=examples, staged=None)
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import polars as pl
 
 from abmq.config import Config, Limits, SourceMapping
-from abmq.tasks import catalog, event_partitions, event_store, mapping, rollup, staging, validate
+from abmq.tasks import catalog, event_partitions, event_store, mapping, quarantine, rollup, staging, validate
 from abmq.tasks.sources import SOURCES, derived_columns
 
 EMPTY_KEYS = pl.Series("domain", [], pl.String)
@@ -214,7 +214,7 @@ def assemble_event_window(
     validation.outcomes.extend(window_outcomes)
     examples = event_partitions.window_examples(entries)
     if orphans.height:
-        examples[window_outcomes[0].label] = validate.example_rows(orphans.drop("quarantine_reasons"))
+        examples[window_outcomes[0].label] = quarantine.example_rows(orphans.drop("quarantine_reasons"))
     # remembered from now on: what a run as of this date or later can use
     start = rollup.first_day_read(config, as_of).isoformat()
     return data.replace(

@@ -250,7 +250,7 @@ def run_suite(
                 element_count=item.result.get("element_count"),
                 observed_value=item.result.get("observed_value"),
                 error=error,
-                resolved=_resolve(entry["kwargs"], parameters),
+                resolved=resolve_parameters(entry["kwargs"], parameters),
             )
         )
     for outcome in validation.warnings:
@@ -310,7 +310,7 @@ def with_details(validation: SourceValidation, frame: pl.DataFrame) -> SourceVal
     return validation
 
 
-def _resolve(kwargs: dict[str, Any], parameters: dict[str, Any]) -> dict[str, Any]:
+def resolve_parameters(kwargs: dict[str, Any], parameters: dict[str, Any]) -> dict[str, Any]:
     return {k: (parameters[v["$PARAMETER"]] if isinstance(v, dict) and "$PARAMETER" in v else v) for k, v in kwargs.items()}
 
 
@@ -320,86 +320,3 @@ def as_validated(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns(
         pl.col(name).cast(pl.Datetime("us")).dt.replace_time_zone("UTC") for name, dtype in frame.schema.items() if dtype == pl.Date
     )
-
-
-def failing_rows(outcome: ExpectationOutcome, parameters: dict[str, Any]) -> pl.Expr:
-    """The rows a row-level expectation rejects, as a polars predicate (nulls never fail,
-    as in GX, except for the null checks themselves)."""
-    kw = _resolve(outcome.kwargs, parameters)
-    kind = outcome.expectation
-    if kind == "expect_column_values_to_not_be_null":
-        return pl.col(kw["column"]).is_null()
-    if kind == "expect_column_values_to_be_null":
-        return pl.col(kw["column"]).is_not_null()
-    column = pl.col(kw.get("column", ""))
-    if kind == "expect_column_values_to_be_in_set":
-        return column.is_not_null() & ~column.is_in(kw["value_set"])
-    if kind == "expect_column_values_to_be_between":
-        bad = pl.lit(False)
-        if kw.get("min_value") is not None:
-            bad = bad | (column <= kw["min_value"] if kw.get("strict_min") else column < kw["min_value"])
-        if kw.get("max_value") is not None:
-            bad = bad | (column >= kw["max_value"] if kw.get("strict_max") else column > kw["max_value"])
-        return column.is_not_null() & bad
-    if kind == "expect_column_values_to_match_regex":
-        return column.is_not_null() & ~column.str.contains(kw["regex"])
-    if kind == "expect_column_pair_values_a_to_be_greater_than_b":
-        a, b = pl.col(kw["column_A"]), pl.col(kw["column_B"])
-        bad = a < b if kw.get("or_equal") else a <= b
-        return a.is_not_null() & b.is_not_null() & bad
-    raise ValueError(f"{outcome.source}: no quarantine rule for {kind}; make it blocking or add one")
-
-
-ROW_LEVEL = {
-    "expect_column_values_to_not_be_null",
-    "expect_column_values_to_be_null",
-    "expect_column_values_to_be_in_set",
-    "expect_column_values_to_be_between",
-    "expect_column_values_to_match_regex",
-    "expect_column_pair_values_a_to_be_greater_than_b",
-}
-
-
-def split_quarantine(frame: pl.DataFrame, validation: SourceValidation, parameters: dict[str, Any]) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(rows kept, rows quarantined with a `quarantine_reasons` column)."""
-    failed = [o for o in validation.warnings if o.expectation in ROW_LEVEL and o.unexpected_count is not None]
-    if not failed:
-        return frame, frame.clear().with_columns(pl.lit(None, pl.String).alias("quarantine_reasons"))
-    # Rules are evaluated on the same view GX saw; the rows kept aside are the originals.
-    masks = as_validated(frame).select(failing_rows(o, parameters).fill_null(False).alias(str(i)) for i, o in enumerate(failed))
-    for outcome, flagged_count in zip(failed, masks.sum().row(0), strict=True):
-        if outcome.unexpected_count is not None and flagged_count != outcome.unexpected_count:
-            raise DataQualityError(
-                f"{validation.source}: {outcome.label}: GX counted {outcome.unexpected_count} failing rows "
-                f"but the quarantine rule selects {flagged_count}; the rule and the suite disagree"
-            )
-    bad = masks.select(pl.any_horizontal(pl.all())).to_series()
-    # Reasons are spelled out for the (few) quarantined rows only.
-    reasons = masks.filter(bad).select(
-        pl.concat_str(
-            [pl.when(pl.col(str(i))).then(pl.lit(f"{o.label}: {o.why}")) for i, o in enumerate(failed)],
-            separator="; ",
-            ignore_nulls=True,
-        ).alias("quarantine_reasons")
-    )
-    return frame.filter(~bad), pl.concat([frame.filter(bad), reasons], how="horizontal")
-
-
-def quarantine_examples(
-    quarantined: pl.DataFrame, validation: SourceValidation, parameters: dict[str, Any]
-) -> dict[str, list[dict[str, Any]]]:
-    """A few example rows per failed rule, without private columns, for reports and artifacts."""
-    examples: dict[str, list[dict[str, Any]]] = {}
-    visible = [c for c in quarantined.columns if c not in PRIVATE_COLUMNS and c != "quarantine_reasons"]
-    for outcome in validation.warnings:
-        if outcome.expectation not in ROW_LEVEL or outcome.unexpected_count is None:
-            continue
-        matches = as_validated(quarantined).select(failing_rows(outcome, parameters).alias("match"))["match"]
-        examples[outcome.label] = example_rows(quarantined.filter(matches).select(visible))
-    return examples
-
-
-def example_rows(rows: pl.DataFrame) -> list[dict[str, Any]]:
-    """The first few rows as text, without private columns."""
-    visible = [c for c in rows.columns if c not in PRIVATE_COLUMNS]
-    return [{k: (None if v is None else str(v)) for k, v in row.items()} for row in rows.head(EXAMPLES_PER_RULE).select(visible).to_dicts()]

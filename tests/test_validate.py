@@ -11,8 +11,9 @@ from steps import stage_and_validate
 from abmq.config import load_config
 from abmq.resources import EXPECTATIONS, suite_names
 from abmq.tasks import rollup
+from abmq.tasks.quarantine import ROW_LEVEL
 from abmq.tasks.sources import SOURCES
-from abmq.tasks.validate import ROW_LEVEL, load_suite
+from abmq.tasks.validate import load_suite
 
 
 def test_every_source_has_a_suite_with_severities():
