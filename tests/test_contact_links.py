@@ -16,7 +16,7 @@ import yaml
 from steps import run_steps, stage_and_validate
 
 from abmq.config import load_config
-from abmq.tasks import account_links, gate
+from abmq.tasks import account_links, gate, report
 from abmq.tasks.staging import stage_contacts
 
 ACCOUNTS = pl.DataFrame(
@@ -164,6 +164,16 @@ def test_links_are_counted_in_the_quality_summary(crm_result):
     assert contacts["account_links"] == {"account_id": 12, "domain": 1, "email_domain": 2}
     assert contacts["rows_in"] == 16 and contacts["rows_used"] == 15 and contacts["rows_quarantined"] == 1
     assert all(s.get("account_links") is None for s in crm_result["quality"]["sources"] if s["source"] != "contacts")
+    summary = report.markdown_summary(crm_result["accounts"], crm_result["quality"], crm_result["config"], handbuilt.AS_OF)
+    assert "Contacts linked to their account: 12 by account_id, 1 by domain, 2 by e-mail domain." in summary
+    page = report.render_site(
+        crm_result["accounts"],
+        crm_result["quality"],
+        crm_result["config"],
+        handbuilt.AS_OF,
+        {"config_fingerprint": "x", "inputs_fingerprint": "y"},
+    )["quality.html"]
+    assert "Contacts linked to their account: 12 by <code>account_id</code>, 1 by <code>domain</code>, 2 by e-mail domain" in page
 
 
 def test_a_personal_address_without_link_is_quarantined_with_its_reason(crm_result):
