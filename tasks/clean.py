@@ -9,7 +9,7 @@ from typing import Any
 
 import polars as pl
 
-from abmq.tasks import normalise, quarantine
+from abmq.tasks import account_links, normalise, quarantine
 from abmq.tasks.ingest import SourceData
 from abmq.tasks.sources import SOURCES
 
@@ -69,7 +69,7 @@ def normalise_sources(sources: dict[str, SourceData]) -> Cleaned:
         )
     accounting: dict[str, dict[str, Any]] = {
         "accounts": {"used": accounts.height, "merged": accounts_merged, "set_aside": []},
-        "contacts": {"used": contacts.height, "merged": contacts_merged, "set_aside": []},
+        "contacts": {"used": contacts.height, "merged": contacts_merged, "set_aside": [], "links": account_links.link_counts(contacts)},
         "events": {"used": events.height, "merged": events_merged, "set_aside": events_set_aside},
     }
     for name in LIST_SOURCES:

@@ -9,7 +9,7 @@ import math
 from typing import Any
 
 from abmq.config import Config
-from abmq.tasks import catalog, quarantine, validate
+from abmq.tasks import account_links, catalog, quarantine, validate
 from abmq.tasks.ingest import SourceData
 
 
@@ -52,6 +52,9 @@ def validate_source(source: str, data: SourceData, parameters: dict[str, Any], c
         source, data.staged, suite, parameters, data.files, data.unknown_columns, config.data_quality.max_quarantine_share
     )
     validation = validate.with_details(validation, data.staged)
+    for outcome in validation.blocking_failures:  # the contacts → accounts match rate under its floor
+        if source == "contacts" and outcome.kwargs.get("column") == "account_found" and "mostly" in outcome.kwargs:
+            outcome.detail = account_links.unmatched_detail(data.staged)
     if validation.blocking_failures:
         return data.replace(validation=validation)
     kept, quarantined = quarantine.split_quarantine(data.staged, validation, parameters)
@@ -99,6 +102,8 @@ def quality_summary(sources: dict[str, SourceData], accounting: dict[str, dict[s
                 "rows_quarantined": data.quarantined.height if data.quarantined is not None else 0,
                 "duplicates_merged": counts.get("merged", 0),
                 "match_rate": account_match_rate(data),
+                # contacts: how many were linked to their account by each rule (tasks/account_links.py)
+                **({"account_links": counts["links"]} if "links" in counts else {}),
                 "expectations_total": len(outcomes),
                 "expectations_passed": sum(o.success for o in outcomes),
                 "failed": [

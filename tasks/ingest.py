@@ -16,7 +16,7 @@ from typing import Any
 import polars as pl
 
 from abmq.config import Config, Limits, SourceMapping
-from abmq.tasks import catalog, event_partitions, event_store, mapping, quarantine, rollup, staging, validate
+from abmq.tasks import account_links, catalog, event_partitions, event_store, mapping, quarantine, rollup, staging, validate
 from abmq.tasks.sources import SOURCES, derived_columns
 
 EMPTY_KEYS = pl.Series("domain", [], pl.String)
@@ -46,7 +46,7 @@ class SourceData:
         return dataclasses.replace(self, **changes)
 
 
-def reference_keys(staged: dict[str, SourceData]) -> dict[str, pl.Series | None]:
+def reference_keys(staged: dict[str, SourceData], for_source: str | None = None) -> dict[str, Any]:
     """Keys of the sources staged so far that later sources are checked against."""
 
     def column(source: str, name: str) -> pl.Series | None:
@@ -55,7 +55,11 @@ def reference_keys(staged: dict[str, SourceData]) -> dict[str, pl.Series | None]
             return None
         return data.staged[name]
 
-    return {"account_domains": column("accounts", "domain"), "contact_ids": column("contacts", "contact_id")}
+    keys: dict[str, Any] = {"account_domains": column("accounts", "domain"), "contact_ids": column("contacts", "contact_id")}
+    if for_source == "contacts":  # contacts link to accounts by id first (tasks/account_links.py)
+        accounts = staged.get("accounts")
+        keys["accounts_by_id"] = account_links.accounts_by_id(accounts.staged if accounts is not None else None)
+    return keys
 
 
 def stage_source(
@@ -65,10 +69,12 @@ def stage_source(
     contact_ids: pl.Series | None = None,
     limits: Limits | None = None,
     source_mapping: SourceMapping | None = None,
+    accounts_by_id: pl.DataFrame | None = None,
 ) -> SourceData:
     """Read one source (lazy scan), reshape it as its `source_mapping` says (the config's
     `sources:` entry, tasks/mapping.py), cast it to the contract and stage it; CSV files beyond
-    the size `limits` (default: the config's defaults) are refused, naming file, line, column."""
+    the size `limits` (default: the config's defaults) are refused, naming file, line, column.
+    Contacts link to accounts by `accounts_by_id` (`reference_keys`), then by domain."""
     spec = SOURCES[source]
     limits = limits or Limits()
     scan, files = catalog.scan_source(Path(input_dir), spec, limits)
@@ -80,7 +86,7 @@ def stage_source(
     if source == "accounts":
         staged = staging.stage_accounts(typed)
     elif source == "contacts":
-        staged = staging.stage_contacts(typed, account_domains if account_domains is not None else EMPTY_KEYS)
+        staged = staging.stage_contacts(typed, account_domains if account_domains is not None else EMPTY_KEYS, accounts_by_id)
     elif source == "events":
         staged = staging.stage_events(typed, contact_ids if contact_ids is not None else EMPTY_KEYS)
     else:

@@ -128,7 +128,7 @@ def stage_all(
     mappings = mappings or {}
     for name in SOURCE_ORDER:
         if name not in skip:
-            keys = ingest.reference_keys(staged)
+            keys = ingest.reference_keys(staged, name)
             if name in mappings:  # only then: a run without mappings calls the step as before
                 keys["source_mapping"] = mappings[name]
             staged[name] = steps.stage_source(str(input_dir), name, **keys, limits=limits)

@@ -264,6 +264,11 @@ def markdown_summary(accounts: pl.DataFrame, quality: dict[str, Any], config: Co
             f"| {s['source']} | {s['rows_in']:,} | {s['rows_used']:,} | {s['rows_quarantined']:,} | {s['duplicates_merged']:,} |"
             for s in quality["sources"]
         ],
+        *[
+            f"\nContacts linked to their account: {n['account_id']:,} by account_id, {n['domain']:,} by domain, {n['email_domain']:,} by e-mail domain."
+            for n in (s.get("account_links") for s in quality["sources"])
+            if n
+        ],
         *quality_failures_markdown(quality),
         "",
         f"## Top {top} targets",

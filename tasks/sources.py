@@ -75,7 +75,9 @@ SOURCES: dict[str, SourceSpec] = {
                 "department": pl.String,
                 "seniority": pl.String,
             },
-            optional={"domain": pl.String},
+            # account_id: the CRM's link to the company (HubSpot company id, Salesforce AccountId);
+            # contacts join accounts by it first, then by domain, then by e-mail domain
+            optional={"domain": pl.String, "account_id": pl.String},
         ),
         SourceSpec(
             "events",

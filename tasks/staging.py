@@ -11,7 +11,7 @@ from __future__ import annotations
 import polars as pl
 
 from abmq.config import Limits
-from abmq.tasks import text_safety
+from abmq.tasks import account_links, text_safety
 from abmq.tasks.mapping import MAPPING_ERROR, iso_timestamp
 from abmq.tasks.sources import SourceSpec, derived_columns
 from abmq.vocabulary import DEPARTMENTS
@@ -177,17 +177,16 @@ def stage_domain_list(typed: pl.LazyFrame, account_domains: pl.Series | None = N
     return staged
 
 
-def stage_contacts(typed: pl.LazyFrame, account_domains: pl.Series) -> pl.LazyFrame:
+def stage_contacts(typed: pl.LazyFrame, account_domains: pl.Series, accounts_by_id: pl.DataFrame | None = None) -> pl.LazyFrame:
+    """Contacts tidied and linked to their account (`account_links`: by `account_id`, then
+    `domain`, then the e-mail's domain; `accounts_by_id` from `account_links.accounts_by_id`)."""
     columns = typed.collect_schema()
     if "email" not in columns:
         return typed
     given = canonical_domain(pl.col("domain")) if "domain" in columns else pl.lit(None, pl.String)
     return (
-        typed.with_columns(
-            pl.col("email").str.to_lowercase(),
-            pl.coalesce(given, email_domain(pl.col("email"))).alias("domain"),
-        )
-        .with_columns(pl.col("domain").is_in(account_domains.implode()).alias("account_found"))
+        typed.with_columns(pl.col("email").str.to_lowercase())
+        .pipe(account_links.link_contacts, given, email_domain(pl.col("email")), account_domains, accounts_by_id)
         .pipe(
             once_per_value,
             ["seniority", "department", "title"],
