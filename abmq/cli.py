@@ -108,11 +108,11 @@ def _error(message: object) -> None:
     console.print(f"[red]error:[/red] {escape(printable(str(message)))}")
 
 
-def _preflight(input_dir: Path, config: Optional[Path], p_convert_model: Optional[Path] = None, mapping_file: Optional[Path] = None):
-    """Fail fast, before Prefect starts, on a missing input folder, a bad config or mapping,
-    or an unreadable p_convert model; the config."""
+def _inputs_and_config(input_dir: Path, config: Optional[Path], mapping_file: Optional[Path]):
+    """The config with its mappings checked, once the input folder is known to exist; exit 2
+    (usage) otherwise, before anything starts."""
     from abmq.config import ConfigError, load_config
-    from abmq.tasks import catalog, conversion, mapping
+    from abmq.tasks import mapping
 
     if not input_dir.is_dir():
         _error(f"input folder {input_dir} does not exist")
@@ -120,6 +120,20 @@ def _preflight(input_dir: Path, config: Optional[Path], p_convert_model: Optiona
     try:
         loaded = load_config(config, mapping_file)
         mapping.check_mappings(loaded.sources)
+    except ConfigError as exc:
+        _error(exc)
+        raise typer.Exit(2) from None
+    return loaded
+
+
+def _preflight(input_dir: Path, config: Optional[Path], p_convert_model: Optional[Path] = None, mapping_file: Optional[Path] = None):
+    """Fail fast, before Prefect starts, on a missing input folder, a bad config or mapping,
+    or an unreadable p_convert model; the config."""
+    from abmq.config import ConfigError
+    from abmq.tasks import catalog, conversion
+
+    loaded = _inputs_and_config(input_dir, config, mapping_file)
+    try:
         model = catalog.read_p_convert_model(p_convert_model) if p_convert_model else None
     except ConfigError as exc:
         _error(exc)
@@ -295,17 +309,13 @@ def check(
     Exit 0 when the inputs would pass the gate, 1 when a run would stop (each reason printed)."""
     import tempfile
 
-    from abmq.config import ConfigError, load_config
-    from abmq.tasks import catalog, gate, mapping, pipeline
+    from abmq.config import ConfigError
+    from abmq.tasks import catalog, gate, pipeline
     from abmq.tasks.catalog import SourceError
 
     as_of_date = _parse_date(as_of)
-    if not input_dir.is_dir():
-        _error(f"input folder {input_dir} does not exist")
-        raise typer.Exit(2)
+    loaded = _inputs_and_config(input_dir, config, mapping_file)
     try:
-        loaded = load_config(config, mapping_file)
-        mapping.check_mappings(loaded.sources)
         history = catalog.read_history(history_from) if history_from else []
         with tempfile.TemporaryDirectory(prefix="abmq-check-") as state:  # daily event files' state: thrown away
             checked = pipeline.check_inputs(str(input_dir), state, loaded, as_of_date, history)

@@ -18,9 +18,9 @@ import numpy as np
 import polars as pl
 
 from abmq.config import Config
+from abmq.tasks.calibration_table import HORIZON_DAYS as DEFAULT_HORIZON_DAYS  # the calibration's default
 from abmq.vocabulary import EVENT_TYPES
 
-DEFAULT_HORIZON_DAYS = 90
 # The account-table columns a p_convert model may use: points as they are, counts as log(1 + x).
 P_CONVERT_LINEAR = (
     "points_industry",

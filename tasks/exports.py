@@ -6,6 +6,7 @@ from collections.abc import Collection
 
 import polars as pl
 
+from abmq.tasks.conversion import DEFAULT_HORIZON_DAYS
 from abmq.tasks.scoring import POINT_COLUMNS
 
 POINT_LABELS = {
@@ -147,7 +148,9 @@ def likelihood_header(horizon_days: int) -> str:
     return f"ABM Likelihood to Convert in {horizon_days} Days"
 
 
-def crm_table(targets: pl.DataFrame, columns: dict[str, str], with_abm_fields: bool = True, horizon_days: int = 90) -> pl.DataFrame:
+def crm_table(
+    targets: pl.DataFrame, columns: dict[str, str], with_abm_fields: bool = True, horizon_days: int = DEFAULT_HORIZON_DAYS
+) -> pl.DataFrame:
     """The target list renamed to one import's headers."""
     mapping = {**columns, **(ABM_FIELDS if with_abm_fields else {})}
     if with_abm_fields:
@@ -155,7 +158,7 @@ def crm_table(targets: pl.DataFrame, columns: dict[str, str], with_abm_fields: b
     return targets.select([pl.col(source).alias(header) for source, header in mapping.items()])
 
 
-def export_files(targets: pl.DataFrame, horizon_days: int = 90) -> dict[str, str]:
+def export_files(targets: pl.DataFrame, horizon_days: int = DEFAULT_HORIZON_DAYS) -> dict[str, str]:
     """{relative path: CSV text} of every export (formulas neutralised in all of them);
     `horizon_days` is the p_convert model's, for the likelihood column's header."""
     return {
