@@ -44,6 +44,7 @@ SLOW_FIRST = (
     "test_fuzz.py",
     "test_orphans.py",
     "test_cli.py",
+    "test_clean_errors.py",
     "test_flow.py",
     "test_operations.py",
     "test_optional_columns.py",
