@@ -6,7 +6,10 @@ Sizes (generated once into benchmarks/data/<size>/, reused on later runs):
   S   2k accounts, one events export            M   20k accounts, ~1M events, one export
   L   200k accounts, ~10M events, one export    XL  1M accounts, ~10M contacts, ~100M events
                                                     in daily files (events/YYYY-MM-DD.parquet)
-`--sizes` runs each size once from an empty output folder. `--incremental` times the daily
+`--sizes` runs each size once from an empty output folder. `--mapped L` measures what a mapping
+(README, "Mappings") costs: the size's data rewritten as a CRM would export it (vendor headers,
+country names, event times in epoch milliseconds, activity labels; benchmarks/data/L-mapped/)
+and run with the mapping that reads it back, alternating with the contract-format data. `--incremental` times the daily
 routine on daily files: a full run as of the day before (empty state store: every daily
 file of the scoring window is validated), then the run as of the benchmark date, which
 finds one new daily file. L's daily files are generated into benchmarks/data/L-daily/.
@@ -68,6 +71,18 @@ STAGES = {
 }
 
 
+# What the `--mapped` copy renames (contract column -> the export's header), per source.
+VENDOR_HEADERS = {
+    "accounts": {"domain": "Company Domain Name", "name": "Company name", "employees": "Number of Employees", "country": "Country/Region"},
+    "contacts": {"contact_id": "Record ID", "email": "Email", "first_name": "First Name", "last_name": "Last Name", "title": "Job Title"},
+    "events": {"event_id": "Activity ID", "contact_id": "Contact ID", "event_type": "Activity Type", "occurred_at": "Activity Date"},
+}
+
+
+def activity_label(event_type: str) -> str:
+    return event_type.replace("_", " ").title()  # "demo_request" -> "Demo Request"
+
+
 def data_dir(size: str) -> Path:
     return ROOT / "benchmarks" / "data" / size
 
@@ -87,6 +102,44 @@ def ensure_data(size: str) -> float | None:
     return time.perf_counter() - started
 
 
+def mapping_file(size: str) -> Path:
+    return ROOT / "benchmarks" / "data" / f"{size}-mapping.yaml"
+
+
+def ensure_mapped(size: str) -> str:
+    """The size's data as a CRM export (see VENDOR_HEADERS) and the mapping that reads it."""
+    import polars as pl
+    import pycountry
+    import yaml
+
+    from abmq.vocabulary import EVENT_TYPES
+
+    mapped = f"{size}-mapped"
+    folder, source = data_dir(mapped), data_dir(size)
+    if (folder / ".complete").exists():
+        return mapped
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    country_names = {c.alpha_2: c.name for c in pycountry.countries}
+    for path in sorted(source.glob("*.parquet")):
+        frame = pl.scan_parquet(path)
+        if path.stem == "accounts":
+            frame = frame.with_columns(pl.col("country").replace(country_names))
+        if path.stem == "events":
+            frame = frame.with_columns(
+                pl.col("occurred_at").dt.epoch("ms"),
+                pl.col("event_type").replace({t: activity_label(t) for t in EVENT_TYPES}),
+            )
+        frame.rename(VENDOR_HEADERS.get(path.stem, {})).sink_parquet(folder / path.name)
+    sources = {name: {"columns": {header: column for column, header in headers.items()}} for name, headers in VENDOR_HEADERS.items()}
+    sources["accounts"]["formats"] = {"employees": "band", "country": "iso_country"}
+    sources["events"]["values"] = {"event_type": {activity_label(t): t for t in EVENT_TYPES}}
+    sources["events"]["formats"] = {"occurred_at": {"format": "epoch_ms"}}
+    mapping_file(size).write_text(yaml.safe_dump({"sources": sources}, sort_keys=False))
+    (folder / ".complete").write_text("ok\n")
+    return mapped
+
+
 def run_one(size: str, out: Path, as_of: dt.date) -> None:
     """Child process: run the flow once under a temporary Prefect API, print JSON figures."""
     from prefect.testing.utilities import prefect_test_harness
@@ -99,8 +152,9 @@ def run_one(size: str, out: Path, as_of: dt.date) -> None:
 
         from abmq.flows.qualify import qualify
 
+        mapping = {"mapping_path": str(mapping_file(size.removesuffix("-mapped")))} if size.endswith("-mapped") else {}
         started = time.perf_counter()
-        state = qualify(str(data_dir(size)), str(out), None, as_of.isoformat(), return_state=True)
+        state = qualify(str(data_dir(size)), str(out), None, as_of.isoformat(), return_state=True, **mapping)
         wall = time.perf_counter() - started
         result = state.result()
         peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -193,7 +247,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", nargs="*", default=["S", "M", "L"], choices=[s for s in SIZES if s != "L-daily"])
     parser.add_argument("--incremental", nargs="*", default=[], choices=list(DAILY), help="daily run with one new file, per size")
-    parser.add_argument("--one", choices=list(SIZES), help=argparse.SUPPRESS)
+    parser.add_argument("--mapped", nargs="*", default=[], choices=["S", "M", "L"], help="the cost of a mapping, per size")
+    parser.add_argument("--repeat", type=int, default=2, help="runs of each variant with --mapped (alternating)")
+    parser.add_argument("--one", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     parser.add_argument("--as-of", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -219,6 +275,22 @@ def main() -> None:
         figure = {**in_child(daily, out, AS_OF), "label": f"{size} daily, incremental"}
         describe(f"{size} incremental, as of {AS_OF} (one new daily file)", daily, figure, None)
         figures.append(figure)
+    for size in args.mapped:
+        ensure_data(size)
+        mapped = ensure_mapped(size)
+        walls: dict[str, list[float]] = {size: [], mapped: []}
+        for attempt in range(args.repeat):
+            for variant in (size, mapped):
+                out = ROOT / "benchmarks" / "out" / variant
+                shutil.rmtree(out, ignore_errors=True)
+                figure = {**in_child(variant, out, AS_OF), "label": f"{variant} #{attempt + 1}"}
+                describe(f"{variant} run {attempt + 1}", variant, figure, None)
+                figures.append(figure)
+                walls[variant].append(figure["wall_s"])
+        plain, with_mapping = (sum(w) / len(w) for w in walls.values())
+        print(
+            f"{size}: mean flow wall time {plain:.1f} s as contract files, {with_mapping:.1f} s as mapped exports ({100 * (with_mapping / plain - 1):+.1f}%)"
+        )
     table(figures)
 
 
