@@ -170,6 +170,15 @@ def _server_did_not_start(exc: BaseException) -> bool:
     return isinstance(exc, RuntimeError) and "ephemeral Prefect API server" in str(exc)
 
 
+def _server_log_path() -> Path:
+    """Where a temporary Prefect server started by `abmq run` writes its own (error) output."""
+    from prefect.settings import get_current_settings
+
+    home = Path(get_current_settings().home)
+    home.mkdir(parents=True, exist_ok=True)
+    return home / "abmq-temporary-server.log"
+
+
 def _startup_timeout() -> int:
     from prefect.settings import get_current_settings
 
@@ -209,8 +218,9 @@ def _run_flow(
             console.print(f"[dim]scoring {scale.shards} account shards on Dask ({where})[/dim]")
         started = time.perf_counter()
         quiet = contextlib.nullcontext() if verbose else run_guard.quiet_tracebacks(expected)
+        server_log = contextlib.nullcontext() if verbose else run_guard.temporary_server_log(str(_server_log_path()))
         try:
-            with quiet:
+            with quiet, server_log:
                 result = flow(
                     str(input_dir),
                     str(out_dir),
@@ -239,7 +249,7 @@ def _run_flow(
                 _error(
                     "Prefect's temporary server did not start in time (a busy machine?); nothing ran. Start a server "
                     "(`prefect server start`) and set PREFECT_API_URL=http://127.0.0.1:4200/api, or give the temporary one "
-                    f"longer: PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS (now {_startup_timeout()} s)"
+                    f"longer: PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS (now {_startup_timeout()} s); its log: {_server_log_path()}"
                 )
                 raise typer.Exit(1) from None
             kept = _keep_traceback(out_dir, exc)

@@ -16,6 +16,9 @@ stdout/stderr open, so whatever waits for the command's output hangs. Three meas
 * `signals_raise()`: SIGTERM and SIGINT become a `Stopped` exception in the main thread,
   so a stopped run unwinds like a failed one (the output lock is released, Prefect stops its
   server at exit) and the CLI ends with one line and exit code 128 + signal.
+* `temporary_server_log()`: the temporary Prefect server writes its own output to a log file,
+  not to the run's console: when a stopped run stops it while it serves a request, it prints
+  a database traceback that is not the run's error.
 * `quiet_tracebacks()`: Prefect logs a failed task's exception with its traceback before the
   CLI sees it; for the expected errors (a bad input, a failed gate: the CLI prints one clear
   line) the console shows Prefect's line without the traceback (the Prefect UI keeps it).
@@ -169,3 +172,33 @@ def quiet_tracebacks(expected: tuple[type[BaseException], ...]) -> Iterator[None
     finally:
         for handler, formatter in swapped:
             handler.setFormatter(formatter)
+
+
+@contextlib.contextmanager
+def temporary_server_log(log_path: str) -> Iterator[None]:
+    """While the block runs, a temporary Prefect server started by this process writes its
+    output (errors only: Prefect starts it with --log-level error) to `log_path`."""
+    from prefect.server.api import server as prefect_server
+
+    original = prefect_server.SubprocessASGIServer._run_uvicorn_command
+
+    def run_logged(self):  # Prefect's own command, with its output redirected
+        real_popen = subprocess.Popen
+
+        def popen(*args, **kwargs):
+            kwargs.setdefault("stdout", log)
+            kwargs.setdefault("stderr", subprocess.STDOUT)
+            return real_popen(*args, **kwargs)
+
+        with open(log_path, "ab") as log:
+            prefect_server.subprocess.Popen = popen
+            try:
+                return original(self)
+            finally:
+                prefect_server.subprocess.Popen = real_popen
+
+    prefect_server.SubprocessASGIServer._run_uvicorn_command = run_logged
+    try:
+        yield
+    finally:
+        prefect_server.SubprocessASGIServer._run_uvicorn_command = original
