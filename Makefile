@@ -44,8 +44,9 @@ wheel-check: $(BIN)/abmq  ## build the wheel, install it in a fresh venv, run de
 	cd $(WHEEL_CHECK)/empty && $(WHEEL_CHECK)/venv/bin/abmq run --input demo/data --out rerun --as-of 2026-11-25
 	cmp $(WHEEL_CHECK)/empty/demo/run/targets.csv $(WHEEL_CHECK)/empty/rerun/targets.csv
 
-benchmark: $(BIN)/abmq  ## S, M and L sizes: wall time per stage and peak memory (~2 min)
-	$(BIN)/python benchmarks/run_benchmark.py --sizes S M L
+benchmark: $(BIN)/abmq  ## S, M and L sizes: wall time per stage, peak memory, the DuckDB yardstick (~4 min)
+	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
+	$(BIN)/python benchmarks/run_benchmark.py --sizes S M L --yardstick
 
 benchmark-scale: $(BIN)/abmq  ## M, L, then full and incremental daily runs at L and XL (~12 min, ~5 GB of disk)
 	$(BIN)/python benchmarks/run_benchmark.py --sizes M L --incremental L XL

@@ -213,6 +213,31 @@ def input_rows(size: str) -> dict[str, int]:
     return {name: rows(name) for name in ("accounts", "contacts", "events", "intent", "technographics")}
 
 
+# The pipeline's stages that do what the yardstick's one query does (read, clean, score).
+YARDSTICK_STAGES = ("ingest", "normalise", "contact engagement, roll-up, scores")
+
+
+def compare_with_yardstick(size: str, out: Path, figure: dict) -> None:
+    """benchmarks/yardstick.py on the same files, in a child process like the flow's run."""
+    child = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "yardstick.py"), str(data_dir(size)), "--as-of", AS_OF.isoformat(), "--check", str(out)],
+        capture_output=True,
+        text=True,
+    )
+    if child.returncode != 0:
+        sys.stderr.write(child.stderr[-4000:])
+        raise SystemExit(f"yardstick for size {size} failed")
+    yardstick = json.loads(child.stdout.strip().splitlines()[-1])
+    ours = sum(figure["stages"].get(stage, 0.0) for stage in YARDSTICK_STAGES)
+    same = yardstick["agreement"]
+    print(
+        f"{size} yardstick (DuckDB SQL of the reference lead model + account roll-up): {yardstick['yardstick_s']:.1f} s; "
+        f"pipeline ingest + normalise + scoring {ours:.1f} s = {ours / yardstick['yardstick_s']:.1f}x; "
+        f"same lead score for {same['same_lead_score']:,} of {same['in_both']:,} contacts in both",
+        flush=True,
+    )
+
+
 def describe(label: str, size: str, figure: dict, generated: float | None) -> None:
     rows = input_rows(size)
     files = figure.get("event_files")
@@ -247,6 +272,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", nargs="*", default=["S", "M", "L"], choices=[s for s in SIZES if s != "L-daily"])
     parser.add_argument("--incremental", nargs="*", default=[], choices=list(DAILY), help="daily run with one new file, per size")
+    parser.add_argument("--yardstick", action="store_true", help="also time benchmarks/yardstick.py on each of --sizes")
     parser.add_argument("--mapped", nargs="*", default=[], choices=["S", "M", "L"], help="the cost of a mapping, per size")
     parser.add_argument("--repeat", type=int, default=2, help="runs of each variant with --mapped (alternating)")
     parser.add_argument("--one", help=argparse.SUPPRESS)
@@ -264,6 +290,8 @@ def main() -> None:
         figure = {**in_child(size, out, AS_OF), "label": size}
         describe(size, size, figure, generated)
         figures.append(figure)
+        if args.yardstick:
+            compare_with_yardstick(size, out, figure)
     for size in args.incremental:
         daily = DAILY[size]
         generated = ensure_data(daily)
