@@ -36,6 +36,13 @@ Mapping = Annotated[
         help="YAML file with a `sources:` section: how your exports' headers, values and formats map onto the input contract (README, 'Mappings'). Replaces the config's.",
     ),
 ]
+Presets = Annotated[
+    Optional[list[str]],
+    typer.Option(
+        "--preset",
+        help="Ready-made mapping for a vendor's export, e.g. hubspot, salesforce, bombora; repeat to mix; SOURCE=NAME takes one source from a preset (intent=bombora). Your config's or --mapping's sources: entries win key by key (README, 'Presets').",
+    ),
+]
 PConvertModel = Annotated[
     Optional[Path],
     typer.Option(
@@ -108,7 +115,7 @@ def _error(message: object) -> None:
     console.print(f"[red]error:[/red] {escape(printable(str(message)))}")
 
 
-def _inputs_and_config(input_dir: Path, config: Optional[Path], mapping_file: Optional[Path]):
+def _inputs_and_config(input_dir: Path, config: Optional[Path], mapping_file: Optional[Path], presets: Optional[list[str]] = None):
     """The config with its mappings checked, once the input folder is known to exist; exit 2
     (usage) otherwise, before anything starts."""
     from abmq.config import ConfigError, load_config
@@ -118,7 +125,7 @@ def _inputs_and_config(input_dir: Path, config: Optional[Path], mapping_file: Op
         _error(f"input folder {input_dir} does not exist")
         raise typer.Exit(2)
     try:
-        loaded = load_config(config, mapping_file)
+        loaded = load_config(config, mapping_file, presets)
         mapping.check_mappings(loaded.sources)
     except ConfigError as exc:
         _error(exc)
@@ -126,13 +133,19 @@ def _inputs_and_config(input_dir: Path, config: Optional[Path], mapping_file: Op
     return loaded
 
 
-def _preflight(input_dir: Path, config: Optional[Path], p_convert_model: Optional[Path] = None, mapping_file: Optional[Path] = None):
+def _preflight(
+    input_dir: Path,
+    config: Optional[Path],
+    p_convert_model: Optional[Path] = None,
+    mapping_file: Optional[Path] = None,
+    presets: Optional[list[str]] = None,
+):
     """Fail fast, before Prefect starts, on a missing input folder, a bad config or mapping,
     or an unreadable p_convert model; the config."""
     from abmq.config import ConfigError
     from abmq.tasks import catalog, conversion
 
-    loaded = _inputs_and_config(input_dir, config, mapping_file)
+    loaded = _inputs_and_config(input_dir, config, mapping_file, presets)
     try:
         model = catalog.read_p_convert_model(p_convert_model) if p_convert_model else None
     except ConfigError as exc:
@@ -185,6 +198,7 @@ def _run_flow(
     verbose: bool = False,
     p_convert_model: Optional[Path] = None,
     mapping_file: Optional[Path] = None,
+    presets: Optional[list[str]] = None,
 ) -> dict:
     """Run the flow; every way it can end is one clear line and exit code 0, 1 (failed),
     2 (usage) or 128 + signal (stopped), and nothing it started keeps running (abmq/run_guard.py)."""
@@ -193,7 +207,7 @@ def _run_flow(
     from abmq.tasks.catalog import OutputLockedError, SourceError
     from abmq.tasks.validate import DataQualityError
 
-    _preflight(input_dir, config, p_convert_model, mapping_file)
+    _preflight(input_dir, config, p_convert_model, mapping_file, presets)
     run_guard.watchdog()  # before Prefect starts its temporary server
     with run_guard.signals_raise():
         try:
@@ -219,6 +233,7 @@ def _run_flow(
                     shards=scale.shards,
                     p_convert_model=str(p_convert_model) if p_convert_model else None,
                     **({"mapping_path": str(mapping_file)} if mapping_file else {}),
+                    **({"presets": list(presets)} if presets else {}),
                 )
         except run_guard.Stopped as stop:
             _error(f"stopped by {stop}; {out_dir} keeps the outputs of the last run that published")
@@ -286,13 +301,14 @@ def run(
     verbose: Annotated[bool, typer.Option("--verbose", help="Show Prefect's tracebacks of input and data-quality errors too.")] = False,
     p_convert_model: PConvertModel = None,
     mapping_file: Mapping = None,
+    presets: Presets = None,
 ) -> None:
     """Run the qualification flow on your own data."""
     if dask_address and task_runner != "dask":
         console.print("[red]error:[/red] --dask-address needs --task-runner dask")
         raise typer.Exit(2)
     scale = Scale(shards or (2 * dask_workers if task_runner == "dask" else 1), task_runner, dask_address, dask_workers)
-    _print_outputs(_run_flow(input_dir, out_dir, config, _parse_date(as_of), scale, verbose, p_convert_model, mapping_file))
+    _print_outputs(_run_flow(input_dir, out_dir, config, _parse_date(as_of), scale, verbose, p_convert_model, mapping_file, presets))
 
 
 @app.command()
@@ -304,6 +320,7 @@ def check(
         Optional[Path], typer.Option("--history-from", help="A run's output folder: compare volumes with its run history (read only).")
     ] = None,
     mapping_file: Mapping = None,
+    presets: Presets = None,
 ) -> None:
     """Ingest and the data-quality gate only: publishes nothing, needs no Prefect server.
     Exit 0 when the inputs would pass the gate, 1 when a run would stop (each reason printed)."""
@@ -314,7 +331,7 @@ def check(
     from abmq.tasks.catalog import SourceError
 
     as_of_date = _parse_date(as_of)
-    loaded = _inputs_and_config(input_dir, config, mapping_file)
+    loaded = _inputs_and_config(input_dir, config, mapping_file, presets)
     try:
         history = catalog.read_history(history_from) if history_from else []
         with tempfile.TemporaryDirectory(prefix="abmq-check-") as state:  # daily event files' state: thrown away
