@@ -358,6 +358,82 @@ def check(
 
 
 @app.command()
+def inspect(
+    input_dir: Annotated[Path, typer.Option("--input", help="Folder with the source exports.")],
+    config: Annotated[Optional[Path], typer.Option("--config", help="Scoring config YAML (default: config/default.yaml).")] = None,
+    mapping_file: Mapping = None,
+    presets: Presets = None,
+    rows: Annotated[int, typer.Option("--rows", min=1, help="Rows read from the top of each file.")] = 1000,
+    write_mapping: Annotated[
+        Optional[Path],
+        typer.Option("--write-mapping", help="Write a starter mapping (a `sources:` section) here, to edit and pass to --mapping."),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite the --write-mapping file if it exists.")] = False,
+) -> None:
+    """Read the header and first rows of each export and show, per source, the file found, how
+    each column maps (near-matches for missing ones), the share of values recognised, and format
+    guesses. Reads and writes nothing else; needs no Prefect server."""
+    import yaml
+
+    from abmq.tasks import inspect as inspection
+
+    loaded = _inputs_and_config(input_dir, config, mapping_file, presets)
+    if write_mapping and write_mapping.exists() and not force:
+        _error(f"{write_mapping} exists; pass --force to overwrite it")
+        raise typer.Exit(2)
+    reports = inspection.inspect_folder(input_dir, loaded.sources, rows)
+    for report in reports:
+        _print_inspection(report)
+    if write_mapping:
+        starter = inspection.starter_mapping(reports, loaded.sources)
+        header = "# Starter mapping written by `abmq inspect`: check the guesses, then `abmq check --mapping` this file.\n"
+        write_mapping.write_text(header + yaml.safe_dump(starter, sort_keys=False, allow_unicode=True), encoding="utf-8")
+        out.print(f"starter mapping: {write_mapping}")
+
+
+def _print_inspection(report) -> None:
+    """One source of `abmq inspect`: its file, its columns, the recognised shares."""
+    from abmq.tasks import inspect as inspection
+
+    if report.error:
+        out.print(f"[bold]{report.source}[/bold]: [red]{escape(report.error)}[/red]")
+        return
+    if not report.files:
+        out.print(f"[bold]{report.source}[/bold]: no file found")
+        return
+    more = f" (+{len(report.files) - 1} more)" if len(report.files) > 1 else ""
+    out.print(f"[bold]{report.source}[/bold]: {escape(report.files[0].name)}{more}, {report.rows_read:,} rows read")
+    shares = {r.column: r for r in report.recognition}
+    for match in report.columns:
+        if match.how == "missing":
+            if match.missing or match.near:
+                near = f"; near: {', '.join(repr(h) for h in match.near)}" if match.near else ""
+                label = (
+                    "[red]missing (required)[/red]" if match.missing else f"not found ({inspection.DERIVED.get(match.column, 'optional')})"
+                )
+                out.print(f"  {match.column:<16} {label}{escape(near)}")
+            elif match.column in inspection.DERIVED:
+                out.print(f"  {match.column:<16} not found ({inspection.DERIVED[match.column]})")
+            continue
+        line = f"  {match.column:<16} <- {escape(repr(match.header))} ({match.how})"
+        if match.column in shares:
+            line += f"; {escape(_share_text(shares[match.column]))}"
+        if match.column in report.formats:
+            line += f"; guessed format: {escape(str(report.formats[match.column]))}"
+        out.print(line)
+    if report.unused:
+        out.print(f"  unused headers: {escape(', '.join(report.unused))}")
+
+
+def _share_text(recognition) -> str:
+    """ "country: 97% recognised; 'Untied States' ×4 not"."""
+    text = f"{recognition.column}: {recognition.share:.0%} recognised as {recognition.what}"
+    if recognition.unrecognised:
+        text += "; " + ", ".join(f"{value!r} ×{count}" for value, count in recognition.unrecognised) + " not"
+    return text
+
+
+@app.command()
 def demo(
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for the sample data (data/) and the run (run/).")] = Path("out/demo"),
     accounts: Annotated[int, typer.Option("--accounts", min=10)] = 2000,
