@@ -375,10 +375,11 @@ def inspect(
     guesses. Reads and writes nothing else; needs no Prefect server."""
     import yaml
 
+    from abmq.tasks import catalog
     from abmq.tasks import inspect as inspection
 
     loaded = _inputs_and_config(input_dir, config, mapping_file, presets)
-    if write_mapping and write_mapping.exists() and not force:
+    if write_mapping and write_mapping.exists() and not force:  # said before the report, not after it
         _error(f"{write_mapping} exists; pass --force to overwrite it")
         raise typer.Exit(2)
     reports = inspection.inspect_folder(input_dir, loaded.sources, rows)
@@ -387,7 +388,11 @@ def inspect(
     if write_mapping:
         starter = inspection.starter_mapping(reports, loaded.sources)
         header = "# Starter mapping written by `abmq inspect`: check the guesses, then `abmq check --mapping` this file.\n"
-        write_mapping.write_text(header + yaml.safe_dump(starter, sort_keys=False, allow_unicode=True), encoding="utf-8")
+        try:
+            catalog.write_new_file(write_mapping, header + yaml.safe_dump(starter, sort_keys=False, allow_unicode=True), force)
+        except OSError as exc:
+            _error(f"{write_mapping}: cannot write the starter mapping ({exc.strerror or exc})")
+            raise typer.Exit(2) from None
         out.print(f"starter mapping: {write_mapping}")
 
 

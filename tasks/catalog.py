@@ -66,6 +66,15 @@ def _matching(input_dir: Path, name: str, patterns: list[str] | tuple[str, ...])
     return matched
 
 
+def write_new_file(path: Path, text: str, overwrite: bool = False) -> Path:
+    """A small text file the user asked for (`abmq inspect --write-mapping`); an existing one
+    is kept unless `overwrite` (FileExistsError)."""
+    path = Path(path)
+    with path.open("w" if overwrite else "x", encoding="utf-8", newline="\n") as handle:
+        handle.write(text)
+    return path
+
+
 def _check_csv_header(path: Path) -> None:
     """Name the two export mistakes that otherwise look like 'every column is missing'."""
     with path.open("rb") as handle:
