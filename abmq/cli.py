@@ -36,6 +36,13 @@ Mapping = Annotated[
         help="YAML file with a `sources:` section: how your exports' headers, values and formats map onto the input contract (README, 'Mappings'). Replaces the config's.",
     ),
 ]
+Presets = Annotated[
+    Optional[list[str]],
+    typer.Option(
+        "--preset",
+        help="Ready-made mapping for a vendor's export, e.g. hubspot, salesforce, bombora; repeat to mix; SOURCE=NAME takes one source from a preset (intent=bombora). Your config's or --mapping's sources: entries win key by key (README, 'Presets').",
+    ),
+]
 PConvertModel = Annotated[
     Optional[Path],
     typer.Option(
@@ -108,7 +115,7 @@ def _error(message: object) -> None:
     console.print(f"[red]error:[/red] {escape(printable(str(message)))}")
 
 
-def _inputs_and_config(input_dir: Path, config: Optional[Path], mapping_file: Optional[Path]):
+def _inputs_and_config(input_dir: Path, config: Optional[Path], mapping_file: Optional[Path], presets: Optional[list[str]] = None):
     """The config with its mappings checked, once the input folder is known to exist; exit 2
     (usage) otherwise, before anything starts."""
     from abmq.config import ConfigError, load_config
@@ -118,7 +125,7 @@ def _inputs_and_config(input_dir: Path, config: Optional[Path], mapping_file: Op
         _error(f"input folder {input_dir} does not exist")
         raise typer.Exit(2)
     try:
-        loaded = load_config(config, mapping_file)
+        loaded = load_config(config, mapping_file, presets)
         mapping.check_mappings(loaded.sources)
     except ConfigError as exc:
         _error(exc)
@@ -126,13 +133,19 @@ def _inputs_and_config(input_dir: Path, config: Optional[Path], mapping_file: Op
     return loaded
 
 
-def _preflight(input_dir: Path, config: Optional[Path], p_convert_model: Optional[Path] = None, mapping_file: Optional[Path] = None):
+def _preflight(
+    input_dir: Path,
+    config: Optional[Path],
+    p_convert_model: Optional[Path] = None,
+    mapping_file: Optional[Path] = None,
+    presets: Optional[list[str]] = None,
+):
     """Fail fast, before Prefect starts, on a missing input folder, a bad config or mapping,
     or an unreadable p_convert model; the config."""
     from abmq.config import ConfigError
     from abmq.tasks import catalog, conversion
 
-    loaded = _inputs_and_config(input_dir, config, mapping_file)
+    loaded = _inputs_and_config(input_dir, config, mapping_file, presets)
     try:
         model = catalog.read_p_convert_model(p_convert_model) if p_convert_model else None
     except ConfigError as exc:
@@ -194,6 +207,7 @@ def _run_flow(
     verbose: bool = False,
     p_convert_model: Optional[Path] = None,
     mapping_file: Optional[Path] = None,
+    presets: Optional[list[str]] = None,
 ) -> dict:
     """Run the flow; every way it can end is one clear line and exit code 0, 1 (failed),
     2 (usage) or 128 + signal (stopped), and nothing it started keeps running (abmq/run_guard.py)."""
@@ -202,7 +216,7 @@ def _run_flow(
     from abmq.tasks.catalog import OutputLockedError, SourceError
     from abmq.tasks.validate import DataQualityError
 
-    _preflight(input_dir, config, p_convert_model, mapping_file)
+    _preflight(input_dir, config, p_convert_model, mapping_file, presets)
     run_guard.watchdog()  # before Prefect starts its temporary server
     with run_guard.signals_raise():
         try:
@@ -229,6 +243,7 @@ def _run_flow(
                     shards=scale.shards,
                     p_convert_model=str(p_convert_model) if p_convert_model else None,
                     **({"mapping_path": str(mapping_file)} if mapping_file else {}),
+                    **({"presets": list(presets)} if presets else {}),
                 )
         except run_guard.Stopped as stop:
             _error(f"stopped by {stop}; {out_dir} keeps the outputs of the last run that published")
@@ -296,13 +311,14 @@ def run(
     verbose: Annotated[bool, typer.Option("--verbose", help="Show Prefect's tracebacks of input and data-quality errors too.")] = False,
     p_convert_model: PConvertModel = None,
     mapping_file: Mapping = None,
+    presets: Presets = None,
 ) -> None:
     """Run the qualification flow on your own data."""
     if dask_address and task_runner != "dask":
         console.print("[red]error:[/red] --dask-address needs --task-runner dask")
         raise typer.Exit(2)
     scale = Scale(shards or (2 * dask_workers if task_runner == "dask" else 1), task_runner, dask_address, dask_workers)
-    _print_outputs(_run_flow(input_dir, out_dir, config, _parse_date(as_of), scale, verbose, p_convert_model, mapping_file))
+    _print_outputs(_run_flow(input_dir, out_dir, config, _parse_date(as_of), scale, verbose, p_convert_model, mapping_file, presets))
 
 
 @app.command()
@@ -314,6 +330,7 @@ def check(
         Optional[Path], typer.Option("--history-from", help="A run's output folder: compare volumes with its run history (read only).")
     ] = None,
     mapping_file: Mapping = None,
+    presets: Presets = None,
 ) -> None:
     """Ingest and the data-quality gate only: publishes nothing, needs no Prefect server.
     Exit 0 when the inputs would pass the gate, 1 when a run would stop (each reason printed)."""
@@ -324,7 +341,7 @@ def check(
     from abmq.tasks.catalog import SourceError
 
     as_of_date = _parse_date(as_of)
-    loaded = _inputs_and_config(input_dir, config, mapping_file)
+    loaded = _inputs_and_config(input_dir, config, mapping_file, presets)
     try:
         history = catalog.read_history(history_from) if history_from else []
         with tempfile.TemporaryDirectory(prefix="abmq-check-") as state:  # daily event files' state: thrown away
@@ -348,6 +365,87 @@ def check(
     if blocking:
         raise typer.Exit(1)
     out.print(f"data-quality gate: passes as of {as_of_date.isoformat()}")
+
+
+@app.command()
+def inspect(
+    input_dir: Annotated[Path, typer.Option("--input", help="Folder with the source exports.")],
+    config: Annotated[Optional[Path], typer.Option("--config", help="Scoring config YAML (default: config/default.yaml).")] = None,
+    mapping_file: Mapping = None,
+    presets: Presets = None,
+    rows: Annotated[int, typer.Option("--rows", min=1, help="Rows read from the top of each file.")] = 1000,
+    write_mapping: Annotated[
+        Optional[Path],
+        typer.Option("--write-mapping", help="Write a starter mapping (a `sources:` section) here, to edit and pass to --mapping."),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite the --write-mapping file if it exists.")] = False,
+) -> None:
+    """Read the header and first rows of each export and show, per source, the file found, how
+    each column maps (near-matches for missing ones), the share of values recognised, and format
+    guesses. Reads and writes nothing else; needs no Prefect server."""
+    import yaml
+
+    from abmq.tasks import catalog
+    from abmq.tasks import inspect as inspection
+
+    loaded = _inputs_and_config(input_dir, config, mapping_file, presets)
+    if write_mapping and write_mapping.exists() and not force:  # said before the report, not after it
+        _error(f"{write_mapping} exists; pass --force to overwrite it")
+        raise typer.Exit(2)
+    reports = inspection.inspect_folder(input_dir, loaded.sources, rows)
+    for report in reports:
+        _print_inspection(report)
+    if write_mapping:
+        starter = inspection.starter_mapping(reports, loaded.sources)
+        header = "# Starter mapping written by `abmq inspect`: check the guesses, then `abmq check --mapping` this file.\n"
+        try:
+            catalog.write_new_file(write_mapping, header + yaml.safe_dump(starter, sort_keys=False, allow_unicode=True), force)
+        except OSError as exc:
+            _error(f"{write_mapping}: cannot write the starter mapping ({exc.strerror or exc})")
+            raise typer.Exit(2) from None
+        out.print(f"starter mapping: {write_mapping}")
+
+
+def _print_inspection(report) -> None:
+    """One source of `abmq inspect`: its file, its columns, the recognised shares."""
+    from abmq.tasks import inspect as inspection
+
+    if report.error:
+        out.print(f"[bold]{report.source}[/bold]: [red]{escape(report.error)}[/red]")
+        return
+    if not report.files:
+        out.print(f"[bold]{report.source}[/bold]: no file found")
+        return
+    more = f" (+{len(report.files) - 1} more)" if len(report.files) > 1 else ""
+    out.print(f"[bold]{report.source}[/bold]: {escape(report.files[0].name)}{more}, {report.rows_read:,} rows read")
+    shares = {r.column: r for r in report.recognition}
+    for match in report.columns:
+        if match.how == "missing":
+            if match.missing or match.near:
+                near = f"; near: {', '.join(repr(h) for h in match.near)}" if match.near else ""
+                label = (
+                    "[red]missing (required)[/red]" if match.missing else f"not found ({inspection.DERIVED.get(match.column, 'optional')})"
+                )
+                out.print(f"  {match.column:<16} {label}{escape(near)}")
+            elif match.column in inspection.DERIVED:
+                out.print(f"  {match.column:<16} not found ({inspection.DERIVED[match.column]})")
+            continue
+        line = f"  {match.column:<16} <- {escape(repr(match.header))} ({match.how})"
+        if match.column in shares:
+            line += f"; {escape(_share_text(shares[match.column]))}"
+        if match.column in report.formats:
+            line += f"; guessed format: {escape(str(report.formats[match.column]))}"
+        out.print(line)
+    if report.unused:
+        out.print(f"  unused headers: {escape(', '.join(report.unused))}")
+
+
+def _share_text(recognition) -> str:
+    """ "country: 97% recognised; 'Untied States' ×4 not"."""
+    text = f"{recognition.column}: {recognition.share:.0%} recognised as {recognition.what}"
+    if recognition.unrecognised:
+        text += "; " + ", ".join(f"{value!r} ×{count}" for value, count in recognition.unrecognised) + " not"
+    return text
 
 
 @app.command()

@@ -16,6 +16,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_serializer, model_validator
 
+from abmq import presets as preset_sources
 from abmq.resources import DEFAULT_CONFIG
 from abmq.vocabulary import DEPARTMENTS, EVENT_TYPES, SENIORITIES
 
@@ -276,6 +277,18 @@ class SourceMapping(Strict):
     # Contract column -> "band" (employees, annual_revenue), "iso_country" (country), or a
     # TimestampFormat (date and timestamp columns).
     formats: dict[str, Literal["band", "iso_country"] | TimestampFormat] = Field(default_factory=dict)
+    # Glob patterns (relative to the input folder) of the export's file names, e.g.
+    # "hubspot-crm-exports-*companies*.csv"; tried before `<source>.csv|.parquet|<source>/`
+    # (tasks/catalog.py). Left out of `model_dump()` when empty, so mappings without it keep
+    # their fingerprint.
+    files: list[str] = Field(default_factory=list)
+
+    @model_serializer(mode="wrap")
+    def _without_empty_files(self, handler: Any) -> dict[str, Any]:
+        data = handler(self)
+        if not self.files:
+            data.pop("files", None)
+        return data
 
 
 class Config(Strict):
@@ -321,9 +334,12 @@ def _read_yaml(path: Path, what: str) -> dict[str, Any]:
     return raw
 
 
-def load_config(path: Path | str | None = None, mapping: Path | str | None = None) -> Config:
+def load_config(path: Path | str | None = None, mapping: Path | str | None = None, presets: list[str] | None = None) -> Config:
     """The scoring config; `mapping` is a YAML file holding only a `sources:` section, which
-    replaces the config's (`abmq run --mapping`)."""
+    replaces the config's (`abmq run --mapping`). `presets` ("hubspot", "intent=bombora"; `abmq
+    run --preset`) replace the config's `preset:` key; the chosen presets' `sources:` entries
+    are laid under the config's (or the mapping file's) own, which win key by key
+    (abmq/presets.py), so the merged section is what the model and its fingerprint see."""
     path = Path(path) if path else DEFAULT_CONFIG  # a file in the installed package
     raw = _read_yaml(path, "config")
     where = str(path)
@@ -333,6 +349,15 @@ def load_config(path: Path | str | None = None, mapping: Path | str | None = Non
             raise ConfigError(f"{mapping}: a mapping file holds only a `sources:` section, found {', '.join(sorted(map(str, extra)))}")
         raw["sources"] = extra["sources"] or {}
         where = f"{path} with mapping {mapping}"
+    chosen = raw.pop("preset", None)
+    if presets:
+        chosen = list(presets)
+    if chosen:
+        try:
+            raw["sources"] = preset_sources.resolve(preset_sources.selection(chosen), raw.get("sources"))
+        except preset_sources.PresetError as exc:
+            raise ConfigError(f"{where}: preset: {exc}") from None
+        where = f"{where} with preset {', '.join(preset_sources.selection(chosen))}"
     try:
         return Config.model_validate(raw)
     except ValidationError as exc:

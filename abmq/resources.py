@@ -13,6 +13,7 @@ from importlib.resources.abc import Traversable
 EXPECTATIONS: Traversable = files("abmq.expectations")
 REPORTS: Traversable = files("abmq.reports")
 DEFAULT_CONFIG: Traversable = files("abmq.configs") / "default.yaml"
+PRESETS: Traversable = files("abmq.configs") / "presets"  # config/presets/<name>.yaml (abmq/presets.py)
 
 
 def suite_text(name: str) -> str:

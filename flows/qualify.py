@@ -46,19 +46,21 @@ def qualify(
     shards: int = 1,
     p_convert_model: str | None = None,
     mapping_path: str | None = None,
+    presets: list[str] | None = None,
 ) -> dict:
     """Score every account in `input_dir` and publish the report and target list to `out_dir`.
     `shards` > 1 scores accounts in that many slices (hash of domain) as parallel tasks: on
     the flow's task runner, e.g. a Dask cluster (`flows.task_runners`). `p_convert_model` is
     the p_convert_model.json of `abmq calibrate` (the likelihood to convert; empty without it).
-    `mapping_path`: a YAML file with a `sources:` section, replacing the config's mappings."""
+    `mapping_path`: a YAML file with a `sources:` section, replacing the config's mappings;
+    `presets`: ready-made mappings laid under them ("hubspot", "intent=bombora"; abmq/presets.py)."""
     if shards < 1:
         raise ValueError(f"shards must be 1 or more, not {shards}")
     as_of_date = resolve_as_of(as_of)
     get_run_logger().info("qualifying accounts from %s as of %s", input_dir, as_of_date.isoformat())
     holder = f"as of {as_of_date.isoformat()}"
     with catalog.output_lock(Path(out_dir), lock_wait_seconds, holder, cleanup=event_store.remove_leftovers):
-        return _qualify(input_dir, out_dir, config_path, as_of_date, shards, p_convert_model, mapping_path)
+        return _qualify(input_dir, out_dir, config_path, as_of_date, shards, p_convert_model, mapping_path, presets)
 
 
 def _qualify(
@@ -69,8 +71,9 @@ def _qualify(
     shards: int,
     p_convert_model: str | None,
     mapping_path: str | None = None,
+    presets: list[str] | None = None,
 ) -> dict:
-    config = load_scoring_config(config_path, mapping_path)
+    config = load_scoring_config(config_path, mapping_path, presets)
     model = load_p_convert_model(p_convert_model, config)
     history = read_run_history(out_dir)
     outputs = catalog.RunOutputs(Path(out_dir))

@@ -29,8 +29,14 @@ from abmq.tasks.sources import SourceError, SourceSpec, normalise_header  # noqa
 READABLE_SUFFIXES = (".parquet", ".csv")
 
 
-def source_files(input_dir: Path, name: str) -> list[Path]:
-    """The file(s) holding one source: `<name>.parquet`, `<name>.csv` or a folder `<name>/`."""
+def source_files(input_dir: Path, name: str, patterns: list[str] | tuple[str, ...] = ()) -> list[Path]:
+    """The file(s) holding one source: the files matching its `patterns` (a mapping's
+    `files:`, e.g. "hubspot-crm-exports-*companies*.csv"), else `<name>.parquet`, `<name>.csv`
+    or a folder `<name>/`."""
+    if patterns:
+        matched = _matching(input_dir, name, patterns)
+        if matched:
+            return matched
     single = [input_dir / f"{name}{suffix}" for suffix in READABLE_SUFFIXES if (input_dir / f"{name}{suffix}").is_file()]
     folder = input_dir / name
     parts = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in READABLE_SUFFIXES) if folder.is_dir() else []
@@ -41,6 +47,32 @@ def source_files(input_dir: Path, name: str) -> list[Path]:
             f"{name}.csv or a folder {name}/ of files in one format"
         )
     return single or parts
+
+
+# Sources whose export may come in several files read as one (events: a folder of parts).
+MULTI_FILE_SOURCES = ("events",)
+
+
+def _matching(input_dir: Path, name: str, patterns: list[str] | tuple[str, ...]) -> list[Path]:
+    """The readable files matching any of the patterns; more than one is an error (which
+    export is meant?) except for a source that comes in parts, whose parts must share a format."""
+    matched = sorted({p for pattern in patterns for p in input_dir.glob(pattern) if p.is_file() and p.suffix in READABLE_SUFFIXES})
+    if len(matched) > 1 and (name not in MULTI_FILE_SOURCES or len({p.suffix for p in matched}) > 1):
+        listed = ", ".join(p.name for p in matched)
+        raise SourceError(
+            f"{name}: {len(matched)} files match {', '.join(patterns)} in {input_dir} ({listed}); keep the one export to read "
+            "(move older ones out of the folder) or narrow `files:` in the mapping"
+        )
+    return matched
+
+
+def write_new_file(path: Path, text: str, overwrite: bool = False) -> Path:
+    """A small text file the user asked for (`abmq inspect --write-mapping`); an existing one
+    is kept unless `overwrite` (FileExistsError)."""
+    path = Path(path)
+    with path.open("w" if overwrite else "x", encoding="utf-8", newline="\n") as handle:
+        handle.write(text)
+    return path
 
 
 def _check_csv_header(path: Path) -> None:
@@ -69,18 +101,27 @@ def _scan_one(path: Path) -> pl.LazyFrame:
     return pl.scan_csv(path, infer_schema=False, encoding="utf8")
 
 
-def scan_source(input_dir: Path, spec: SourceSpec, limits: Limits | None = None) -> tuple[pl.LazyFrame | None, list[Path]]:
+def scan_source(
+    input_dir: Path,
+    spec: SourceSpec,
+    limits: Limits | None = None,
+    patterns: list[str] | tuple[str, ...] = (),
+    mapped: tuple[str, ...] = (),
+) -> tuple[pl.LazyFrame | None, list[Path]]:
     """Lazy scan of a source with a `_row` index (position in the export), or None if absent;
-    CSV files over the size `limits` are refused first (`input_limits`)."""
-    files = source_files(input_dir, spec.name)
+    CSV files over the size `limits` are refused first (`input_limits`). `patterns`: the
+    mapping's `files:` (`source_files`); `mapped`: the headers the mapping renames (a header
+    row of only those is a header row)."""
+    files = source_files(input_dir, spec.name, patterns)
     if not files:
         if spec.required_source:
+            matching = f", no file matching {', '.join(patterns)}" if patterns else ""
             raise SourceError(
-                f"{spec.name}: no {spec.name}.parquet, {spec.name}.csv or {spec.name}/ folder in "
+                f"{spec.name}: no {spec.name}.parquet, {spec.name}.csv or {spec.name}/ folder{matching} in "
                 f"{input_dir}; add the export (see README, 'Input contract')"
             )
         return None, []
-    return input_limits.scan(files, scan_files, spec, limits), files
+    return input_limits.scan(files, scan_files, spec, limits, mapped), files
 
 
 def scan_files(files: list[Path]) -> pl.LazyFrame:

@@ -263,11 +263,13 @@ STEPS = pipeline.Steps(
 
 
 @task(name="load-config", cache_policy=NO_CACHE)
-def load_scoring_config(path: str | None, mapping_path: str | None = None) -> Config:
-    """The scoring config; `mapping_path` (a YAML `sources:` section) replaces its mappings."""
-    config = load_config(path, mapping_path)
+def load_scoring_config(path: str | None, mapping_path: str | None = None, presets: list[str] | None = None) -> Config:
+    """The scoring config; `mapping_path` (a YAML `sources:` section) replaces its mappings,
+    `presets` are laid under them (abmq/presets.py)."""
+    config = load_config(path, mapping_path, presets)
     mapping.check_mappings(config.sources)
     mapped = f" with mapping {mapping_path}" if mapping_path else ""
+    mapped += f" with preset {', '.join(presets)}" if presets else ""
     get_run_logger().info("scoring config %s%s (fingerprint %s)", path or "config/default.yaml", mapped, config.fingerprint())
     return config
 

@@ -77,7 +77,8 @@ def stage_source(
     Contacts link to accounts by `accounts_by_id` (`reference_keys`), then by domain."""
     spec = SOURCES[source]
     limits = limits or Limits()
-    scan, files = catalog.scan_source(Path(input_dir), spec, limits)
+    found = (source_mapping.files, tuple(source_mapping.columns)) if source_mapping else ((), ())
+    scan, files = catalog.scan_source(Path(input_dir), spec, limits, *found)
     names = [f.name if f.parent == Path(input_dir) else f"{f.parent.name}/{f.name}" for f in files]
     if scan is None:
         return SourceData(source, [], "", None)

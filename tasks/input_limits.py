@@ -128,15 +128,16 @@ def check_files(files: list[Path], limits: Limits | None = None) -> None:
             check_csv(path, limits)
 
 
-def check_header_row(files: list[Path], spec, limits: Limits | None = None) -> None:
-    """A CSV whose first line has none of the source's required columns has lost its header
-    row (or is another file): say so, instead of listing every column as missing."""
+def check_header_row(files: list[Path], spec, limits: Limits | None = None, mapped: tuple[str, ...] = ()) -> None:
+    """A CSV whose first line has none of the source's required columns (nor a header the
+    mapping renames, `mapped`) has lost its header row (or is another file): say so, instead
+    of listing every column as missing."""
     required = list(spec.required)
     for path in files:
         if path.suffix != ".csv":
             continue
         header = _header(path, limits or Limits())
-        if header and not {normalise_header(name) for name in header} & set(required):
+        if header and not {normalise_header(name) for name in header} & {*required, *map(normalise_header, mapped)}:
             shown = text_safety.printable(",".join(header))[:100]
             raise SourceError(
                 f"{path}: the first line has none of the required columns ({', '.join(required)}); "
@@ -144,14 +145,14 @@ def check_header_row(files: list[Path], spec, limits: Limits | None = None) -> N
             )
 
 
-def scan(files: list[Path], scan_files, spec=None, limits: Limits | None = None) -> pl.LazyFrame:
+def scan(files: list[Path], scan_files, spec=None, limits: Limits | None = None, mapped: tuple[str, ...] = ()) -> pl.LazyFrame:
     """`catalog.scan_files(files)` after the limit checks (and, given the source's `spec`, the
     header check), with unsafe characters in column names replaced (`text_safety.safe_name`),
     so no later step sees them in a header either."""
     check_files(files, limits)
     frame = scan_files(files)  # its own header checks (encoding, separator) come first
     if spec is not None:
-        check_header_row(files, spec, limits)
+        check_header_row(files, spec, limits, mapped)
     names = frame.collect_schema().names()
     safe = {name: text_safety.safe_name(name) for name in names}
     if all(name == new for name, new in safe.items()):

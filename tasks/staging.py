@@ -274,17 +274,23 @@ def _first_match(text: pl.Expr, patterns: tuple[tuple[str, str], ...], default: 
     return result
 
 
-def normalise_seniority(given: pl.Expr, title: pl.Expr) -> pl.Expr:
-    """Known spellings of the given seniority, else derived from the title."""
+def known_seniority(given: pl.Expr) -> pl.Expr:
+    """The seniority a known spelling of it names ("Vice President" -> vp); null otherwise."""
     cleaned = given.str.strip_chars().str.to_lowercase()
     mapped = pl.lit(None, dtype=pl.String)
     for value, pattern in reversed(_SENIORITY_FROM_VALUE.items()):
         mapped = pl.when(cleaned.str.contains(pattern)).then(pl.lit(value)).otherwise(mapped)
+    return mapped
+
+
+def normalise_seniority(given: pl.Expr, title: pl.Expr) -> pl.Expr:
+    """Known spellings of the given seniority, else derived from the title."""
     derived = _first_match(title.fill_null(""), _SENIORITY_FROM_TITLE, "individual_contributor")
-    return pl.coalesce(mapped, derived)
+    return pl.coalesce(known_seniority(given), derived)
 
 
-def normalise_department(given: pl.Expr, title: pl.Expr) -> pl.Expr:
+def known_department(given: pl.Expr) -> pl.Expr:
+    """The department a known spelling of it names ("Human Resources" -> hr); null otherwise."""
     cleaned = given.str.strip_chars().str.to_lowercase().str.replace_all(r"[\s-]+", "_")
     cleaned = (
         pl.when(cleaned == "information_technology")
@@ -293,6 +299,9 @@ def normalise_department(given: pl.Expr, title: pl.Expr) -> pl.Expr:
         .then(pl.lit("hr"))
         .otherwise(cleaned)
     )
-    known = pl.when(cleaned.is_in(list(DEPARTMENTS))).then(cleaned)
+    return pl.when(cleaned.is_in(list(DEPARTMENTS))).then(cleaned)
+
+
+def normalise_department(given: pl.Expr, title: pl.Expr) -> pl.Expr:
     derived = _first_match(title.fill_null(""), _DEPARTMENT_FROM_TITLE, "other")
-    return pl.coalesce(known, derived)
+    return pl.coalesce(known_department(given), derived)
