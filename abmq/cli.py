@@ -395,6 +395,11 @@ def inspect(
     reports = inspection.inspect_folder(input_dir, loaded.sources, rows)
     for report in reports:
         _print_inspection(report)
+    from abmq import presets as shipped
+
+    for name, would in inspection.unclaimed_files(input_dir, reports, shipped.available()):
+        hint = f"; read it with {' or '.join(would)}" if would else "; name it in a source's `files:` to read it"
+        out.print(f"[yellow]not read by any source[/yellow]: {escape(name)}{escape(hint)}")
     if write_mapping:
         starter = inspection.starter_mapping(reports, loaded.sources)
         header = "# Starter mapping written by `abmq inspect`: check the guesses, then `abmq check --mapping` this file.\n"

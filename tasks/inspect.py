@@ -13,6 +13,7 @@ functions returning data; `abmq.cli` renders them. Every check is a polars expre
 from __future__ import annotations
 
 import difflib
+import fnmatch
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -308,3 +309,24 @@ def starter_mapping(reports: list[SourceReport], sources: dict[str, SourceMappin
         if entry:
             section[report.source] = entry
     return {"sources": section}
+
+
+# --- files no source reads ----------------------------------------------------------------------
+
+
+def unclaimed_files(input_dir: Path, reports: list[SourceReport], presets: dict[str, dict[str, Any]]) -> list[tuple[str, list[str]]]:
+    """Export files in the folder that no source reads, each with the presets whose `files:`
+    patterns would read it ("--preset hubspot (accounts)")."""
+    claimed = {Path(f).resolve() for report in reports for f in report.files}
+    found = []
+    for path in sorted(Path(input_dir).iterdir()):
+        if path.is_dir() or path.suffix.lower() not in (".csv", ".parquet") or path.resolve() in claimed:
+            continue
+        would = [
+            f"--preset {name} ({source})"
+            for name, preset in presets.items()
+            for source, entry in preset["sources"].items()
+            if any(fnmatch.fnmatchcase(path.name, pattern) for pattern in (entry or {}).get("files", []))
+        ]
+        found.append((path.name, would))
+    return found

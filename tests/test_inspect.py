@@ -107,3 +107,18 @@ def test_inspect_with_a_preset_and_a_missing_folder(tmp_path):
     assert "score            <- 'Activity Label' (mapping); score: 100% recognised as a score 0-100" in result.output
     missing = runner.invoke(app, ["inspect", "--input", str(tmp_path / "nowhere")])
     assert missing.exit_code == 2 and "does not exist" in missing.output
+
+
+def test_exports_no_source_reads_are_named_with_the_preset_that_reads_them(tmp_path):
+    """HubSpot's file names without --preset: no source finds them; inspect says which preset would."""
+    result = CliRunner().invoke(app, ["inspect", "--input", str(HUBSPOT)], env={"NO_COLOR": "1", "COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    assert "accounts: no file found" in result.output
+    hints = [line for line in result.output.splitlines() if line.startswith("not read by any source")]
+    assert "hubspot-crm-exports-all-companies-2026-11-24.csv; read it with --preset hubspot (accounts)" in hints[0]
+    assert any("trustradius-intent-2026-11-24.csv; read it with --preset trustradius (intent)" in h for h in hints)
+    assert not any("technographics.csv" in h for h in hints)  # read by its source under its contract name
+    with_preset = CliRunner().invoke(app, ["inspect", "--input", str(HUBSPOT), "--preset", "hubspot"], env={"NO_COLOR": "1"})
+    assert "hubspot-crm-exports-all-companies" not in "".join(
+        line for line in with_preset.output.splitlines() if line.startswith("not read by any source")
+    )
