@@ -25,6 +25,7 @@ import datetime as dt
 import shutil
 
 import handbuilt
+import numpy as np
 import polars as pl
 import pytest
 import yaml
@@ -225,6 +226,30 @@ def test_calibration_features_cover_the_categories(tmp_path):
     assert features["evt_trial_started_h30"] == pytest.approx(0.5 ** (4 / 30)) and features["evt_trial_started_h0"] == 1.0
     assert features["evt_active_user_h30"] == 0.0
     assert features["people_h0_c0"] == pytest.approx(15 + 1.875)
+
+
+def test_a_full_calibration_reweighs_the_categories_with_the_built_ins(tmp_path):
+    """The category model fits every type the config knows; the total of their points is kept
+    and a category's own half-life is left as it is (the notes say so)."""
+    from abmq.tasks import calibration
+    from tests.test_calibration import synthetic_rows
+
+    config = load_config(write_config(tmp_path, raw_config()))
+    rows = synthetic_rows()
+    rng = np.random.default_rng(11)
+    custom = {
+        calibration_table.event_column(t, h): rng.random(rows.height) * rows[calibration_table.people_column(h, 0)].to_numpy() * 0.1
+        for t in config.lead_scoring.engagement.custom_types
+        for h in calibration_table.HALF_LIVES
+    }
+    cal = calibration.fit(rows.with_columns(**custom), config, 90, "created")
+    assert cal.mode == "full"
+    events = cal.proposed.lead_scoring.engagement.events
+    total = sum(r["points"] for r in CATEGORIES.values()) + sum(config.lead_scoring.engagement.events[t].points for t in EVENT_TYPES)
+    assert abs(sum(rule.points for rule in events.values()) - total) <= len(events)  # kept, up to rounding
+    assert {f"lead_scoring.engagement.events.{t}.points" for t in ("trial_started", "feature_used", "active_user")} <= set(cal.reasons)
+    assert events["feature_used"].half_life_days == 14
+    assert any("own half-life (feature_used) keep it" in note for note in cal.inexpressible)
 
 
 # --- the real flow ------------------------------------------------------------------------------
