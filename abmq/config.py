@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import zoneinfo
 from pathlib import Path
 from typing import Any, Literal
@@ -59,12 +60,48 @@ class EventRule(Strict):
     points: int = Field(ge=0)
     # "once": counts at most once per contact in the window; "each": every event counts.
     count: Literal["once", "each"]
+    # The category's own decay half-life in the account people score (0: no decay); when
+    # absent, `account_scoring.people.decay_half_life_days`. Product usage ages faster or
+    # slower than marketing touches, so a team can say so per category.
+    half_life_days: float | None = Field(default=None, ge=0)
+
+    @model_serializer(mode="wrap")
+    def _without_default_half_life(self, handler: Any) -> dict[str, Any]:
+        # Absent, not null: a config that does not set it keeps its fingerprint.
+        data = handler(self)
+        if self.half_life_days is None:
+            data.pop("half_life_days", None)
+        return data
+
+
+# A team's own engagement category: snake_case, as it becomes the `n_<name>` count column.
+CATEGORY_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+# Names whose `n_<name>` column the pipeline already has for something else (the calibration
+# table's technology and intent-cluster counts).
+RESERVED_CATEGORY_NAMES = frozenset({"technologies", "clusters"})
 
 
 class EngagementRules(Strict):
     lookback_days: int = Field(ge=1, le=3650)
     cap: int = Field(ge=0)
-    events: dict[Literal[EVENT_TYPES], EventRule]  # type: ignore[valid-type]
+    # The seven built-in event types (abmq.vocabulary.EVENT_TYPES), each required, plus any
+    # categories of the team's own (product usage: trial_started, feature_used, ...).
+    events: dict[str, EventRule]
+
+    @field_validator("events")
+    @classmethod
+    def _category_names(cls, events: dict[str, EventRule]) -> dict[str, EventRule]:
+        for name in events:
+            if name in EVENT_TYPES:
+                continue
+            if not CATEGORY_NAME.match(name):
+                raise ValueError(
+                    f"{name!r} is not a category name: use lower-case snake_case, a letter first, "
+                    "at most 40 characters (e.g. trial_started)"
+                )
+            if name in RESERVED_CATEGORY_NAMES:
+                raise ValueError(f"{name!r} is reserved (its n_{name} column already means something else): choose another name")
+        return events
 
     @model_validator(mode="after")
     def _all_event_types(self) -> "EngagementRules":
@@ -72,6 +109,17 @@ class EngagementRules(Strict):
         if missing:
             raise ValueError(f"events: no rule for event type(s) {missing}")
         return self
+
+    @property
+    def event_types(self) -> tuple[str, ...]:
+        """The event types a run knows, in one deterministic order: the built-ins in
+        EVENT_TYPES order, then the team's own categories in config order. The events
+        contract's value set, the `n_<type>` columns and the explanations follow it."""
+        return (*EVENT_TYPES, *(name for name in self.events if name not in EVENT_TYPES))
+
+    @property
+    def custom_types(self) -> tuple[str, ...]:
+        return self.event_types[len(EVENT_TYPES) :]
 
 
 class LeadScoring(Strict):
@@ -304,6 +352,27 @@ class Config(Strict):
     # set (it changes what the inputs mean); left out of it and of `model_dump()` when empty,
     # so a config without mappings keeps its fingerprint.
     sources: dict[str, SourceMapping] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _mapped_event_types_known(self) -> "Config":
+        """An events mapping that renames activity onto a type the config does not know would
+        quarantine every such row: say so when the config is read, not after a run."""
+        mapping = self.sources.get("events")
+        targets = mapping.values.get("event_type", {}) if mapping else {}
+        known = set(self.lead_scoring.engagement.event_types)
+        # staging trims and lower-cases event types after the mapping (tasks/staging.py)
+        unknown = sorted({f"{theirs!r} -> {ours!r}" for theirs, ours in targets.items() if ours.strip().lower() not in known})
+        if unknown:
+            raise ValueError(
+                f"sources.events.values.event_type maps onto unknown event types ({', '.join(unknown)}): "
+                f"map onto one of {', '.join(sorted(known))}, or add a category under lead_scoring.engagement.events"
+            )
+        return self
+
+    def event_half_life(self, event_type: str) -> float:
+        """Days after which an event of this type counts half in the people score (0: no decay)."""
+        own = self.lead_scoring.engagement.events[event_type].half_life_days
+        return self.account_scoring.people.decay_half_life_days if own is None else own
 
     @model_serializer(mode="wrap")
     def _without_empty_sources(self, handler: Any) -> dict[str, Any]:

@@ -30,8 +30,8 @@ import polars as pl
 
 from abmq.config import Config
 from abmq.tasks import calibration_table as ct
-from abmq.tasks.conversion import P_CONVERT_LINEAR, P_CONVERT_LOG, p_convert_frame
-from abmq.vocabulary import EVENT_TYPES, FIT_SIGNALS
+from abmq.tasks.conversion import P_CONVERT_LINEAR, log_features, p_convert_frame
+from abmq.vocabulary import FIT_SIGNALS
 
 REGULARISATION_GRID = (0.01, 0.1, 1.0)
 CV_FOLDS = 3
@@ -220,7 +220,8 @@ def fit_models(train: pl.DataFrame, config: Config, horizon_days: int, mode: str
     categories = personas = None
     if mode == "full":
         others = base_features(config, h, cap)[:-1]
-        categories = fit_logistic(train, [*others, *(ct.event_column(t, h) for t in EVENT_TYPES)], c)
+        event_types = config.lead_scoring.engagement.event_types
+        categories = fit_logistic(train, [*others, *(ct.event_column(t, h) for t in event_types)], c)
         personas = fit_logistic(train, [*others, *(ct.seniority_column(s, h) for s in ct.SENIORITY_GROUPS)], c)
     return Models(settings, main, categories, personas, mode)
 
@@ -233,10 +234,11 @@ def fit_p_convert(rows: pl.DataFrame, config: Config, label: str, horizon_days: 
     account table's points and log(1 + count) columns, fitted on `rows`."""
     from sklearn.linear_model import LogisticRegression
 
-    features = [f for f in (*P_CONVERT_LINEAR, *P_CONVERT_LOG) if f in rows.columns]
+    logged = log_features(config)
+    features = [f for f in (*P_CONVERT_LINEAR, *logged) if f in rows.columns]
     if not features or rows["label"].n_unique() < 2:
         return None
-    transforms = ["log1p" if f in P_CONVERT_LOG else "identity" for f in features]
+    transforms = ["log1p" if f in logged else "identity" for f in features]
     spec = {"features": features, "transforms": transforms}
     x = p_convert_frame(rows, spec)
     y = rows["label"].to_numpy()

@@ -32,7 +32,7 @@ import polars as pl
 from abmq.config import Config
 from abmq.tasks import calibration_table as ct
 from abmq.tasks.calibration_model import Models
-from abmq.vocabulary import EVENT_TYPES, FIT_SIGNALS
+from abmq.vocabulary import FIT_SIGNALS
 
 ENGAGEMENT_QUANTILE = 0.99
 
@@ -150,24 +150,28 @@ def propose(config: Config, models: Models, train: pl.DataFrame) -> tuple[Config
     reasons["account_scoring.people.decay_half_life_days"] = "the grid's choice (cross-validated AUC)" + (
         "; 0 means no decay" if s.half_life == 0 else ""
     )
+    own_decay = [t for t, rule in config.lead_scoring.engagement.events.items() if rule.half_life_days is not None]
+    if own_decay:
+        inexpressible.append(f"categories with their own half-life ({', '.join(own_decay)}) keep it: the grid tries only the shared one")
     rules = raw["lead_scoring"]["engagement"]["events"]
     ratio = 1.0
     shape = dict(people["persona_weights"])
     if full and models.categories is not None and models.personas is not None:
-        gamma = {t: _pos(models.categories.coefficients[ct.event_column(t, s.half_life)]) for t in EVENT_TYPES}
-        total_now = sum(rules[t]["points"] for t in EVENT_TYPES)
+        event_types = config.lead_scoring.engagement.event_types  # the team's own categories too
+        gamma = {t: _pos(models.categories.coefficients[ct.event_column(t, s.half_life)]) for t in event_types}
+        total_now = sum(rules[t]["points"] for t in event_types)
         if sum(gamma.values()) > 0:
-            old = {t: rules[t]["points"] for t in EVENT_TYPES}
-            new = {t: int(round(gamma[t] * total_now / sum(gamma.values()))) for t in EVENT_TYPES}
-            for t in EVENT_TYPES:
+            old = {t: rules[t]["points"] for t in event_types}
+            new = {t: int(round(gamma[t] * total_now / sum(gamma.values()))) for t in event_types}
+            for t in event_types:
                 rules[t]["points"] = new[t]
                 reasons[f"lead_scoring.engagement.events.{t}.points"] = (
                     f"category model log-odds {models.categories.coefficients[ct.event_column(t, s.half_life)]:+.4f} per weighted event; "
                     f"the total of {total_now} points is kept. Shared with the lead score: lead scores change too"
                 )
-            feats = {t: train[ct.event_column(t, s.half_life)].to_numpy() for t in EVENT_TYPES}
-            before = float(sum(old[t] * feats[t] for t in EVENT_TYPES).mean())
-            after = float(sum(new[t] * feats[t] for t in EVENT_TYPES).mean())
+            feats = {t: train[ct.event_column(t, s.half_life)].to_numpy() for t in event_types}
+            before = float(sum(old[t] * feats[t] for t in event_types).mean())
+            after = float(sum(new[t] * feats[t] for t in event_types).mean())
             ratio = after / before if before > 0 and after > 0 else 1.0
         delta = {p: _pos(models.personas.coefficients[ct.seniority_column(p, s.half_life)]) for p in shape}
         means = {p: float(train[ct.seniority_column(p, s.half_life)].mean()) for p in shape}

@@ -23,7 +23,7 @@ import polars as pl
 
 from abmq.config import Config
 from abmq.tasks.scoring import firmographic_matches
-from abmq.vocabulary import EVENT_TYPES, FIT_SIGNALS, SENIORITIES
+from abmq.vocabulary import FIT_SIGNALS, SENIORITIES
 
 HORIZON_DAYS = 90
 LABELS = ("created", "won", "won_amount")  # opportunity created / won in the horizon; won weighted by amount
@@ -121,6 +121,16 @@ def _weight(age: pl.Expr, half_life: float) -> pl.Expr:
     return pl.lit(0.5).pow(age / half_life) if half_life > 0 else age * 0.0 + 1.0  # a column, not a literal: sums count rows
 
 
+def _type_weight(age: pl.Expr, half_life: float, config: Config) -> pl.Expr:
+    """The weight at the grid's half-life, except for categories with a half-life of their
+    own, which the pipeline decays by theirs whatever the shared one is."""
+    weight = _weight(age, half_life)
+    for t, rule in config.lead_scoring.engagement.events.items():
+        if rule.half_life_days is not None:
+            weight = pl.when(pl.col("event_type") == t).then(_weight(age, rule.half_life_days)).otherwise(weight)
+    return weight
+
+
 def event_features(
     events: pl.DataFrame | pl.LazyFrame,
     contacts: pl.DataFrame,
@@ -143,7 +153,7 @@ def event_features(
     start = as_of - dt.timedelta(days=rules.lookback_days - 1)
     day = pl.col("occurred_at").dt.date()
     age = (pl.lit(as_of) - day).dt.total_days().cast(pl.Float64)
-    once = [t for t in EVENT_TYPES if rules.events[t].count == "once"]
+    once = [t for t in rules.event_types if rules.events[t].count == "once"]
     per_contact = (
         events.lazy()
         .filter(day.is_between(start, as_of))
@@ -151,8 +161,8 @@ def event_features(
         .agg(
             *[
                 pl.when(pl.col("event_type").first().is_in(once))
-                .then(_weight(age, h).max())
-                .otherwise(_weight(age, h).sum())
+                .then(_type_weight(age, h, config).max())
+                .otherwise(_type_weight(age, h, config).sum())
                 .alias(f"w{i}")
                 for i, h in enumerate(half_lives)
             ]
@@ -172,7 +182,7 @@ def event_features(
         *[
             (pl.col(f"w{i}") * pl.col("persona")).filter(pl.col("event_type") == t).sum().alias(event_column(t, h))
             for i, h in enumerate(half_lives)
-            for t in EVENT_TYPES
+            for t in rules.event_types
         ]
     )
     contact_points = joined.group_by("contact_id", "domain", "seniority", "persona").agg(
@@ -214,8 +224,12 @@ ACCOUNT_COLUMNS = (
     "recent_points",
     "previous_points",
     "intent_max_score",
-    *(f"n_{t}" for t in EVENT_TYPES),
 )
+
+
+def account_columns(config: Config) -> tuple[str, ...]:
+    """ACCOUNT_COLUMNS and the count of every event type the config knows (`n_<type>`)."""
+    return (*ACCOUNT_COLUMNS, *(f"n_{t}" for t in config.lead_scoring.engagement.event_types))
 
 
 def date_rows(
@@ -224,7 +238,7 @@ def date_rows(
     """One date's rows of the backtest table: accounts that are not suppressed (the ones a
     run could have worked), with their scores, signals and engagement features."""
     kept = accounts.filter(pl.col("decision") != "suppressed")
-    present = [c for c in (*ACCOUNT_COLUMNS, *point_columns) if c in kept.columns]
+    present = [c for c in (*account_columns(config), *point_columns) if c in kept.columns]
     table = kept.select(present).join(signal_features(kept, config), on="domain", how="left").join(features, on="domain", how="left")
     zero = [c for c in features.columns if c != "domain"]
     return table.with_columns(pl.col(zero).fill_null(0.0), pl.lit(as_of, pl.Date).alias("as_of")).select("as_of", pl.exclude("as_of"))

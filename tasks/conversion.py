@@ -44,6 +44,14 @@ P_CONVERT_LOG = (
     "intent_max_score",
     *(f"n_{t}" for t in EVENT_TYPES),
 )
+
+
+def log_features(config: Config) -> tuple[str, ...]:
+    """P_CONVERT_LOG with the counts of the config's own event categories (`n_trial_started`):
+    a model belongs to one config (its fingerprint), so its columns may too."""
+    return (*P_CONVERT_LOG, *(f"n_{t}" for t in config.lead_scoring.engagement.custom_types))
+
+
 MODEL_KEYS = ("features", "transforms", "mean", "scale", "coefficients", "intercept", "config_fingerprint", "horizon_days", "label")
 NO_MODEL = (
     "No calibration model was given: run `abmq calibrate` on your history, then pass its p_convert_model.json "
@@ -98,7 +106,7 @@ def usable_model(model: dict[str, Any] | None, config: Config, source: str | Non
         return ConversionModel(None, f"The calibration fitted no p_convert model: {why}", source)
     missing = [k for k in MODEL_KEYS if k not in model]
     lengths = {len(model.get(k) or []) for k in ("features", "transforms", "mean", "scale", "coefficients")}
-    unknown = [f for f in model["features"] if f not in (*P_CONVERT_LINEAR, *P_CONVERT_LOG)]
+    unknown = [f for f in model["features"] if f not in (*P_CONVERT_LINEAR, *log_features(config))]
     if missing or len(lengths) != 1 or unknown:
         what = (
             f"missing {', '.join(missing)}"

@@ -62,11 +62,13 @@ def manifest_text(entries: dict[str, dict[str, Any]]) -> str:
     return json.dumps({"files": dict(sorted(entries.items()))}, indent=2, sort_keys=True, default=str) + "\n"
 
 
-def partition_suite(quality, source_mapping=None) -> dict[str, Any]:
+def partition_suite(config) -> dict[str, Any]:
     """The daily-file suite; severity overrides written for `events` apply to the same
-    checks here (the window checks take theirs in `window_checks`). An events mapping is
-    written into its meta, so a changed mapping makes remembered files stale (`suite_hash`)."""
-    suite = validate.load_suite("events", quality, suite_name=SUITE)
+    checks here (the window checks take theirs in `window_checks`), and the event types are
+    the config's. Both, and an events mapping (written into its meta), are in `suite_hash`:
+    a changed mapping or set of categories makes remembered files stale."""
+    suite = validate.load_suite("events", config.data_quality, suite_name=SUITE, value_sets=validate.config_value_sets(config))
+    source_mapping = config.sources.get("events")
     if source_mapping is not None:
         suite["meta"] = {**suite.get("meta", {}), "mapping": source_mapping.model_dump(mode="json")}
     return suite

@@ -95,10 +95,14 @@ def log_validated(logger, data: ingest.SourceData, args) -> None:
         return
     for outcome in data.validation.warnings:
         if outcome.unexpected_count is None:  # a table-level check downgraded to a warning
-            logger.warning("%s: %s failed (%s); the run goes on (warning)", data.name, outcome.label, outcome.why)
+            logger.warning("%s: %s failed (%s); the run goes on (warning)", data.name, outcome.label, outcome.explained_why)
         else:
             logger.warning(
-                "%s: %s failed on %s rows (%s): rows quarantined", data.name, outcome.label, _rows(outcome.unexpected_count), outcome.why
+                "%s: %s failed on %s rows (%s): rows quarantined",
+                data.name,
+                outcome.label,
+                _rows(outcome.unexpected_count),
+                outcome.explained_why,
             )
     logger.info("%s: %s rows pass, %s quarantined", data.name, _rows(data.kept.height), _rows(data.quarantined.height))
 

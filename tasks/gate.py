@@ -46,7 +46,7 @@ def validate_source(source: str, data: SourceData, parameters: dict[str, Any], c
     only the verdict when a blocking check failed."""
     if data.staged is None:
         return data.replace(kept=None)
-    suite = validate.load_suite(source, config.data_quality)
+    suite = validate.load_suite(source, config.data_quality, value_sets=validate.config_value_sets(config))
     parameters = source_parameters(parameters, source)
     validation = validate.run_suite(
         source, data.staged, suite, parameters, data.files, data.unknown_columns, config.data_quality.max_quarantine_share
@@ -111,7 +111,7 @@ def quality_summary(sources: dict[str, SourceData], accounting: dict[str, dict[s
                         "label": o.label,
                         "severity": o.severity,
                         "unexpected_count": o.unexpected_count,
-                        "why": o.why,
+                        "why": o.explained_why,
                         "examples": data.examples.get(o.label, []),
                     }
                     for o in outcomes

@@ -141,7 +141,7 @@ class RecalledFiles:
 def recall_event_files(
     files: list[event_partitions.EventFile], state: dict[str, dict[str, Any]], out_dir: str, config: Config
 ) -> RecalledFiles:
-    suite = event_partitions.partition_suite(config.data_quality, config.sources.get("events"))
+    suite = event_partitions.partition_suite(config)
     remembered, new = [], []
     for file in files:
         sha256 = event_store.file_hash(file.path)
@@ -156,7 +156,7 @@ def recall_event_files(
 def validate_event_file(file: event_partitions.EventFile, sha256: str, out_dir: str, config: Config) -> CheckedEventFile:
     """One daily file seen for the first time: staged, run through the `events_partition`
     suite, its rows kept in the state store."""
-    suite = event_partitions.partition_suite(config.data_quality, config.sources.get("events"))
+    suite = event_partitions.partition_suite(config)
     staged = event_store.stage_file(file, config.limits, config.sources.get("events"))
     validated = event_partitions.validate_file(file, sha256, staged, suite, config.data_quality.max_quarantine_share)
     event_store.store_file(validated, Path(out_dir))
@@ -174,7 +174,7 @@ def assemble_event_window(
 ) -> SourceData:
     """The scoring window's events from the state store, checked as a whole against today's
     contacts, freshness and volume: the same SourceData a single export gives."""
-    suite = event_partitions.partition_suite(config.data_quality, config.sources.get("events"))
+    suite = event_partitions.partition_suite(config)
     checked = sorted(checked, key=lambda c: c.file.day)
     entries = [(c.file, c.entry) for c in checked]
     by_name = {c.file.name: c.entry for c in checked}

@@ -71,15 +71,30 @@ def split_quarantine(frame: pl.DataFrame, validation: SourceValidation, paramete
                 f"but the quarantine rule selects {flagged_count}; the rule and the suite disagree"
             )
     bad = masks.select(pl.any_horizontal(pl.all())).to_series()
-    # Reasons are spelled out for the (few) quarantined rows only.
-    reasons = masks.filter(bad).select(
+    # Reasons are spelled out for the (few) quarantined rows only; a rule with advice names
+    # the row's value beside it (the values under `_value_<column>`).
+    advised = sorted({o.kwargs["column"] for o in failed if o.advice})
+    flagged = masks.hstack(frame.select(pl.col(c).alias(f"_value_{c}") for c in advised).get_columns()).filter(bad)
+    reasons = flagged.select(
         pl.concat_str(
-            [pl.when(pl.col(str(i))).then(pl.lit(f"{o.label}: {o.why}")) for i, o in enumerate(failed)],
+            [pl.when(pl.col(str(i))).then(_reason(o)) for i, o in enumerate(failed)],
             separator="; ",
             ignore_nulls=True,
         ).alias("quarantine_reasons")
     )
     return frame.filter(~bad), pl.concat([frame.filter(bad), reasons], how="horizontal")
+
+
+VALUE_CHARS = 60  # a value quoted in a reason is cut to this length
+
+
+def _reason(outcome: ExpectationOutcome) -> pl.Expr:
+    """The rule's label and why; for a rule with advice also the row's value and the advice:
+    `...(event_type): unknown event_type 'call'; map it onto a known type under ...`."""
+    if not outcome.advice:
+        return pl.lit(f"{outcome.label}: {outcome.why}")
+    value = pl.col(f"_value_{outcome.kwargs['column']}").cast(pl.String).str.head(VALUE_CHARS)
+    return pl.concat_str([pl.lit(f"{outcome.label}: {outcome.why} '"), value, pl.lit(f"'; {outcome.advice}")])
 
 
 def quarantine_examples(

@@ -10,7 +10,6 @@ import datetime as dt
 import polars as pl
 
 from abmq.config import Config
-from abmq.vocabulary import EVENT_TYPES
 
 WEIGHT_UNITS = 1_000_000
 
@@ -35,8 +34,9 @@ def first_day_read(config: Config, as_of: dt.date) -> dt.date:
 
 
 def contact_engagement(events: pl.LazyFrame | pl.DataFrame, config: Config, as_of: dt.date) -> pl.DataFrame:
-    """Per contact: events of each type in the lookback window, engagement points (capped as
-    the reference model says), last activity and points in the two trend windows."""
+    """Per contact: events of each type the config knows in the lookback window, engagement
+    points (capped as the reference model says), last activity and points in the two trend
+    windows."""
     rules = config.lead_scoring.engagement
     trend = config.account_scoring.trend
     earliest = min(window_start(as_of, rules.lookback_days), window_start(as_of, 2 * trend.window_days))
@@ -54,7 +54,7 @@ def contact_engagement(events: pl.LazyFrame | pl.DataFrame, config: Config, as_o
         .filter(day.is_between(earliest, as_of))
         .group_by("contact_id")
         .agg(
-            *[((pl.col("event_type") == t) & in_lookback).sum().cast(pl.Int64).alias(f"n_{t}") for t in EVENT_TYPES],
+            *[((pl.col("event_type") == t) & in_lookback).sum().cast(pl.Int64).alias(f"n_{t}") for t in rules.event_types],
             pl.col("occurred_at").filter(in_lookback).max().alias("last_activity_at"),
             per_event_points.filter(day >= recent_from).sum().alias("recent_points"),
             per_event_points.filter(day.is_between(previous_from, recent_from - dt.timedelta(days=1))).sum().alias("previous_points"),
@@ -75,33 +75,32 @@ def contact_engagement(events: pl.LazyFrame | pl.DataFrame, config: Config, as_o
     )
 
 
+def decay_weight(age: pl.Expr, half_life: float) -> pl.Expr:
+    """An event's weight by its age in days, 0.5 ** (age / half-life), as integer millionths:
+    an integer sum does not depend on the order rows arrive in (streaming chunks, account
+    shards), so every split adds up the same."""
+    weight = pl.lit(0.5).pow(age / half_life) if half_life > 0 else pl.lit(1.0)
+    return (weight * WEIGHT_UNITS).round(0).cast(pl.Int64)
+
+
 def decayed_engagement(events: pl.LazyFrame | pl.DataFrame, config: Config, as_of: dt.date) -> pl.LazyFrame:
     """Per contact: the reference engagement with each event weighted by its age,
-    weight = 0.5 ** (age in days / half-life). 'Once' events count their most recent
-    occurrence, 'each' events all of theirs; capped like the lead score."""
+    weight = 0.5 ** (age in days / half-life), the half-life the category's own or the
+    people score's. 'Once' events count their most recent occurrence, 'each' events all of
+    theirs; capped like the lead score."""
     rules = config.lead_scoring.engagement
-    half_life = config.account_scoring.people.decay_half_life_days
     age = (pl.lit(as_of) - pl.col("occurred_at").dt.date()).dt.total_days()
-    weight = pl.lit(0.5).pow(age / half_life) if half_life > 0 else pl.lit(1.0)
-    # Weights are added as integer millionths: an integer sum does not depend on the order
-    # rows arrive in (streaming chunks, account shards), so every split adds up the same.
-    micro = (weight * WEIGHT_UNITS).round(0).cast(pl.Int64)
-    scored_types = [t for t, rule in rules.events.items() if rule.points]
-    per_type = [
-        (
-            (
-                micro.filter(pl.col("event_type") == t).max()
-                if rules.events[t].count == "once"
-                else micro.filter(pl.col("event_type") == t).sum()
-            ).fill_null(0)
-            * rules.events[t].points
-            / WEIGHT_UNITS
-        ).alias(t)
-        for t in scored_types
-    ]
+    scored_types = [t for t in rules.event_types if rules.events[t].points]
+
+    def points(t: str) -> pl.Expr:
+        micro = decay_weight(age, config.event_half_life(t)).filter(pl.col("event_type") == t)
+        counted = micro.max() if rules.events[t].count == "once" else micro.sum()
+        # prefixed: a category may be called anything snake_case, even `contact_id`
+        return (counted.fill_null(0) * rules.events[t].points / WEIGHT_UNITS).alias(f"_decayed_{t}")
+
     # "demo_request 10.0 · content_download 6.2": what each type adds, before weight and cap
     by_type = pl.concat_str(
-        [pl.when(pl.col(t) > 0).then(pl.format("{} {}", pl.lit(t), pl.col(t).round(1))) for t in scored_types],
+        [pl.when(pl.col(f"_decayed_{t}") > 0).then(pl.format("{} {}", pl.lit(t), pl.col(f"_decayed_{t}").round(1))) for t in scored_types],
         separator=" · ",
         ignore_nulls=True,
     )
@@ -109,10 +108,10 @@ def decayed_engagement(events: pl.LazyFrame | pl.DataFrame, config: Config, as_o
         events.lazy()
         .filter(pl.col("occurred_at").dt.date().is_between(window_start(as_of, rules.lookback_days), as_of))
         .group_by("contact_id")
-        .agg(per_type)
+        .agg([points(t) for t in scored_types])
         .select(
             "contact_id",
-            pl.sum_horizontal(scored_types).clip(upper_bound=rules.cap).alias("decayed_points"),
+            pl.sum_horizontal([f"_decayed_{t}" for t in scored_types]).clip(upper_bound=rules.cap).alias("decayed_points"),
             by_type.alias("decayed_by_type"),
         )
     )
@@ -167,7 +166,7 @@ def account_rollup(contacts: pl.DataFrame, config: Config) -> pl.DataFrame:
             pl.col("last_activity_at").max().alias("last_activity_at"),
             pl.col("recent_points").sum().cast(pl.Int64).alias("recent_points"),
             pl.col("previous_points").sum().cast(pl.Int64).alias("previous_points"),
-            *[pl.col(f"n_{t}").sum().cast(pl.Int64).alias(f"n_{t}") for t in EVENT_TYPES],
+            *[pl.col(f"n_{t}").sum().cast(pl.Int64).alias(f"n_{t}") for t in config.lead_scoring.engagement.event_types],
             *[(engaged & matches_role(role)).any().alias(f"_role_{name}") for name, role in roles.items()],
             ((pl.col("n_demo_request") > 0) & pl.col("seniority").is_in(list(fast_path.seniorities)))
             .any()

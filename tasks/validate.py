@@ -12,17 +12,26 @@ from __future__ import annotations
 import difflib
 import json
 import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
 
 from abmq import resources
-from abmq.config import ConfigError, DataQuality
+from abmq.config import Config, ConfigError, DataQuality
 
 EXAMPLES_PER_RULE = 3
 # Never copy these columns' values into results or logs (privacy).
 PRIVATE_COLUMNS = {"email", "first_name", "last_name"}
+
+
+# What to do about a value outside a column's value set, where the config decides the set.
+VALUE_SET_ADVICE = {
+    "event_type": (
+        "map it onto a known type under sources.events.values.event_type, or add it as a category under lead_scoring.engagement.events"
+    ),
+}
 
 
 class DataQualityError(RuntimeError):
@@ -44,6 +53,17 @@ class ExpectationOutcome:
     escalated: bool = False  # a warning that failed on too many rows to be a few bad ones
     resolved: dict[str, Any] = field(default_factory=dict)  # kwargs with $PARAMETERs filled in
     detail: str = ""  # what the failing values were, e.g. for `_cast_error`: columns and a few values
+
+    @property
+    def advice(self) -> str | None:
+        """What would fix the failing rows, when the config can (an unknown event type)."""
+        if self.success or self.expectation != "expect_column_values_to_be_in_set":
+            return None
+        return VALUE_SET_ADVICE.get(self.kwargs.get("column"))
+
+    @property
+    def explained_why(self) -> str:
+        return f"{self.why}; {self.advice}" if self.advice else self.why
 
     @property
     def label(self) -> str:
@@ -77,7 +97,7 @@ class ExpectationOutcome:
             return f"{where}: {self.label} failed ({self.why})"
         share = f" ({self.unexpected_count / self.element_count:.0%})" if self.element_count else ""
         detail = f": {self.detail}" if self.detail else ""
-        return f"{where}: {self.label} failed on {self.unexpected_count:,} of {self.element_count:,} rows{share} ({self.why}){detail}"
+        return f"{where}: {self.label} failed on {self.unexpected_count:,} of {self.element_count:,} rows{share} ({self.explained_why}){detail}"
 
     def kwargs_resolved(self, name: str) -> Any:
         return self.resolved.get(name, self.kwargs.get(name))
@@ -163,10 +183,27 @@ def check_severity_overrides(config: DataQuality) -> None:
             )
 
 
-def load_suite(source: str, config: DataQuality | None = None, suite_name: str | None = None) -> dict[str, Any]:
+def config_value_sets(config: Config) -> dict[str, list[str]]:
+    """Value sets the config decides over the suites' own: the event types are the config's
+    engagement categories (built-ins first), so a team's own category is not "unknown"."""
+    return {"event_type": list(config.lead_scoring.engagement.event_types)}
+
+
+def load_suite(
+    source: str,
+    config: DataQuality | None = None,
+    suite_name: str | None = None,
+    value_sets: Mapping[str, Sequence[str]] | None = None,
+) -> dict[str, Any]:
     """The source's suite (or `suite_name`, another suite of its checks), with the config's
-    thresholds and severity overrides applied (checked by `check_severity_overrides`)."""
+    thresholds and severity overrides applied (checked by `check_severity_overrides`), and
+    the value sets of `value_sets` (column -> values, from `config_value_sets`) in its
+    in-set checks of those columns."""
     suite = json.loads(resources.suite_text(suite_name or source))
+    for entry in suite["expectations"]:
+        column = entry["kwargs"].get("column")
+        if entry["type"] == "expect_column_values_to_be_in_set" and column in (value_sets or {}):
+            entry["kwargs"]["value_set"] = list(value_sets[column])
     if config is None:
         return suite
     overrides = config.severity_overrides.get(source, {})

@@ -188,7 +188,7 @@ def test_severity_overrides_follow_one_rule_for_every_suite():
     labels = {name: {suite_label("events", e) for e in load_suite(name)["expectations"]} for name in ("events", "events_partition")}
     (day_check,) = labels["events_partition"] - labels["events"]
     check_severity_overrides(quality({"events": {day_check: "warning"}}))
-    overridden = partition_suite(quality({"events": {day_check: "warning"}}))["expectations"]
+    overridden = partition_suite(config.model_copy(update={"data_quality": quality({"events": {day_check: "warning"}})}))["expectations"]
     assert [e["meta"]["severity"] for e in overridden if suite_label("events", e) == day_check] == ["warning"]
     # a typo is a config error, for daily files as for one export
     with pytest.raises(ConfigError, match="no check labelled"):
