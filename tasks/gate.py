@@ -11,6 +11,11 @@ from typing import Any
 from abmq.config import Config
 from abmq.tasks import account_links, catalog, quarantine, validate
 from abmq.tasks.ingest import SourceData
+from abmq.tasks.sources import SOURCES
+
+# Checks of a whole table that judge its rows (freshness: the newest value; volume: the row
+# count against the last run). An optional source with no rows has nothing for them to judge.
+ROW_JUDGING_CHECKS = ("expect_column_max_to_be_between", "expect_table_row_count_to_be_between")
 
 
 def gate_parameters(as_of: dt.date, config: Config, history: list[dict] | None = None) -> dict[str, Any]:
@@ -52,6 +57,13 @@ def validate_source(source: str, data: SourceData, parameters: dict[str, Any], c
         source, data.staged, suite, parameters, data.files, data.unknown_columns, config.data_quality.max_quarantine_share
     )
     validation = validate.with_details(validation, data.staged)
+    if not SOURCES[source].required_source and data.staged.is_empty():
+        # An optional export with a header and no rows is treated like an absent one: its
+        # freshness and volume checks cannot apply (a newest week of nothing is not "stale")
+        # and must not block; the report says the source is missing (`absent_sources`).
+        for outcome in validation.outcomes:
+            if outcome.expectation in ROW_JUDGING_CHECKS and not outcome.success:
+                outcome.not_applicable = f"no {source} source: {', '.join(data.files)} has no data rows"
     for outcome in validation.blocking_failures:  # the contacts → accounts match rate under its floor
         if source == "contacts" and outcome.kwargs.get("column") == "account_found" and "mostly" in outcome.kwargs:
             outcome.detail = account_links.unmatched_detail(data.staged)
@@ -85,6 +97,20 @@ def account_match_rate(data: SourceData) -> float | None:
     return None
 
 
+def absent_sources(sources: dict[str, SourceData]) -> list[dict[str, Any]]:
+    """The optional sources that feed the scores but gave no rows (no export, or an export with
+    a header only), each with what that means: "No intent source: intent points are 0 for every
+    account". Contract order."""
+    absent = []
+    for name, data in sources.items():
+        effect = SOURCES[name].absent_effect if name in SOURCES else None
+        if effect is None or data.rows_in:
+            continue
+        where = f" ({', '.join(data.files)} has no data rows)" if data.files else ""
+        absent.append({"source": name, "files": data.files, "note": f"No {name} source{where}: {effect}"})
+    return absent
+
+
 def quality_summary(sources: dict[str, SourceData], accounting: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     """Per source: rows in, used, quarantined and merged, and every failed check with examples.
     `accounting` is what normalising did (`clean.Cleaned.accounting`): rows used, duplicates merged,
@@ -115,9 +141,16 @@ def quality_summary(sources: dict[str, SourceData], accounting: dict[str, dict[s
                         "examples": data.examples.get(o.label, []),
                     }
                     for o in outcomes
-                    if not o.success
+                    if not o.success and not o.not_applicable
                 ]
                 + counts.get("set_aside", []),
+                # checks that could not apply (only when there are some: other rows keep their shape)
+                **(
+                    {"not_applicable": [{"label": o.label, "note": o.not_applicable} for o in outcomes if o.not_applicable]}
+                    if any(o.not_applicable for o in outcomes)
+                    else {}
+                ),
             }
         )
-    return {"sources": rows}
+    absent = absent_sources(sources)
+    return {"sources": rows, **({"absent_sources": absent} if absent else {})}

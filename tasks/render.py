@@ -14,7 +14,7 @@ import polars as pl
 from abmq.config import Config
 from abmq.tasks import catalog, changes, conversion, event_partitions, exports, report, rollup
 from abmq.tasks.clean import CleanData
-from abmq.tasks.gate import quality_summary
+from abmq.tasks.gate import absent_sources, quality_summary
 from abmq.tasks.ingest import SourceData
 
 ACCOUNT_COLUMNS_FIRST = [
@@ -84,6 +84,8 @@ def run_record(
         "inputs_fingerprint": catalog.combined_fingerprint({name: data.fingerprint for name, data in sources.items()}),
         "inputs": {name: {"files": data.files, "sha256_16": data.fingerprint} for name, data in sources.items()},
         "p_convert": model.record(),
+        # optional sources that gave no rows, and what that did to the scores (only when some did)
+        **({"absent_sources": absent} if (absent := absent_sources(sources)) else {}),
     }
 
 

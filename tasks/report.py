@@ -269,6 +269,7 @@ def markdown_summary(accounts: pl.DataFrame, quality: dict[str, Any], config: Co
             for n in (s.get("account_links") for s in quality["sources"])
             if n
         ],
+        *[f"\n{absent['note']}." for absent in quality.get("absent_sources", [])],
         *quality_failures_markdown(quality),
         "",
         f"## Top {top} targets",

@@ -29,6 +29,10 @@ class SourceSpec:
     optional: dict[str, pl.DataType] = field(default_factory=dict)
     # A missing optional source is an empty table; a missing required one stops the run.
     required_source: bool = True
+    # What an optional source's absence (or an export of it with no data rows) means for the
+    # scores; the run record, the report and the data-quality page say it (None: not said,
+    # e.g. opportunities, which only calibration reads).
+    absent_effect: str | None = None
 
     @property
     def columns(self) -> dict[str, pl.DataType]:
@@ -59,10 +63,14 @@ SOURCES: dict[str, SourceSpec] = {
                 "first_seen": pl.Date,
                 "last_seen": pl.Date,
             },
+            required_source=False,
+            absent_effect="technology and competitor-technology points are 0 for every account",
         ),
         SourceSpec(
             "intent",
             required={"domain": pl.String, "topic": pl.String, "week": pl.Date, "score": pl.Float64},
+            required_source=False,
+            absent_effect="intent points are 0 for every account",
         ),
         SourceSpec(
             "contacts",
@@ -89,18 +97,25 @@ SOURCES: dict[str, SourceSpec] = {
             },
             optional={"detail": pl.String},
         ),
-        SourceSpec("crm_customers", required={"domain": pl.String}, required_source=False),
+        SourceSpec(
+            "crm_customers",
+            required={"domain": pl.String},
+            required_source=False,
+            absent_effect="no account is suppressed as an existing customer",
+        ),
         SourceSpec(
             "crm_open_opportunities",
             required={"domain": pl.String},
             optional={"created_at": pl.Date},
             required_source=False,
+            absent_effect="no account is suppressed as an open opportunity",
         ),
         SourceSpec(
             "competitors",
             required={"domain": pl.String},
             optional={"name": pl.String},
             required_source=False,
+            absent_effect="no account is suppressed as a competitor",
         ),
         SourceSpec(
             "opportunities",

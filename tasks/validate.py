@@ -44,6 +44,9 @@ class ExpectationOutcome:
     escalated: bool = False  # a warning that failed on too many rows to be a few bad ones
     resolved: dict[str, Any] = field(default_factory=dict)  # kwargs with $PARAMETERs filled in
     detail: str = ""  # what the failing values were, e.g. for `_cast_error`: columns and a few values
+    # Why the check cannot apply (a freshness or volume check of an optional source with no
+    # rows: "no intent source"); such an outcome neither blocks nor quarantines.
+    not_applicable: str = ""
 
     @property
     def label(self) -> str:
@@ -66,12 +69,14 @@ class ExpectationOutcome:
             hint = f" (found '{near[0]}': rename it to '{column}')" if near else " (add it to the export)"
             return f"{where}: required column '{column}' is missing{hint}"
         if self.expectation == "expect_table_row_count_to_be_between":
-            if self.observed_value == 0:
+            if not self.observed_value:  # 0 rows, or no count at all
                 return f"{where}: {self.label} failed: the source has no data rows"
             return (
                 f"{where}: {self.label} failed: {self.observed_value:,} rows, fewer than {self.kwargs_resolved('min_value'):,} ({self.why})"
             )
         if self.expectation == "expect_column_max_to_be_between":
+            if self.observed_value is None or self.observed_value != self.observed_value:  # None, NaN or NaT: no values at all
+                return f"{where}: {self.label} failed: the column has no values ({self.why})"
             return f"{where}: {self.label} failed: newest value {self.observed_value}, older than {self.kwargs_resolved('min_value')} ({self.why})"
         if self.unexpected_count is None:  # GX gave no row count (e.g. the column is missing)
             return f"{where}: {self.label} failed ({self.why})"
@@ -96,11 +101,15 @@ class SourceValidation:
 
     @property
     def blocking_failures(self) -> list[ExpectationOutcome]:
-        return [o for o in self.outcomes if not o.success and (o.severity == "blocking" or o.error)]
+        return [o for o in self.outcomes if not o.success and not o.not_applicable and (o.severity == "blocking" or o.error)]
 
     @property
     def warnings(self) -> list[ExpectationOutcome]:
-        return [o for o in self.outcomes if not o.success and o.severity != "blocking" and not o.error]
+        return [o for o in self.outcomes if not o.success and not o.not_applicable and o.severity != "blocking" and not o.error]
+
+    @property
+    def not_applicable(self) -> list[ExpectationOutcome]:
+        return [o for o in self.outcomes if o.not_applicable]
 
     def error_message(self) -> str:
         files = ", ".join(self.files) or self.source
@@ -125,6 +134,8 @@ class SourceValidation:
                     "element_count": o.element_count,
                     "observed_value": None if o.observed_value is None else str(o.observed_value),
                     "error": o.error,
+                    # only when set: results of sources with rows keep their shape
+                    **({"not_applicable": o.not_applicable} if o.not_applicable else {}),
                 }
                 for o in self.outcomes
             ],

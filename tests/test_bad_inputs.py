@@ -280,6 +280,9 @@ CASES = [
         ("clean", "accounts", 11),
     ),
     Case("optional-source-header-only", edit("competitors", lambda f: f.clear()), ("clean", "competitors", 0)),
+    # technographics and intent are optional sources (issue 10): absent or header-only, nothing blocks
+    Case("intent-header-only", edit("intent", lambda f: f.clear()), ("clean", "intent", 0), last_volumes={"intent": 6}),
+    Case("technographics-absent", lambda d: (d / "technographics.csv").unlink(), ("clean", "technographics", 0)),
 ]
 
 
