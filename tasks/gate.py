@@ -130,6 +130,8 @@ def quality_summary(sources: dict[str, SourceData], accounting: dict[str, dict[s
                 "match_rate": account_match_rate(data),
                 # contacts: how many were linked to their account by each rule (tasks/account_links.py)
                 **({"account_links": counts["links"]} if "links" in counts else {}),
+                # accounts without a domain, keyed by their account_id (only when there are some)
+                **({"keyed_by_account_id": counts["keyed_by_id"]} if counts.get("keyed_by_id") else {}),
                 "expectations_total": len(outcomes),
                 "expectations_passed": sum(o.success for o in outcomes),
                 "failed": [

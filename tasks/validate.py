@@ -19,6 +19,7 @@ import polars as pl
 
 from abmq import resources
 from abmq.config import ConfigError, DataQuality
+from abmq.tasks.sources import ACCOUNT_KEY
 
 EXAMPLES_PER_RULE = 3
 # Never copy these columns' values into results or logs (privacy).
@@ -63,6 +64,11 @@ class ExpectationOutcome:
         where = f"{self.source} ({files})"
         if self.error:
             return f"{where}: {self.label} could not be evaluated: {self.error}"
+        if self.expectation == "expect_column_to_exist" and self.kwargs["column"] == ACCOUNT_KEY:
+            # the key is derived (tasks/staging.py): name the columns the export needs
+            near = [m for c in ("domain", "account_id") for m in difflib.get_close_matches(c, unknown_columns or [], n=1, cutoff=0.6)]
+            hint = f" (found '{near[0]}': rename it)" if near else ""
+            return f"{where}: neither 'domain' nor 'account_id' is in the export; an account needs one of them{hint}"
         if self.expectation == "expect_column_to_exist":
             column = self.kwargs["column"]
             near = difflib.get_close_matches(column, unknown_columns or [], n=1, cutoff=0.6)
