@@ -5,6 +5,7 @@ happened to every row (in = used + quarantined + merged)."""
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import math
 from typing import Any
 
@@ -57,6 +58,8 @@ def validate_source(source: str, data: SourceData, parameters: dict[str, Any], c
         source, data.staged, suite, parameters, data.files, data.unknown_columns, config.data_quality.max_quarantine_share
     )
     validation = validate.with_details(validation, data.staged)
+    if source == "accounts" and (misspelt := misspelt_domain(data)) is not None:
+        validation.outcomes.append(misspelt)
     if not SOURCES[source].required_source and data.staged.is_empty():
         # An optional export with a header and no rows is treated like an absent one: its
         # freshness and volume checks cannot apply (a newest week of nothing is not "stale")
@@ -72,6 +75,26 @@ def validate_source(source: str, data: SourceData, parameters: dict[str, Any], c
     kept, quarantined = quarantine.split_quarantine(data.staged, validation, parameters)
     examples = quarantine.quarantine_examples(quarantined, validation, parameters)
     return data.replace(validation=validation, kept=kept, quarantined=quarantined, examples=examples, staged=None)
+
+
+def misspelt_domain(data: SourceData) -> validate.ExpectationOutcome | None:
+    """An accounts export without domains but with a column named nearly so ("domian") has
+    most likely misspelt it: without this, every account would quietly be keyed by its id."""
+    staged = data.staged
+    if "domain_as_given" not in staged.columns or staged["domain_as_given"].null_count() < staged.height:
+        return None
+    if not difflib.get_close_matches("domain", data.unknown_columns, n=1, cutoff=0.75):
+        return None
+    return validate.ExpectationOutcome(
+        "accounts",
+        "expect_column_to_exist",
+        {"column": "domain"},
+        "blocking",
+        "no domains, and a column named nearly so: misspelt?",
+        False,
+        None,
+        None,
+    )
 
 
 def blocking_messages(sources: dict[str, SourceData]) -> list[str]:
