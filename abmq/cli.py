@@ -359,6 +359,8 @@ def check(
             continue
         failed = ", ".join(f"{f['label']} ({f['severity']})" for f in row["failed"]) or "all checks pass"
         out.print(f"{row['source']:<24} {row['rows_in']:>12,} rows, {row['rows_quarantined']:>10,} to quarantine; {failed}")
+    for absent in summary.get("absent_sources", []):
+        out.print(absent["note"])
     blocking = gate.blocking_messages(checked.sources)
     for message in blocking:
         _error(message)

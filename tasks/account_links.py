@@ -12,6 +12,8 @@ import functools
 
 import polars as pl
 
+from abmq.tasks.sources import ACCOUNT_KEY
+
 # The rules in the order they are tried; `account_link` on a staged contact names the one
 # that linked it (null: none did).
 LINK_RULES = ("account_id", "domain", "email_domain")
@@ -54,12 +56,14 @@ def personal_domains_for(account_domains: pl.Series) -> pl.Series:
 
 
 def accounts_by_id(accounts: pl.DataFrame | None) -> pl.DataFrame | None:
-    """`account_id` → canonical domain of the staged accounts (None: the accounts have no ids).
-    An id given to two companies names neither: its contacts fall back to the next rule."""
-    if accounts is None or not {"account_id", "domain"} <= set(accounts.columns):
+    """`account_id` → account key of the staged accounts (the canonical domain, or "id:<id>"
+    for an account without one; None: the accounts have no ids). An id given to two companies
+    names neither: its contacts fall back to the next rule."""
+    key = ACCOUNT_KEY if accounts is not None and ACCOUNT_KEY in accounts.columns else "domain"
+    if accounts is None or not {"account_id", key} <= set(accounts.columns):
         return None
     return (
-        accounts.select("account_id", "domain")
+        accounts.select("account_id", pl.col(key).alias("domain"))
         .drop_nulls()
         .group_by("account_id")
         .agg(pl.col("domain").n_unique().alias("_domains"), pl.col("domain").min().alias("_id_domain"))

@@ -8,6 +8,8 @@ import os
 import urllib.request
 from typing import Any
 
+from abmq.tasks.sources import ID_KEY_PREFIX
+
 WEBHOOK_ENV = "ABMQ_ALERT_WEBHOOK_URL"
 WEBHOOK_SECRET_BLOCK = "abmq-alert-webhook-url"
 EVENT_NAME = "abm-qualify.accounts.sql-ready"
@@ -19,9 +21,17 @@ def alert_payload(changes: dict[str, Any], as_of: str, owners: dict[str, str | N
     run to compare with: a first run would call every account new)."""
     if not changes.get("previous_as_of") or not changes.get("new_sql_ready"):
         return None
-    accounts = [{**{k: a.get(k) for k in ALERT_FIELDS}, "owner": owners.get(a["domain"])} for a in changes["new_sql_ready"]]
+    # `owners` is by account key; an account without a domain is named by its account id
+    accounts = [
+        {
+            **{k: a.get(k) for k in ALERT_FIELDS},
+            **({"account_id": a["account_key"].removeprefix(ID_KEY_PREFIX)} if a.get("domain") is None else {}),
+            "owner": owners.get(a.get("account_key", a["domain"])),
+        }
+        for a in changes["new_sql_ready"]
+    ]
     lines = [
-        f"{a['name']} ({a['domain']}) score {a['score']}, {a['tier'] or 'untiered'}, owner {a['owner'] or 'unassigned'}"
+        f"{a['name']} ({a['domain'] or 'account id ' + a['account_id']}) score {a['score']}, {a['tier'] or 'untiered'}, owner {a['owner'] or 'unassigned'}"
         for a in accounts[:20]
     ]
     more = f"\n… and {len(accounts) - 20} more" if len(accounts) > 20 else ""

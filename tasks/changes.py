@@ -12,6 +12,7 @@ import polars as pl
 
 from abmq.tasks.exports import POINT_LABELS
 from abmq.tasks.scoring import POINT_COLUMNS
+from abmq.tasks.sources import ID_KEY_PREFIX, is_id_key, key_from_published, published_domain
 
 SNAPSHOT_COLUMNS = ["domain", "name", "decision", "score", "fit_points", "engagement_points", "tier", "target_rank", *POINT_COLUMNS]
 RISERS = 10
@@ -19,6 +20,26 @@ RISERS = 10
 
 def snapshot(accounts: pl.DataFrame) -> pl.DataFrame:
     return accounts.select(SNAPSHOT_COLUMNS).sort("domain")
+
+
+def published_snapshot(accounts: pl.DataFrame) -> pl.DataFrame:
+    """The snapshot as published: the domain blank for an account keyed by its account_id,
+    whose `account_id` is then a column too (only then: snapshots of domain-keyed accounts
+    keep their columns); `rekeyed` reads the key back."""
+    frame = snapshot(accounts)
+    if not frame.select(is_id_key(pl.col("domain")).any()).item():
+        return frame
+    return frame.with_columns(
+        published_domain(pl.col("domain")).alias("domain"),
+        pl.when(is_id_key(pl.col("domain"))).then(pl.col("domain").str.strip_prefix(ID_KEY_PREFIX)).alias("account_id"),
+    )
+
+
+def rekeyed(previous: pl.DataFrame | None) -> pl.DataFrame | None:
+    """A published snapshot keyed again as the pipeline keys accounts (`domain` = the key)."""
+    if previous is None or "account_id" not in previous.columns:
+        return previous
+    return previous.with_columns(key_from_published(pl.col("domain"), pl.col("account_id")).alias("domain")).drop("account_id")
 
 
 def compare(current: pl.DataFrame, previous: pl.DataFrame | None, previous_as_of: str | None) -> dict[str, Any]:
@@ -42,9 +63,10 @@ def compare(current: pl.DataFrame, previous: pl.DataFrame | None, previous_as_of
     def rows(frame: pl.DataFrame) -> list[dict[str, Any]]:
         # the signal is worked out for the rows listed only (list work over 1M accounts is slow)
         return (
-            frame.with_columns(top_signal)
+            frame.with_columns(top_signal, pl.col("domain").alias("account_key"), published_domain(pl.col("domain")).alias("domain"))
             .select(
                 "domain",
+                "account_key",
                 "name",
                 "score",
                 "score_before",
@@ -75,7 +97,15 @@ def compare(current: pl.DataFrame, previous: pl.DataFrame | None, previous_as_of
                 "target_rank", nulls_last=True
             )
         ),
-        "dropped": dropped.select("domain", "name", "score", "tier", "decision_now", "score_now").to_dicts(),
+        "dropped": dropped.select(
+            published_domain(pl.col("domain")).alias("domain"),
+            pl.col("domain").alias("account_key"),
+            "name",
+            "score",
+            "tier",
+            "decision_now",
+            "score_now",
+        ).to_dicts(),
         "tier_moves": rows(with_delta.filter(was_target & is_target & (pl.col("tier") != pl.col("tier_before"))).sort("target_rank")),
         "risers": rows(
             with_delta.filter(pl.col("score_change") > 0).sort(["score_change", "domain"], descending=[True, False]).head(RISERS)

@@ -11,7 +11,7 @@ import polars as pl
 
 from abmq.tasks import account_links, normalise, quarantine
 from abmq.tasks.ingest import SourceData
-from abmq.tasks.sources import SOURCES
+from abmq.tasks.sources import ACCOUNT_KEY, SOURCES, is_id_key
 
 LIST_SOURCES = ("technographics", "intent", "crm_customers", "crm_open_opportunities", "competitors", "opportunities")
 
@@ -47,9 +47,18 @@ def with_optional_columns(frame: pl.DataFrame, source: str) -> pl.DataFrame:
     return frame.with_columns(pl.lit(None, dtype).alias(name) for name, dtype in missing.items()) if missing else frame
 
 
+def keyed_accounts(kept: pl.DataFrame) -> pl.DataFrame:
+    """The accounts with their key in `domain` (tasks/sources.py, ACCOUNT_KEY): from here on
+    every join, shard and rank is by it; the outputs show the real domain (`published_domain`)."""
+    kept = with_optional_columns(kept, "accounts")
+    if ACCOUNT_KEY not in kept.columns:
+        return kept
+    return kept.with_columns(pl.col(ACCOUNT_KEY).alias("domain")).drop(ACCOUNT_KEY)
+
+
 def normalise_sources(sources: dict[str, SourceData]) -> Cleaned:
     """Merge duplicate companies, dedupe contacts and events, drop events of quarantined contacts."""
-    accounts, accounts_merged = normalise.merge_duplicate_accounts(with_optional_columns(sources["accounts"].kept, "accounts"))
+    accounts, accounts_merged = normalise.merge_duplicate_accounts(keyed_accounts(sources["accounts"].kept))
     contacts, contacts_merged = normalise.dedupe_contacts(with_optional_columns(sources["contacts"].kept, "contacts"))
     events, events_merged = normalise.dedupe_events(with_optional_columns(sources["events"].kept, "events"))
     events, orphaned = normalise.events_of_usable_contacts(events, contacts, sources["contacts"].quarantined)
@@ -68,7 +77,13 @@ def normalise_sources(sources: dict[str, SourceData]) -> Cleaned:
             }
         )
     accounting: dict[str, dict[str, Any]] = {
-        "accounts": {"used": accounts.height, "merged": accounts_merged, "set_aside": []},
+        "accounts": {
+            "used": accounts.height,
+            "merged": accounts_merged,
+            "set_aside": [],
+            # accounts without a domain, keyed by account_id: lists keyed by domain cannot match them
+            "keyed_by_id": accounts.select(is_id_key(pl.col("domain")).sum()).item(),
+        },
         "contacts": {"used": contacts.height, "merged": contacts_merged, "set_aside": [], "links": account_links.link_counts(contacts)},
         "events": {"used": events.height, "merged": events_merged, "set_aside": events_set_aside},
     }

@@ -8,6 +8,7 @@ import polars as pl
 
 from abmq.tasks.conversion import DEFAULT_HORIZON_DAYS
 from abmq.tasks.scoring import POINT_COLUMNS
+from abmq.tasks.sources import published_domain
 
 POINT_LABELS = {
     "points_industry": "industry",
@@ -74,7 +75,8 @@ def targets_table(accounts: pl.DataFrame) -> pl.DataFrame:
             "tier",
             "tier_label",
             pl.col("name").alias("account_name"),
-            "domain",
+            # blank for an account keyed by its account_id (never the key in a domain column)
+            published_domain(pl.col("domain")).alias("domain"),
             "account_id",
             "owner",
             "country",
@@ -142,6 +144,10 @@ ABM_FIELDS = {
     "next_step": "ABM Next Step",
 }
 LINKEDIN_COLUMNS = {"account_name": "companyname", "domain": "companywebsite", "country": "companycountry"}
+# The CRM's own record id, for targets without a domain: the import then updates the record
+# by id (Salesforce Account ID, HubSpot Record ID). Added only when some target has no domain,
+# so exports of domain-keyed accounts keep their columns.
+ID_COLUMNS = {"salesforce": "Account ID", "hubspot": "Record ID"}
 
 
 def likelihood_header(horizon_days: int) -> str:
@@ -149,10 +155,16 @@ def likelihood_header(horizon_days: int) -> str:
 
 
 def crm_table(
-    targets: pl.DataFrame, columns: dict[str, str], with_abm_fields: bool = True, horizon_days: int = DEFAULT_HORIZON_DAYS
+    targets: pl.DataFrame,
+    columns: dict[str, str],
+    with_abm_fields: bool = True,
+    horizon_days: int = DEFAULT_HORIZON_DAYS,
+    id_header: str | None = None,
 ) -> pl.DataFrame:
-    """The target list renamed to one import's headers."""
-    mapping = {**columns, **(ABM_FIELDS if with_abm_fields else {})}
+    """The target list renamed to one import's headers (with the account id under `id_header`
+    when a target has no domain)."""
+    keyed_by_id = id_header is not None and targets["domain"].null_count() > 0
+    mapping = {**({"account_id": id_header} if keyed_by_id else {}), **columns, **(ABM_FIELDS if with_abm_fields else {})}
     if with_abm_fields:
         mapping["p_convert"] = likelihood_header(horizon_days)
     return targets.select([pl.col(source).alias(header) for source, header in mapping.items()])
@@ -163,7 +175,11 @@ def export_files(targets: pl.DataFrame, horizon_days: int = DEFAULT_HORIZON_DAYS
     `horizon_days` is the p_convert model's, for the likelihood column's header."""
     return {
         "targets.csv": to_csv(targets),
-        "exports/salesforce_accounts.csv": to_csv(crm_table(targets, SALESFORCE_COLUMNS, horizon_days=horizon_days)),
-        "exports/hubspot_companies.csv": to_csv(crm_table(targets, HUBSPOT_COLUMNS, horizon_days=horizon_days)),
+        "exports/salesforce_accounts.csv": to_csv(
+            crm_table(targets, SALESFORCE_COLUMNS, horizon_days=horizon_days, id_header=ID_COLUMNS["salesforce"])
+        ),
+        "exports/hubspot_companies.csv": to_csv(
+            crm_table(targets, HUBSPOT_COLUMNS, horizon_days=horizon_days, id_header=ID_COLUMNS["hubspot"])
+        ),
         "exports/linkedin_matched_audience_companies.csv": to_csv(crm_table(targets, LINKEDIN_COLUMNS, with_abm_fields=False)),
     }

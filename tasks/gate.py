@@ -5,12 +5,18 @@ happened to every row (in = used + quarantined + merged)."""
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import math
 from typing import Any
 
 from abmq.config import Config
 from abmq.tasks import account_links, catalog, quarantine, validate
 from abmq.tasks.ingest import SourceData
+from abmq.tasks.sources import SOURCES
+
+# Checks of a whole table that judge its rows (freshness: the newest value; volume: the row
+# count against the last run). An optional source with no rows has nothing for them to judge.
+ROW_JUDGING_CHECKS = ("expect_column_max_to_be_between", "expect_table_row_count_to_be_between")
 
 
 def gate_parameters(as_of: dt.date, config: Config, history: list[dict] | None = None) -> dict[str, Any]:
@@ -52,6 +58,15 @@ def validate_source(source: str, data: SourceData, parameters: dict[str, Any], c
         source, data.staged, suite, parameters, data.files, data.unknown_columns, config.data_quality.max_quarantine_share
     )
     validation = validate.with_details(validation, data.staged)
+    if source == "accounts" and (misspelt := misspelt_domain(data)) is not None:
+        validation.outcomes.append(misspelt)
+    if not SOURCES[source].required_source and data.staged.is_empty():
+        # An optional export with a header and no rows is treated like an absent one: its
+        # freshness and volume checks cannot apply (a newest week of nothing is not "stale")
+        # and must not block; the report says the source is missing (`absent_sources`).
+        for outcome in validation.outcomes:
+            if outcome.expectation in ROW_JUDGING_CHECKS and not outcome.success:
+                outcome.not_applicable = f"no {source} source: {', '.join(data.files)} has no data rows"
     for outcome in validation.blocking_failures:  # the contacts → accounts match rate under its floor
         if source == "contacts" and outcome.kwargs.get("column") == "account_found" and "mostly" in outcome.kwargs:
             outcome.detail = account_links.unmatched_detail(data.staged)
@@ -60,6 +75,26 @@ def validate_source(source: str, data: SourceData, parameters: dict[str, Any], c
     kept, quarantined = quarantine.split_quarantine(data.staged, validation, parameters)
     examples = quarantine.quarantine_examples(quarantined, validation, parameters)
     return data.replace(validation=validation, kept=kept, quarantined=quarantined, examples=examples, staged=None)
+
+
+def misspelt_domain(data: SourceData) -> validate.ExpectationOutcome | None:
+    """An accounts export without domains but with a column named nearly so ("domian") has
+    most likely misspelt it: without this, every account would quietly be keyed by its id."""
+    staged = data.staged
+    if "domain_as_given" not in staged.columns or staged["domain_as_given"].null_count() < staged.height:
+        return None
+    if not difflib.get_close_matches("domain", data.unknown_columns, n=1, cutoff=0.75):
+        return None
+    return validate.ExpectationOutcome(
+        "accounts",
+        "expect_column_to_exist",
+        {"column": "domain"},
+        "blocking",
+        "no domains, and a column named nearly so: misspelt?",
+        False,
+        None,
+        None,
+    )
 
 
 def blocking_messages(sources: dict[str, SourceData]) -> list[str]:
@@ -85,6 +120,20 @@ def account_match_rate(data: SourceData) -> float | None:
     return None
 
 
+def absent_sources(sources: dict[str, SourceData]) -> list[dict[str, Any]]:
+    """The optional sources that feed the scores but gave no rows (no export, or an export with
+    a header only), each with what that means: "No intent source: intent points are 0 for every
+    account". Contract order."""
+    absent = []
+    for name, data in sources.items():
+        effect = SOURCES[name].absent_effect if name in SOURCES else None
+        if effect is None or data.rows_in:
+            continue
+        where = f" ({', '.join(data.files)} has no data rows)" if data.files else ""
+        absent.append({"source": name, "files": data.files, "note": f"No {name} source{where}: {effect}"})
+    return absent
+
+
 def quality_summary(sources: dict[str, SourceData], accounting: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     """Per source: rows in, used, quarantined and merged, and every failed check with examples.
     `accounting` is what normalising did (`clean.Cleaned.accounting`): rows used, duplicates merged,
@@ -104,6 +153,8 @@ def quality_summary(sources: dict[str, SourceData], accounting: dict[str, dict[s
                 "match_rate": account_match_rate(data),
                 # contacts: how many were linked to their account by each rule (tasks/account_links.py)
                 **({"account_links": counts["links"]} if "links" in counts else {}),
+                # accounts without a domain, keyed by their account_id (only when there are some)
+                **({"keyed_by_account_id": counts["keyed_by_id"]} if counts.get("keyed_by_id") else {}),
                 "expectations_total": len(outcomes),
                 "expectations_passed": sum(o.success for o in outcomes),
                 "failed": [
@@ -115,9 +166,16 @@ def quality_summary(sources: dict[str, SourceData], accounting: dict[str, dict[s
                         "examples": data.examples.get(o.label, []),
                     }
                     for o in outcomes
-                    if not o.success
+                    if not o.success and not o.not_applicable
                 ]
                 + counts.get("set_aside", []),
+                # checks that could not apply (only when there are some: other rows keep their shape)
+                **(
+                    {"not_applicable": [{"label": o.label, "note": o.not_applicable} for o in outcomes if o.not_applicable]}
+                    if any(o.not_applicable for o in outcomes)
+                    else {}
+                ),
             }
         )
-    return {"sources": rows}
+    absent = absent_sources(sources)
+    return {"sources": rows, **({"absent_sources": absent} if absent else {})}

@@ -17,7 +17,7 @@ import polars as pl
 
 from abmq.config import Config, Limits, SourceMapping
 from abmq.tasks import account_links, catalog, event_partitions, event_store, mapping, quarantine, rollup, staging, validate
-from abmq.tasks.sources import SOURCES, derived_columns
+from abmq.tasks.sources import ACCOUNT_KEY, SOURCES, derived_columns
 
 EMPTY_KEYS = pl.Series("domain", [], pl.String)
 
@@ -55,7 +55,13 @@ def reference_keys(staged: dict[str, SourceData], for_source: str | None = None)
             return None
         return data.staged[name]
 
-    keys: dict[str, Any] = {"account_domains": column("accounts", "domain"), "contact_ids": column("contacts", "contact_id")}
+    # accounts are matched by their key: the canonical domain, or "id:<account_id>" for an
+    # account without one (only contacts linked by account_id can name such a key)
+    account_keys = column("accounts", ACCOUNT_KEY)
+    keys: dict[str, Any] = {
+        "account_domains": account_keys.drop_nulls() if account_keys is not None else column("accounts", "domain"),
+        "contact_ids": column("contacts", "contact_id"),
+    }
     if for_source == "contacts":  # contacts link to accounts by id first (tasks/account_links.py)
         accounts = staged.get("accounts")
         keys["accounts_by_id"] = account_links.accounts_by_id(accounts.staged if accounts is not None else None)

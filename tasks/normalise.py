@@ -32,7 +32,8 @@ def merge_duplicate_accounts(accounts: pl.DataFrame) -> tuple[pl.DataFrame, int]
     )
     merged = ranked.group_by("domain", maintain_order=True).agg(
         *[pl.col(c).drop_nulls().first().alias(c) for c in value_columns],
-        pl.col("domain_as_given").unique().sort().alias("domain_spellings"),
+        # an account keyed by its id has no spelling of a domain (and may have rows without one)
+        pl.col("domain_as_given").drop_nulls().unique().sort().alias("domain_spellings"),
     )
     return merged.sort("domain"), accounts.height - merged.height
 

@@ -20,7 +20,21 @@ from typing import Any
 import polars as pl
 
 from abmq.config import Config, Limits, SourceMapping
-from abmq.tasks import catalog, conversion, exports, gate, ingest, mapping, output_contract, render, rollup, selection, shards, validate
+from abmq.tasks import (
+    catalog,
+    changes,
+    conversion,
+    exports,
+    gate,
+    ingest,
+    mapping,
+    output_contract,
+    render,
+    rollup,
+    selection,
+    shards,
+    validate,
+)
 from abmq.tasks.clean import CleanData, Cleaned, normalise_sources
 from abmq.tasks.ingest import SourceData
 from abmq.tasks.sources import SOURCE_ORDER
@@ -61,7 +75,8 @@ def read_last_snapshot(out_dir: str | None, as_of: dt.date) -> tuple[str | None,
     """The account scores of the latest published as-of date before this one."""
     if out_dir is None:
         return None, None
-    return catalog.previous_snapshot(Path(out_dir), as_of.isoformat())
+    previous_as_of, previous = catalog.previous_snapshot(Path(out_dir), as_of.isoformat())
+    return previous_as_of, changes.rekeyed(previous)  # keyed as this run's accounts are
 
 
 def select_targets(

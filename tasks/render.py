@@ -14,8 +14,9 @@ import polars as pl
 from abmq.config import Config
 from abmq.tasks import catalog, changes, conversion, event_partitions, exports, report, rollup
 from abmq.tasks.clean import CleanData
-from abmq.tasks.gate import quality_summary
+from abmq.tasks.gate import absent_sources, quality_summary
 from abmq.tasks.ingest import SourceData
+from abmq.tasks.sources import published_domain
 
 ACCOUNT_COLUMNS_FIRST = [
     "domain",
@@ -84,6 +85,8 @@ def run_record(
         "inputs_fingerprint": catalog.combined_fingerprint({name: data.fingerprint for name, data in sources.items()}),
         "inputs": {name: {"files": data.files, "sha256_16": data.fingerprint} for name, data in sources.items()},
         "p_convert": model.record(),
+        # optional sources that gave no rows, and what that did to the scores (only when some did)
+        **({"absent_sources": absent} if (absent := absent_sources(sources)) else {}),
     }
 
 
@@ -105,12 +108,13 @@ def render_outputs(
     quality = quality_summary(sources, accounting)
     run = run_record(sources, config, as_of, model)
     files: dict[str, pl.DataFrame | str | dict | list] = {}
+    # in key order; an account keyed by its account_id shows a blank domain (tasks/sources.py)
     ordered = accounts.select([*ACCOUNT_COLUMNS_FIRST, *(c for c in accounts.columns if c not in ACCOUNT_COLUMNS_FIRST)]).sort("domain")
-    files["account_scores.parquet"] = ordered
-    files["contact_scores.parquet"] = contacts
+    files["account_scores.parquet"] = ordered.with_columns(published_domain(pl.col("domain")).alias("domain"))
+    files["contact_scores.parquet"] = contacts.with_columns(published_domain(pl.col("domain")).alias("domain"))
     files.update(exports.export_files(exports.targets_table(accounts), model.horizon_days))
     files.update(report.render_site(accounts, quality, config, as_of, run, changes_since, weekly, intent))
-    files[catalog.snapshot_name(as_of.isoformat())] = changes.snapshot(accounts)
+    files[catalog.snapshot_name(as_of.isoformat())] = changes.published_snapshot(accounts)
     for name, data in sources.items():
         if data.validation is not None:
             files[f"dq/{name}.json"] = data.validation.to_dict()

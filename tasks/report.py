@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 from typing import Any
 
@@ -15,6 +16,7 @@ from abmq.config import Config
 from abmq.tasks import charts, conversion
 from abmq.tasks.exports import POINT_LABELS
 from abmq.tasks.scoring import POINT_COLUMNS
+from abmq.tasks.sources import ID_KEY_PREFIX
 from abmq.vocabulary import DECISIONS
 
 SENIORITY_LABELS = {
@@ -26,10 +28,17 @@ SENIORITY_LABELS = {
 }
 
 
-def account_page(domain: str) -> str:
-    """Relative link from the report to an account's page (domains are canonical already;
-    anything else is replaced so a page name can never leave its folder)."""
-    return f"accounts/{re.sub(r'[^a-z0-9.-]', '_', domain)}.html"
+def account_page(key: str) -> str:
+    """Relative link from the report to an account's page, by its key (tasks/sources.py).
+    Domains are canonical already; anything else is replaced so a page name can never leave its
+    folder. An account keyed by its CRM id gets `id-<id, made safe>-<8 hex of its SHA-256>`: ids
+    differ in case and punctuation ("0015g00000XyZ", "0015G00000xyz"), which the safe part loses,
+    and a domain's page name always has a dot, which this never has."""
+    if key.startswith(ID_KEY_PREFIX):
+        account_id = key.removeprefix(ID_KEY_PREFIX)
+        safe = re.sub(r"[^a-z0-9-]", "_", account_id.lower())[:40]
+        return f"accounts/id-{safe}-{hashlib.sha256(account_id.encode()).hexdigest()[:8]}.html"
+    return f"accounts/{re.sub(r'[^a-z0-9.-]', '_', key)}.html"
 
 
 def environment() -> Environment:
@@ -105,7 +114,7 @@ def target_rows(accounts: pl.DataFrame) -> list[dict[str, Any]]:
                         "tier",
                         "tier_label",
                         "name",
-                        "domain",
+                        "account_id",
                         "owner",
                         "country",
                         "industry",
@@ -125,6 +134,9 @@ def target_rows(accounts: pl.DataFrame) -> list[dict[str, Any]]:
                         "previous_points",
                     )
                 },
+                # the key names the page; the domain shown is blank for an account keyed by its id
+                "account_key": account["domain"],
+                "domain": None if account["domain"].startswith(ID_KEY_PREFIX) else account["domain"],
                 "intent_points": account["points_intent"],
                 # a mapping's bands ("200-499", "$10M-$50M") are shown as given, not as their midpoints
                 "employees_band": account.get("employees_band"),
@@ -231,9 +243,9 @@ def render_site(
     }
     account_template = env.get_template("account.html.j2")
     for target in targets:
-        pages[account_page(target["domain"])] = account_template.render(
+        pages[account_page(target["account_key"])] = account_template.render(
             **common,
-            a={**target, "intent": intent_grid(intent, target["domain"])},
+            a={**target, "intent": intent_grid(intent, target["account_key"])},
             surge=config.account_scoring.intent.surge_score,
             trend_days=config.account_scoring.trend.window_days,
         )
@@ -269,6 +281,7 @@ def markdown_summary(accounts: pl.DataFrame, quality: dict[str, Any], config: Co
             for n in (s.get("account_links") for s in quality["sources"])
             if n
         ],
+        *[f"\n{absent['note']}." for absent in quality.get("absent_sources", [])],
         *quality_failures_markdown(quality),
         "",
         f"## Top {top} targets",
@@ -278,7 +291,8 @@ def markdown_summary(accounts: pl.DataFrame, quality: dict[str, Any], config: Co
     ]
     for row in target_rows(accounts.filter(pl.col("target_rank") <= top)):
         name = (row["name"] or "").replace("|", "\\|")
-        lines.append(f"| {row['target_rank']} | {name} | {row['domain']} | {row['tier']} | {row['score']} | {row['decision_reason']} |")
+        domain = row["domain"] or f"account id {row['account_id']}"
+        lines.append(f"| {row['target_rank']} | {name} | {domain} | {row['tier']} | {row['score']} | {row['decision_reason']} |")
     return "\n".join(lines) + "\n"
 
 

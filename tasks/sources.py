@@ -29,6 +29,10 @@ class SourceSpec:
     optional: dict[str, pl.DataType] = field(default_factory=dict)
     # A missing optional source is an empty table; a missing required one stops the run.
     required_source: bool = True
+    # What an optional source's absence (or an export of it with no data rows) means for the
+    # scores; the run record, the report and the data-quality page say it (None: not said,
+    # e.g. opportunities, which only calibration reads).
+    absent_effect: str | None = None
 
     @property
     def columns(self) -> dict[str, pl.DataType]:
@@ -41,14 +45,15 @@ SOURCES: dict[str, SourceSpec] = {
         SourceSpec(
             "accounts",
             required={
-                "domain": pl.String,
                 "name": pl.String,
                 "industry": pl.String,
                 "employees": pl.Int64,
                 "annual_revenue": pl.Float64,
                 "country": pl.String,
             },
-            optional={"account_id": pl.String, "region": pl.String, "owner": pl.String},
+            # an account needs one of `domain` and `account_id` (its key, see ACCOUNT_KEY);
+            # expectations/accounts.json checks that one of them is there
+            optional={"domain": pl.String, "account_id": pl.String, "region": pl.String, "owner": pl.String},
         ),
         SourceSpec(
             "technographics",
@@ -59,10 +64,14 @@ SOURCES: dict[str, SourceSpec] = {
                 "first_seen": pl.Date,
                 "last_seen": pl.Date,
             },
+            required_source=False,
+            absent_effect="technology and competitor-technology points are 0 for every account",
         ),
         SourceSpec(
             "intent",
             required={"domain": pl.String, "topic": pl.String, "week": pl.Date, "score": pl.Float64},
+            required_source=False,
+            absent_effect="intent points are 0 for every account",
         ),
         SourceSpec(
             "contacts",
@@ -89,18 +98,25 @@ SOURCES: dict[str, SourceSpec] = {
             },
             optional={"detail": pl.String},
         ),
-        SourceSpec("crm_customers", required={"domain": pl.String}, required_source=False),
+        SourceSpec(
+            "crm_customers",
+            required={"domain": pl.String},
+            required_source=False,
+            absent_effect="no account is suppressed as an existing customer",
+        ),
         SourceSpec(
             "crm_open_opportunities",
             required={"domain": pl.String},
             optional={"created_at": pl.Date},
             required_source=False,
+            absent_effect="no account is suppressed as an open opportunity",
         ),
         SourceSpec(
             "competitors",
             required={"domain": pl.String},
             optional={"name": pl.String},
             required_source=False,
+            absent_effect="no account is suppressed as a competitor",
         ),
         SourceSpec(
             "opportunities",
@@ -115,6 +131,35 @@ SOURCES: dict[str, SourceSpec] = {
         ),
     )
 }
+
+# --- the account key ---------------------------------------------------------------------------
+# Accounts are keyed by their canonical domain; an account without one (a CRM export with
+# empty or no `domain`) is keyed by its CRM `account_id` as "id:<account_id>". A canonical
+# domain never holds ":" (tasks/staging.py cuts at it), so the two kinds never collide.
+# Staging derives `account_key`; from normalising on, the pipeline's `domain` column holds the
+# key (every join, shard, rank and snapshot is by it), and the outputs show the domain blank
+# and the account id for an id-keyed account (`published_domain`), never the key.
+ACCOUNT_KEY = "account_key"
+ID_KEY_PREFIX = "id:"
+
+
+def id_key(account_id: pl.Expr) -> pl.Expr:
+    return pl.lit(ID_KEY_PREFIX) + account_id
+
+
+def is_id_key(key: pl.Expr) -> pl.Expr:
+    return key.str.starts_with(ID_KEY_PREFIX)
+
+
+def published_domain(key: pl.Expr) -> pl.Expr:
+    """The domain of an account key: empty for an account keyed by its id."""
+    return pl.when(~is_id_key(key)).then(key)
+
+
+def key_from_published(domain: pl.Expr, account_id: pl.Expr) -> pl.Expr:
+    """The account key again from published columns (a snapshot's domain and account_id)."""
+    return pl.coalesce(domain, id_key(account_id))
+
 
 # Order matters: each source's referential checks look at the ones staged before it.
 SOURCE_ORDER = tuple(SOURCES)

@@ -13,7 +13,7 @@ import polars as pl
 from abmq.config import Limits
 from abmq.tasks import account_links, text_safety
 from abmq.tasks.mapping import MAPPING_ERROR, iso_timestamp
-from abmq.tasks.sources import SourceSpec, derived_columns
+from abmq.tasks.sources import ACCOUNT_KEY, SourceSpec, derived_columns, id_key
 from abmq.vocabulary import DEPARTMENTS
 
 # Domains arrive as "https://www.Acme.com/", "WWW.acme.com", "acme.com/": one company.
@@ -157,13 +157,34 @@ def _safe_text(raw: pl.LazyFrame, spec: SourceSpec, max_field_bytes: int | None)
 
 
 def stage_accounts(typed: pl.LazyFrame) -> pl.LazyFrame:
+    """Canonical domains, upper-case countries and the account key (`account_key`, see
+    tasks/sources.py): the canonical domain; else the domain of the other rows with the same
+    `account_id`, when they name exactly one (the rows merge into that account, as duplicate
+    domains do); else "id:<account_id>". A row with neither has no key and is quarantined
+    (expectations/accounts.json). Without either column there is no key column at all, and
+    the suite's `expect_column_to_exist(account_key)` stops the run naming both."""
     columns = typed.collect_schema()
-    if "domain" not in columns:
+    if "domain" not in columns and "account_id" not in columns:
         return typed
-    return typed.with_columns(
-        pl.col("domain").alias("domain_as_given"),
-        canonical_domain(pl.col("domain")).alias("domain"),
+    staged = typed.with_columns(
+        (pl.col("domain") if "domain" in columns else pl.lit(None, pl.String)).alias("domain_as_given"),
+        (canonical_domain(pl.col("domain")) if "domain" in columns else pl.lit(None, pl.String)).alias("domain"),
         *[pl.col(c).str.to_uppercase() for c in ("country",) if c in columns],
+    )
+    if "account_id" not in columns:
+        return staged.with_columns(pl.col("domain").alias(ACCOUNT_KEY))
+    id_domains = (
+        staged.select("account_id", "domain")
+        .drop_nulls()
+        .group_by("account_id")
+        .agg(pl.col("domain").n_unique().alias("_domains"), pl.col("domain").min().alias("_id_domain"))
+        .filter(pl.col("_domains") == 1)
+        .select("account_id", "_id_domain")
+    )
+    return (
+        staged.join(id_domains, on="account_id", how="left", maintain_order="left")
+        .with_columns(pl.coalesce("domain", "_id_domain", id_key(pl.col("account_id"))).alias(ACCOUNT_KEY))
+        .drop("_id_domain")
     )
 
 

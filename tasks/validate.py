@@ -20,6 +20,7 @@ import polars as pl
 
 from abmq import resources
 from abmq.config import Config, ConfigError, DataQuality
+from abmq.tasks.sources import ACCOUNT_KEY
 
 EXAMPLES_PER_RULE = 3
 # Never copy these columns' values into results or logs (privacy).
@@ -53,6 +54,9 @@ class ExpectationOutcome:
     escalated: bool = False  # a warning that failed on too many rows to be a few bad ones
     resolved: dict[str, Any] = field(default_factory=dict)  # kwargs with $PARAMETERs filled in
     detail: str = ""  # what the failing values were, e.g. for `_cast_error`: columns and a few values
+    # Why the check cannot apply (a freshness or volume check of an optional source with no
+    # rows: "no intent source"); such an outcome neither blocks nor quarantines.
+    not_applicable: str = ""
 
     @property
     def advice(self) -> str | None:
@@ -80,18 +84,25 @@ class ExpectationOutcome:
         where = f"{self.source} ({files})"
         if self.error:
             return f"{where}: {self.label} could not be evaluated: {self.error}"
+        if self.expectation == "expect_column_to_exist" and self.kwargs["column"] == ACCOUNT_KEY:
+            # the key is derived (tasks/staging.py): name the columns the export needs
+            near = [m for c in ("domain", "account_id") for m in difflib.get_close_matches(c, unknown_columns or [], n=1, cutoff=0.6)]
+            hint = f" (found '{near[0]}': rename it)" if near else ""
+            return f"{where}: neither 'domain' nor 'account_id' is in the export; an account needs one of them{hint}"
         if self.expectation == "expect_column_to_exist":
             column = self.kwargs["column"]
             near = difflib.get_close_matches(column, unknown_columns or [], n=1, cutoff=0.6)
             hint = f" (found '{near[0]}': rename it to '{column}')" if near else " (add it to the export)"
             return f"{where}: required column '{column}' is missing{hint}"
         if self.expectation == "expect_table_row_count_to_be_between":
-            if self.observed_value == 0:
+            if not self.observed_value:  # 0 rows, or no count at all
                 return f"{where}: {self.label} failed: the source has no data rows"
             return (
                 f"{where}: {self.label} failed: {self.observed_value:,} rows, fewer than {self.kwargs_resolved('min_value'):,} ({self.why})"
             )
         if self.expectation == "expect_column_max_to_be_between":
+            if self.observed_value is None or self.observed_value != self.observed_value:  # None, NaN or NaT: no values at all
+                return f"{where}: {self.label} failed: the column has no values ({self.why})"
             return f"{where}: {self.label} failed: newest value {self.observed_value}, older than {self.kwargs_resolved('min_value')} ({self.why})"
         if self.unexpected_count is None:  # GX gave no row count (e.g. the column is missing)
             return f"{where}: {self.label} failed ({self.why})"
@@ -116,11 +127,15 @@ class SourceValidation:
 
     @property
     def blocking_failures(self) -> list[ExpectationOutcome]:
-        return [o for o in self.outcomes if not o.success and (o.severity == "blocking" or o.error)]
+        return [o for o in self.outcomes if not o.success and not o.not_applicable and (o.severity == "blocking" or o.error)]
 
     @property
     def warnings(self) -> list[ExpectationOutcome]:
-        return [o for o in self.outcomes if not o.success and o.severity != "blocking" and not o.error]
+        return [o for o in self.outcomes if not o.success and not o.not_applicable and o.severity != "blocking" and not o.error]
+
+    @property
+    def not_applicable(self) -> list[ExpectationOutcome]:
+        return [o for o in self.outcomes if o.not_applicable]
 
     def error_message(self) -> str:
         files = ", ".join(self.files) or self.source
@@ -145,6 +160,8 @@ class SourceValidation:
                     "element_count": o.element_count,
                     "observed_value": None if o.observed_value is None else str(o.observed_value),
                     "error": o.error,
+                    # only when set: results of sources with rows keep their shape
+                    **({"not_applicable": o.not_applicable} if o.not_applicable else {}),
                 }
                 for o in self.outcomes
             ],

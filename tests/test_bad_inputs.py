@@ -131,9 +131,9 @@ CASES = [
         ("blocking", "contacts (contacts.csv): expect_column_values_to_not_be_null(contact_id) failed on 1 of 16 rows"),
     ),
     Case(
-        "null-account-domain",
-        edit("accounts", set_where("domain", "quiet.com", "domain", None)),
-        ("blocking", "expect_column_values_to_not_be_null(domain) failed on 1 of 11 rows"),
+        "accounts-without-domain-and-account-id-columns",
+        edit("accounts", lambda f: f.drop("domain", "account_id")),
+        ("blocking", "accounts (accounts.csv): neither 'domain' nor 'account_id' is in the export; an account needs one of them"),
     ),
     Case(
         "parquet-wrong-type",
@@ -210,6 +210,25 @@ CASES = [
         ("quarantine", "intent", "expect_column_values_to_be_between(week)", 1),
     ),
     Case(
+        "account-without-domain-or-account-id",
+        edit(
+            "accounts", lambda f: set_where("domain", "quiet.com", "domain", None)(set_where("account_id", "quiet.com", "domain", None)(f))
+        ),
+        ("quarantine", "accounts", "expect_column_values_to_not_be_null(account_key)", 1),
+    ),
+    Case(
+        "many-accounts-without-any-key",
+        edit(
+            "accounts",
+            lambda f: f.with_columns(
+                pl.when(pl.int_range(pl.len()) < 8).then(None).otherwise(pl.col(c)).alias(c) for c in ("domain", "account_id")
+            ),
+        ),
+        ("blocking", "expect_column_values_to_not_be_null(account_key) failed on 8 of 11 rows (73%)"),
+    ),
+    # an account without a domain but with its account_id is keyed by the id (README, "Input contract")
+    Case("account-keyed-by-id", edit("accounts", set_where("domain", "quiet.com", "domain", None)), ("clean", "accounts", 11)),
+    Case(
         "negative-revenue",
         edit("accounts", set_where("annual_revenue", "globex.com", "domain", "-5000000")),
         ("quarantine", "accounts", "expect_column_values_to_be_between(annual_revenue)", 1),
@@ -280,6 +299,9 @@ CASES = [
         ("clean", "accounts", 11),
     ),
     Case("optional-source-header-only", edit("competitors", lambda f: f.clear()), ("clean", "competitors", 0)),
+    # technographics and intent are optional sources (issue 10): absent or header-only, nothing blocks
+    Case("intent-header-only", edit("intent", lambda f: f.clear()), ("clean", "intent", 0), last_volumes={"intent": 6}),
+    Case("technographics-absent", lambda d: (d / "technographics.csv").unlink(), ("clean", "technographics", 0)),
 ]
 
 
