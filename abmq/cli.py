@@ -187,9 +187,7 @@ def _server_log_path() -> Path:
     """Where a temporary Prefect server started by `abmq run` writes its own (error) output."""
     from prefect.settings import get_current_settings
 
-    home = Path(get_current_settings().home)
-    home.mkdir(parents=True, exist_ok=True)
-    return home / "abmq-temporary-server.log"
+    return Path(get_current_settings().home) / "abmq-temporary-server.log"
 
 
 def _startup_timeout() -> int:
@@ -232,7 +230,10 @@ def _run_flow(
             console.print(f"[dim]scoring {scale.shards} account shards on Dask ({where})[/dim]")
         started = time.perf_counter()
         quiet = contextlib.nullcontext() if verbose else run_guard.quiet_tracebacks(expected)
-        server_log = contextlib.nullcontext() if verbose else run_guard.temporary_server_log(str(_server_log_path()))
+        from abmq.tasks.catalog import append_handle
+
+        log_path = _server_log_path()
+        server_log = contextlib.nullcontext() if verbose else run_guard.temporary_server_log(lambda: append_handle(log_path))
         try:
             with quiet, server_log:
                 result = flow(

@@ -33,7 +33,8 @@ import signal
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import IO
 
 TOKEN_VAR = "ABMQ_RUN_TOKEN"
 
@@ -175,9 +176,10 @@ def quiet_tracebacks(expected: tuple[type[BaseException], ...]) -> Iterator[None
 
 
 @contextlib.contextmanager
-def temporary_server_log(log_path: str) -> Iterator[None]:
+def temporary_server_log(open_log: Callable[[], IO[bytes]]) -> Iterator[None]:
     """While the block runs, a temporary Prefect server started by this process writes its
-    output (errors only: Prefect starts it with --log-level error) to `log_path`."""
+    output (errors only: Prefect starts it with --log-level error) to the file `open_log`
+    opens (the I/O layer's, `catalog.append_handle`)."""
     from prefect.server.api import server as prefect_server
 
     original = prefect_server.SubprocessASGIServer._run_uvicorn_command
@@ -190,7 +192,7 @@ def temporary_server_log(log_path: str) -> Iterator[None]:
             kwargs.setdefault("stderr", subprocess.STDOUT)
             return real_popen(*args, **kwargs)
 
-        with open(log_path, "ab") as log:
+        with open_log() as log:
             prefect_server.subprocess.Popen = popen
             try:
                 return original(self)

@@ -18,7 +18,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import polars as pl
 
@@ -163,6 +163,12 @@ def fingerprint_files(files: list[Path]) -> str:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(block)
     return digest.hexdigest()[:16]
+
+
+def append_handle(path: Path) -> IO[bytes]:
+    """A file opened to append bytes to (a log), its folder made if needed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path.open("ab")
 
 
 class OutputLockedError(RuntimeError):
