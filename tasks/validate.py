@@ -10,8 +10,10 @@ as a polars expression, and the two counts are checked against each other.
 from __future__ import annotations
 
 import difflib
+import functools
 import json
 import logging
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -242,6 +244,53 @@ def _suite_columns(suite: dict[str, Any]) -> set[str]:
     return columns
 
 
+_GX_LOCK = threading.RLock()
+
+
+@functools.cache
+def _gx_settings() -> None:
+    """Process-wide GX settings, once."""
+    from great_expectations.execution_engine import pandas_execution_engine
+
+    # GX md5-hashes every in-memory frame under ~1 GB as a "batch marker" before validating:
+    # 7 s of a 10M-row events check, for a fingerprint nothing reads. The run records the
+    # inputs' own content hashes instead (run.json), so skip it.
+    pandas_execution_engine.HASH_THRESHOLD = 0
+    # GX logs every ephemeral context it makes; run logs should carry our counts instead.
+    for name in ("great_expectations", "great_expectations.data_context.types.base"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+_DEFINITIONS: dict[tuple[str, str], tuple[Any, Any]] = {}
+
+
+def _validation_definition(source: str, suite: dict[str, Any]) -> tuple[Any, Any]:
+    """(GX suite, validation definition) for this source and suite text, made once per
+    process: an ephemeral context with its datasource, asset and batch definition cost about
+    0.1 s per validation, more than validating a small file. Each suite text gets a context of
+    its own, so GX's names (in results and Data Docs) stay the suite's, whatever ran before."""
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    key = (source, json.dumps(suite, sort_keys=True, default=str))
+    with _GX_LOCK:
+        if key not in _DEFINITIONS:
+            _gx_settings()
+            context = gx.get_context(mode="ephemeral")
+            context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+            gx_suite = context.suites.add(gx.ExpectationSuite(**suite))
+            batch_definition = (
+                context.data_sources.add_pandas(f"{source}-source")
+                .add_dataframe_asset(source)
+                .add_batch_definition_whole_dataframe("whole")
+            )
+            definition = context.validation_definitions.add(
+                gx.ValidationDefinition(name=f"{source}-validation", data=batch_definition, suite=gx_suite)
+            )
+            _DEFINITIONS[key] = (gx_suite, definition)
+        return _DEFINITIONS[key]
+
+
 def run_suite(
     source: str,
     frame: pl.DataFrame,
@@ -252,34 +301,22 @@ def run_suite(
     max_quarantine_share: float = 1.0,
 ) -> SourceValidation:
     """Validate `frame` with Great Expectations (pandas datasource on the needed columns)."""
-    import great_expectations as gx
-    from great_expectations.data_context.types.base import ProgressBarsConfig
-    from great_expectations.execution_engine import pandas_execution_engine
-
-    # GX md5-hashes every in-memory frame under ~1 GB as a "batch marker" before validating:
-    # 7 s of a 10M-row events check, for a fingerprint nothing reads. The run records the
-    # inputs' own content hashes instead (run.json), so skip it.
-    pandas_execution_engine.HASH_THRESHOLD = 0
-    # GX logs every ephemeral context it makes; run logs should carry our counts instead.
-    for name in ("great_expectations", "great_expectations.data_context.types.base"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
-    gx_suite = context.suites.add(gx.ExpectationSuite(**suite))
-    batch_definition = (
-        context.data_sources.add_pandas(f"{source}-source").add_dataframe_asset(source).add_batch_definition_whole_dataframe("whole")
-    )
-    definition = context.validation_definitions.add(
-        gx.ValidationDefinition(name=f"{source}-validation", data=batch_definition, suite=gx_suite)
-    )
+    gx_suite, definition = _validation_definition(source, suite)
     needed = [c for c in frame.columns if c in _suite_columns(suite)]
     # Plain numpy-backed pandas: Arrow-backed frames made GX ~15x slower here.
     pandas_frame = as_validated(frame.select(needed)).to_pandas()
-    result = definition.run(
-        batch_parameters={"dataframe": pandas_frame},
-        expectation_parameters=parameters,
-        result_format="SUMMARY",
-    )
+    with _GX_LOCK:  # one GX context per process; Prefect runs source tasks in threads
+        engine = definition.data.data_asset.datasource.get_execution_engine()
+        try:
+            result = definition.run(
+                batch_parameters={"dataframe": pandas_frame},
+                expectation_parameters=parameters,
+                result_format="SUMMARY",
+            )
+        finally:
+            # GX keeps the last batch's frame in its engine: at L, the events frame in pandas
+            engine.batch_manager.reset_batch_cache()
+            engine.batch_manager.batch_data_cache.clear()
     validation = SourceValidation(
         source=source, files=files, rows_in=frame.height, unknown_columns=unknown_columns or [], suite=suite, gx_result=result
     )
