@@ -78,13 +78,19 @@ def apply(scan: pl.LazyFrame, spec: SourceSpec, mapping: SourceMapping | None) -
         mapped = mapped.with_columns(value_maps)
     parsed: list[pl.Expr] = []
     notes: list[pl.Expr] = []
+    scratch: list[pl.Expr] = []  # parsed once, read by several outputs (a band's groups)
     for column, fmt in mapping.formats.items():
         if column not in columns or isinstance(columns[column], TEMPORAL):
             continue  # already typed (Parquet): staging casts it as before
+        if columns[column].is_numeric():
+            parsed += _numeric(column, fmt, spec)  # numbers are read as they are: nothing to fail
+            continue
         text = pl.col(column).cast(pl.String).str.strip_chars()
         given = text.str.len_chars() > 0
         if fmt == "band":
-            band = parse_band(text, spec.columns[column] == pl.Int64)
+            groups = f"_band_groups_{column}"
+            scratch.append(band_groups(text).alias(groups))
+            band = parse_band(text, spec.columns[column] == pl.Int64, pl.col(groups))
             names = band_columns(column)
             parsed += [band["value"].alias(column), *(band[key].alias(name) for key, name in zip(("min", "max", "band"), names))]
             value = band["value"]
@@ -97,10 +103,30 @@ def apply(scan: pl.LazyFrame, spec: SourceSpec, mapping: SourceMapping | None) -
             value = parse_temporal(text, fmt, spec.columns[column])
             parsed.append(value.alias(column))
             why = f"does not match the format {fmt.format!r}"
-        notes.append(pl.when(given.fill_null(False) & value.is_null()).then(pl.format(f"{column}={{}} ({why})", text)))
+        # the value is copied into the note only on the rows that failed: formatting every
+        # row's text cost a second per 10M rows for notes that were almost all null
+        failed = given.fill_null(False) & value.is_null()
+        notes.append(pl.format(f"{column}={{}} ({why})", pl.when(failed).then(text)))
     if not parsed:
         return mapped
-    return mapped.with_columns(*parsed, pl.concat_str(notes, separator="; ", ignore_nulls=True).alias(MAPPING_ERROR))
+    if scratch:
+        mapped = mapped.with_columns(scratch)
+    errors = pl.concat_str(notes, separator="; ", ignore_nulls=True) if notes else pl.lit(None, pl.String)
+    mapped = mapped.with_columns(*parsed, errors.alias(MAPPING_ERROR))
+    return mapped.drop([e.meta.output_name() for e in scratch])
+
+
+def _numeric(column: str, fmt: "str | TimestampFormat", spec: SourceSpec) -> list[pl.Expr]:
+    """A format applied to a column the export already gives as numbers (Parquet): an epoch
+    time converts directly, a number in a banded column is a band of one value."""
+    value = pl.col(column)
+    if isinstance(fmt, TimestampFormat) and fmt.format in ("epoch_ms", "epoch_s"):
+        return [parse_epoch(value, fmt.format, spec.columns[column]).alias(column)]
+    if fmt == "band":
+        value = value.cast(spec.columns[column], strict=False)
+        low, high, text = band_columns(column)
+        return [value.alias(column), value.alias(low), value.alias(high), pl.lit(None, pl.String).alias(text)]
+    return [value.cast(pl.String).alias(column)]  # a number where text is expected: as text, checked as such
 
 
 def rename(scan: pl.LazyFrame, spec: SourceSpec, columns: dict[str, str]) -> pl.LazyFrame:
@@ -130,13 +156,19 @@ _BAND = r"^(\d+(?:\.\d+)?)([kmb]?)(?:(?:-|to)(\d+(?:\.\d+)?)([kmb]?)|(\+))?$"
 _FACTOR = {"": 1, "k": 1_000, "m": 1_000_000, "b": 1_000_000_000}
 
 
-def parse_band(text: pl.Expr, integer: bool) -> dict[str, pl.Expr]:
+def band_groups(text: pl.Expr) -> pl.Expr:
+    """The parts of a band's text (a struct of `_BAND`'s groups), for `parse_band`."""
+    cleaned = text.str.to_lowercase().str.replace_all(r"[\s,$]|usd", "").str.replace_all("[–—]", "-")
+    return cleaned.str.extract_groups(_BAND)
+
+
+def parse_band(text: pl.Expr, integer: bool, groups: pl.Expr | None = None) -> dict[str, pl.Expr]:
     """A band's bounds ("min", "max": null for an open band such as "5001+"), its text ("band",
     null for a plain number) and the value the rest of the pipeline uses ("value": the
     midpoint, rounded down for integers; the lower bound of an open band; a plain number as
-    it is). Unreadable text and a band whose bounds are reversed give nulls."""
-    cleaned = text.str.to_lowercase().str.replace_all(r"[\s,$]|usd", "").str.replace_all("[–—]", "-")
-    groups = cleaned.str.extract_groups(_BAND)
+    it is). Unreadable text and a band whose bounds are reversed give nulls. `groups`: the
+    `band_groups` of `text` computed beforehand (every output reads them: one regex pass)."""
+    groups = band_groups(text) if groups is None else groups
 
     def amount(number: str, suffix: str) -> pl.Expr:
         factor = groups.struct.field(suffix).replace_strict(_FACTOR, default=None, return_dtype=pl.Float64)
@@ -241,9 +273,7 @@ def iso_country(text: pl.Expr) -> pl.Expr:
 def parse_temporal(text: pl.Expr, fmt: TimestampFormat, target: pl.DataType) -> pl.Expr:
     """Text in the configured format as the contract's type: a UTC timestamp, or a date."""
     if fmt.format in ("epoch_ms", "epoch_s"):
-        stamp = pl.from_epoch(text.cast(pl.Int64, strict=False), time_unit="ms" if fmt.format == "epoch_ms" else "s")
-        stamp = stamp.cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
-        return stamp.dt.date() if target == pl.Date else stamp
+        return parse_epoch(text.cast(pl.Int64, strict=False), fmt.format, target)
     if target == pl.Date:
         if fmt.format == "iso":
             return text.str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False)
@@ -259,6 +289,13 @@ def parse_temporal(text: pl.Expr, fmt: TimestampFormat, target: pl.DataType) -> 
         if date_part != fmt.format:
             local = local.fill_null(_in_zone(text.str.to_date(date_part, strict=False).cast(pl.Datetime("us")), fmt.timezone))
     return local.dt.convert_time_zone("UTC")
+
+
+def parse_epoch(number: pl.Expr, unit: str, target: pl.DataType) -> pl.Expr:
+    """Unix time (`epoch_ms` or `epoch_s`, UTC) as the contract's timestamp or date."""
+    stamp = pl.from_epoch(number.cast(pl.Int64, strict=False), time_unit="ms" if unit == "epoch_ms" else "s")
+    stamp = stamp.cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
+    return stamp.dt.date() if target == pl.Date else stamp
 
 
 def _in_zone(naive: pl.Expr, zone: str) -> pl.Expr:

@@ -387,3 +387,19 @@ def test_explanation_and_account_page_show_the_band(hubspot_dir, mapping_file):
     page = next(row for row in target_rows(accounts) if row["domain"] == "acme.com")
     assert (page["employees_band"], page["revenue_text"]) == ("200-499", "$10M-$50M revenue")
     assert {"label": "company size (200-499)", "value": 10} in page["points"]
+
+
+def test_numbers_in_a_parquet_export_take_a_format_as_they_are():
+    """Epoch times and banded columns that arrive as numbers (Parquet) convert directly, the
+    same values as their text, and never fail."""
+    events = pl.LazyFrame({"contact_id": ["c1", "c2"], "occurred_at": [1795205100000, None]})
+    mapped = mapping.apply(events, SOURCES["events"], SourceMapping(formats={"occurred_at": TimestampFormat(format="epoch_ms")})).collect()
+    assert mapped["occurred_at"][0].strftime("%Y-%m-%dT%H:%M") == "2026-11-20T20:05"
+    assert mapped["occurred_at"][1] is None and mapped[mapping.MAPPING_ERROR].null_count() == 2
+    accounts = pl.LazyFrame({"employees": [250, None], "annual_revenue": [2.5e7, 1e9]})
+    banded = mapping.apply(accounts, SOURCES["accounts"], SourceMapping(formats={"employees": "band", "annual_revenue": "band"})).collect()
+    assert banded.select("employees", "employees_min", "employees_max", "employees_band").rows() == [
+        (250, 250, 250, None),
+        (None, None, None, None),
+    ]
+    assert banded["annual_revenue_max"].to_list() == [2.5e7, 1e9]

@@ -248,3 +248,29 @@ def test_check_takes_presets(tmp_path):
     clash = runner.invoke(app, [*args, "--preset", "salesforce", "--preset", "hubspot"])
     assert clash.exit_code == 2
     assert "accounts: presets 'salesforce' and 'hubspot' both cover it" in clash.output
+
+
+def test_a_custom_task_type_becomes_a_pql_category_of_its_own(tmp_path):
+    """An org's own Task type, "Trial Started", mapped onto a product-usage category with its
+    points (15, once) in the config: h3 (Hooli, individual contributor, fit 40, one e-mail
+    open 16 days ago: engagement 3) started a trial 2 days before the as-of date."""
+    import shutil
+
+    folder = tmp_path / "salesforce"
+    shutil.copytree(FIXTURES / "salesforce", folder)
+    with (folder / "Task.csv").open("a") as tasks:
+        tasks.write("p01,h3,Trial Started,product trial,2026-11-23T10:00:00.000Z\n")
+    raw = yaml.safe_load((Path(__file__).parents[1] / "config" / "default.yaml").read_text())
+    raw["lead_scoring"]["engagement"]["events"]["trial_started"] = {"points": 15, "count": "once"}
+    config = write_yaml(tmp_path / "config.yaml", raw)
+    own = {"events": {"values": {"event_type": {**TASK_TYPES["events"]["values"]["event_type"], "Trial Started": "trial_started"}}}}
+    result = run_steps(
+        folder, handbuilt.AS_OF, load_config(config, write_yaml(tmp_path / "own.yaml", {"sources": own}), ["salesforce", "bombora"])
+    )
+    hal = result["contacts"].row(by_predicate=pl.col("contact_id") == "h3", named=True)
+    assert (hal["n_trial_started"], hal["engagement_points"], hal["lead_score"]) == (1, 3 + 15, 40 + 3 + 15)
+    hooli = result["accounts"].row(by_predicate=pl.col("domain") == "hooli.com", named=True)
+    hal_engaged = next(p for p in hooli["engaged_people"] if p["name"] == "Hal Three")
+    # decayed (half-life 30 days): email_open 3 * 0.5^(16/30) = 2.07, trial_started 15 * 0.5^(2/30) = 14.32
+    assert hal_engaged["by_type"] == "email_open 2.1 · trial_started 14.3"
+    assert hooli["n_trial_started"] == 1
