@@ -314,9 +314,23 @@ def starter_mapping(reports: list[SourceReport], sources: dict[str, SourceMappin
 # --- files no source reads ----------------------------------------------------------------------
 
 
+def likely_source(headers: list[str]) -> tuple[str, int, int] | None:
+    """The source whose required columns a file's headers cover best, by contract name or a
+    common export header (`match_columns` without a mapping): (source, found, required), when
+    at least two and at least half of them are found; None otherwise."""
+    best = None
+    for spec in SOURCES.values():
+        needed = [c for c in spec.required if c not in DERIVED]
+        found = sum(1 for m in match_columns(spec, headers, None) if m.required and m.how != "missing" and m.column in needed)
+        if found >= 2 and 2 * found >= len(needed) and (best is None or found / len(needed) > best[1] / best[2]):
+            best = (spec.name, found, len(needed))
+    return best
+
+
 def unclaimed_files(input_dir: Path, reports: list[SourceReport], presets: dict[str, dict[str, Any]]) -> list[tuple[str, list[str]]]:
     """Export files in the folder that no source reads, each with the presets whose `files:`
-    patterns would read it ("--preset hubspot (accounts)")."""
+    patterns would read it ("--preset hubspot (accounts)") or, failing that, the source its
+    headers look like ("looks like events (4 of 4 required columns): sources.events.files")."""
     claimed = {Path(f).resolve() for report in reports for f in report.files}
     found = []
     for path in sorted(Path(input_dir).iterdir()):
@@ -328,5 +342,15 @@ def unclaimed_files(input_dir: Path, reports: list[SourceReport], presets: dict[
             for source, entry in preset["sources"].items()
             if any(fnmatch.fnmatchcase(path.name, pattern) for pattern in (entry or {}).get("files", []))
         ]
+        if not would:
+            try:
+                guess = likely_source(read_sample(path, rows=1).columns)
+            except Exception:  # unreadable here: the run will say why if a source reads it
+                guess = None
+            if guess:
+                source, hits, needed = guess
+                would = [
+                    f"a `files: [{path.name}]` entry under sources.{source} (it looks like {source}: {hits} of {needed} required columns)"
+                ]
         found.append((path.name, would))
     return found

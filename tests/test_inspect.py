@@ -122,3 +122,22 @@ def test_exports_no_source_reads_are_named_with_the_preset_that_reads_them(tmp_p
     assert "hubspot-crm-exports-all-companies" not in "".join(
         line for line in with_preset.output.splitlines() if line.startswith("not read by any source")
     )
+
+
+def test_a_file_no_source_or_preset_reads_is_named_with_the_source_its_headers_look_like(tmp_path):
+    folder = handbuilt.write(tmp_path / "input")
+    events = pl.read_csv(folder / "events.csv", infer_schema=False)
+    (folder / "events.csv").unlink()
+    events.rename(
+        {"event_id": "Activity ID", "contact_id": "Contact ID", "event_type": "Activity", "occurred_at": "Activity Date"}
+    ).write_csv(folder / "activities.csv")
+    pl.DataFrame({"Notes": ["a"], "Colour": ["b"]}).write_csv(folder / "misc.csv")
+    result = CliRunner().invoke(app, ["inspect", "--input", str(folder)], env={"NO_COLOR": "1", "COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    assert "events: no file found" in result.output
+    assert (
+        "not read by any source: activities.csv; read it with a `files: [activities.csv]` entry under sources.events "
+        "(it looks like events: 4 of 4 required columns)" in result.output
+    )
+    assert "not read by any source: misc.csv; name it in a source's `files:` to read it" in result.output
+    assert inspect.likely_source(["Email", "First Name"]) is None  # 2 of contacts' 5 required: not enough
