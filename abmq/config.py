@@ -12,7 +12,7 @@ import json
 import re
 import zoneinfo
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_serializer, model_validator
@@ -24,6 +24,17 @@ from abmq.vocabulary import DEPARTMENTS, EVENT_TYPES, SENIORITIES
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+    # Keys added after configs were fingerprinted: left out of `model_dump()` (and so of the
+    # fingerprint) while None or empty, so a config that does not set them keeps its fingerprint.
+    _omit_when_empty: ClassVar[tuple[str, ...]] = ()
+
+    @model_serializer(mode="wrap")
+    def _without_empty_keys(self, handler: Any) -> dict[str, Any]:
+        data = handler(self)
+        for name in self._omit_when_empty:
+            if getattr(self, name) in (None, [], {}):
+                data.pop(name, None)
+        return data
 
 
 class Range(Strict):
@@ -64,14 +75,7 @@ class EventRule(Strict):
     # absent, `account_scoring.people.decay_half_life_days`. Product usage ages faster or
     # slower than marketing touches, so a team can say so per category.
     half_life_days: float | None = Field(default=None, ge=0)
-
-    @model_serializer(mode="wrap")
-    def _without_default_half_life(self, handler: Any) -> dict[str, Any]:
-        # Absent, not null: a config that does not set it keeps its fingerprint.
-        data = handler(self)
-        if self.half_life_days is None:
-            data.pop("half_life_days", None)
-        return data
+    _omit_when_empty = ("half_life_days",)
 
 
 # A team's own engagement category: snake_case, as it becomes the `n_<name>` count column.
@@ -330,13 +334,7 @@ class SourceMapping(Strict):
     # (tasks/catalog.py). Left out of `model_dump()` when empty, so mappings without it keep
     # their fingerprint.
     files: list[str] = Field(default_factory=list)
-
-    @model_serializer(mode="wrap")
-    def _without_empty_files(self, handler: Any) -> dict[str, Any]:
-        data = handler(self)
-        if not self.files:
-            data.pop("files", None)
-        return data
+    _omit_when_empty = ("files",)
 
 
 class Config(Strict):
@@ -352,6 +350,7 @@ class Config(Strict):
     # set (it changes what the inputs mean); left out of it and of `model_dump()` when empty,
     # so a config without mappings keeps its fingerprint.
     sources: dict[str, SourceMapping] = Field(default_factory=dict)
+    _omit_when_empty = ("sources",)
 
     @model_validator(mode="after")
     def _mapped_event_types_known(self) -> "Config":
@@ -373,13 +372,6 @@ class Config(Strict):
         """Days after which an event of this type counts half in the people score (0: no decay)."""
         own = self.lead_scoring.engagement.events[event_type].half_life_days
         return self.account_scoring.people.decay_half_life_days if own is None else own
-
-    @model_serializer(mode="wrap")
-    def _without_empty_sources(self, handler: Any) -> dict[str, Any]:
-        data = handler(self)
-        if not self.sources:
-            data.pop("sources", None)
-        return data
 
     def fingerprint(self) -> str:
         """Short content hash, written into outputs so a report names the model that made it."""

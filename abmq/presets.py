@@ -12,19 +12,12 @@ from __future__ import annotations
 
 import copy
 import functools
-import re
 from typing import Any
 
 import yaml
 
 from abmq.resources import PRESETS
-
-
-def normalise_header(name: str) -> str:
-    """`abmq.tasks.sources.normalise_header`, repeated: abmq.tasks imports the config, which
-    imports this module, so importing abmq.tasks here would be a cycle (tests/test_presets.py
-    checks the two agree)."""
-    return re.sub(r"[\s\-]+", "_", name.strip().lower())
+from abmq.vocabulary import normalise_header
 
 
 class PresetError(ValueError):

@@ -4,6 +4,8 @@ scoring and the report use them, and the GX suites' value sets are tested agains
 
 from __future__ import annotations
 
+import re
+
 # Engagement events, in the order the account table lists their counts (`n_<type>`).
 EVENT_TYPES = (
     "demo_request",
@@ -32,3 +34,9 @@ DEPARTMENTS = (
 FIT_SIGNALS = ("industry", "employees", "annual_revenue", "country")
 # Every account ends with one of these.
 DECISIONS = ("sql_ready", "nurture", "disqualified", "suppressed", "needs_enrichment")
+
+
+def normalise_header(name: str) -> str:
+    """How an export's header is compared with a contract column or a mapping's header:
+    'Annual Revenue ' and 'annual-revenue' are the contract's 'annual_revenue'."""
+    return re.sub(r"[\s\-]+", "_", name.strip().lower())

@@ -5,21 +5,17 @@ Kept in one table so the reader, the staging casts, the README and the GX suites
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 import polars as pl
+
+from abmq.vocabulary import normalise_header  # noqa: F401  (re-exported: the contract compares headers by it)
 
 UTC_TIMESTAMP = pl.Datetime("us", "UTC")
 
 
 class SourceError(RuntimeError):
     """An input that cannot be read; the message names the file, the problem and the fix."""
-
-
-def normalise_header(name: str) -> str:
-    """'Annual Revenue ' and 'annual-revenue' are the contract's 'annual_revenue'."""
-    return re.sub(r"[\s\-]+", "_", name.strip().lower())
 
 
 @dataclass(frozen=True)
