@@ -60,8 +60,13 @@ def normalise_sources(sources: dict[str, SourceData]) -> Cleaned:
     """Merge duplicate companies, dedupe contacts and events, drop events of quarantined contacts."""
     accounts, accounts_merged = normalise.merge_duplicate_accounts(keyed_accounts(sources["accounts"].kept))
     contacts, contacts_merged = normalise.dedupe_contacts(with_optional_columns(sources["contacts"].kept, "contacts"))
-    events, events_merged = normalise.dedupe_events(with_optional_columns(sources["events"].kept, "events"))
+    # events as the later steps read them: the text no step reads (detail) is left out
+    # before 10M rows are filtered twice; set-aside rows are quarantined whole
+    events_kept = with_optional_columns(sources["events"].kept, "events")
+    events, events_merged = normalise.dedupe_events(events_kept.select("_row", "event_id", "contact_id", "event_type", "occurred_at"))
     events, orphaned = normalise.events_of_usable_contacts(events, contacts, sources["contacts"].quarantined)
+    if orphaned.height:
+        orphaned = events_kept.join(orphaned.select("_row", "quarantine_reasons"), on="_row", how="inner", maintain_order="left")
     published = dict(sources)
     events_set_aside = []
     if orphaned.height:

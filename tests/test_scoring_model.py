@@ -315,3 +315,25 @@ def test_suppressed_accounts_never_appear_in_targets(handbuilt_result, data):
     suppressed = set().union(*(set(s) for s in lists.values()))
     assert suppressed.isdisjoint(set(tiered.filter(pl.col("tier").is_not_null())["domain"]))
     assert set(tiered.filter(pl.col("decision") == "suppressed")["domain"]) == suppressed
+
+
+@pytest.mark.parametrize("order", [[0, 1, 2], [2, 1, 0], [1, 0, 2]])
+def test_people_points_are_the_exact_sum_of_each_persons_tenths(order):
+    # managers weigh 1.0, so each person's account points are their decayed points: 0.1, 4.1 and
+    # 0.3. As floats, 0.1 + 4.1 + 0.3 is 4.499999999999999 in this order and 4.5 in others; the
+    # account's people points are the sum as written by hand, 4.5, whatever order rows come in.
+    decayed = [0.1, 4.1, 0.3]
+    people = contacts_frame([(f"c{i}", "a.com", "manager", "it") for i in range(3)]).with_columns(
+        pl.Series("decayed_points", decayed),
+        pl.lit(0, pl.Int64).alias("engagement_points"),
+        pl.lit(0, pl.Int64).alias("engagement_raw_points"),
+        pl.lit(None, pl.String).alias("decayed_by_type"),
+        pl.lit(None, UTC_TIMESTAMP).alias("last_activity_at"),
+        pl.lit(0, pl.Int64).alias("recent_points"),
+        pl.lit(0, pl.Int64).alias("previous_points"),
+        *[pl.lit(0, pl.Int64).alias(f"n_{t}") for t in CONFIG.lead_scoring.engagement.event_types],
+    )
+    assert (0.1 + 4.1) + 0.3 != 4.5  # the float sum this guards against
+    rolled = rollup.account_rollup(people[order], CONFIG)
+    assert rolled["people_points_raw"].to_list() == [4.5]
+    assert rolled["contacts"].to_list() == [3]
