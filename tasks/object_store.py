@@ -72,8 +72,13 @@ def is_remote(location: str | os.PathLike | None) -> bool:
 
 def local_path(location: str | os.PathLike) -> Path:
     """A local location as a path (`file://` stripped)."""
+    return Path(_without_file_scheme(location))
+
+
+def _without_file_scheme(location: str | os.PathLike) -> str:
+    """A local location as given (so messages name it as the user wrote it), `file://` stripped."""
     text = str(location)
-    return Path(text[len("file://") :] if text.startswith("file://") else text)
+    return text[len("file://") :] if text.startswith("file://") else text
 
 
 def display(location: str | os.PathLike) -> str:
@@ -657,11 +662,14 @@ def local_view(
     passed through unchanged; nothing is fetched or published here (`LocalView.fetch`, `pull`,
     `publish` do that)."""
     remote_in, remote_out = is_remote(input_location), is_remote(out_location)
+    out_dir = None
+    if out_location is not None:
+        out_dir = str(local_output(out_location, work_dir)) if remote_out else _without_file_scheme(out_location)
     view = LocalView(
         input_location=str(input_location),
         out_location=None if out_location is None else str(out_location),
-        input_dir=str(local_input(str(input_location), work_dir)) if remote_in else str(local_path(input_location)),
-        out_dir=None if out_location is None else str(local_output(out_location, work_dir)),
+        input_dir=str(local_input(str(input_location), work_dir)) if remote_in else _without_file_scheme(input_location),
+        out_dir=out_dir,
         work_dir=work_dir,
     )
     with contextlib.ExitStack() as stack:
