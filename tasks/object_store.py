@@ -150,10 +150,14 @@ class Remote:
             raise SourceError(f"{self.url}: cannot be listed: {_first_line(exc)}") from None
         listed = {}
         for name, info in found.items():
+            # "folder" markers (zero-byte keys ending in "/", as consoles create them) hold nothing
+            marker = name.endswith("/") or str(info.get("Key", "")).endswith("/") or info.get("type", "file") != "file"
             name = name.rstrip("/")
+            if marker or (name == self.root and not info.get("size")):
+                continue
             if name == self.root:
                 raise SourceError(f"{self.url}: is an object, not a prefix (a folder); name the prefix that holds the exports")
-            if info.get("type", "file") == "file" and not name.endswith("/") and name.startswith(self.root + "/"):
+            if name.startswith(self.root + "/"):
                 listed[name[len(self.root) + 1 :]] = info
         return listed
 

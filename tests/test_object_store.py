@@ -404,3 +404,20 @@ def test_published_lists_and_copies_what_the_manifest_names(s3_runs, tmp_path):
     assert copied.exit_code == 0, copied.output
     assert [p.name for p in (tmp_path / "copy").iterdir()] == ["targets.csv"]
     assert (tmp_path / "copy" / "targets.csv").read_bytes() == (s3_runs["copies"][1] / "targets.csv").read_bytes()
+
+
+def test_the_input_mirror_fetches_what_changed_and_drops_what_is_gone(s3, tmp_path):
+    fs, prefix = s3["fs"], f"{BUCKET}/mirror-test"
+    fs.pipe_file(f"{prefix}/", b"")  # a "folder" marker, as S3 consoles create them: holds nothing
+    fs.pipe_file(f"{prefix}/accounts.csv", b"domain\nacme.com\n")
+    fs.pipe_file(f"{prefix}/events/2026-11-24.csv", b"event_id\ne1\n")
+    mirror = tmp_path / "inputs" / "files"
+    first = object_store.fetch_inputs(f"s3://{prefix}", mirror)
+    assert first == {"fetched": 2, "unchanged": 0, "removed": 0}
+    fs.pipe_file(f"{prefix}/accounts.csv", b"domain\nhooli.com\n")  # same size, new ETag
+    fs.rm_file(f"{prefix}/events/2026-11-24.csv")
+    again = object_store.fetch_inputs(f"s3://{prefix}", mirror)
+    assert again == {"fetched": 1, "unchanged": 0, "removed": 1}
+    assert sorted(p.relative_to(mirror).as_posix() for p in mirror.rglob("*")) == ["accounts.csv"]
+    assert (mirror / "accounts.csv").read_bytes() == b"domain\nhooli.com\n"
+    assert object_store.fetch_inputs(f"s3://{prefix}", mirror) == {"fetched": 0, "unchanged": 1, "removed": 0}
