@@ -64,7 +64,7 @@ def qualify(
     if shards < 1:
         raise ValueError(f"shards must be 1 or more, not {shards}")
     as_of_date = resolve_as_of(as_of)
-    get_run_logger().info("qualifying accounts from %s as of %s", input_dir, as_of_date.isoformat())
+    get_run_logger().info("qualifying accounts from %s as of %s", object_store.display(input_dir), as_of_date.isoformat())
     holder = f"as of {as_of_date.isoformat()}"
     with object_store.local_view(input_dir, out_dir, work_dir, lock_wait_seconds, holder) as view:
         with catalog.output_lock(Path(view.out_dir), lock_wait_seconds, holder, cleanup=event_store.remove_leftovers):
