@@ -43,6 +43,17 @@ Presets = Annotated[
         help="Ready-made mapping for a vendor's export, e.g. hubspot, salesforce, bombora; repeat to mix; SOURCE=NAME takes one source from a preset (intent=bombora). Your config's or --mapping's sources: entries win key by key (README, 'Presets').",
     ),
 ]
+WorkDir = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--work-dir",
+        help="Where local copies of s3:// inputs and outputs are kept between runs (default: $ABMQ_WORK_DIR, else ~/.cache/abmq).",
+    ),
+]
+# --input / --out: a folder, or an object-storage URL (s3://bucket/prefix; README, 'Object storage')
+InputLocation = Annotated[
+    str, typer.Option("--input", help="Folder (or s3://bucket/prefix) with the source exports (see README, 'Input contract').")
+]
 PConvertModel = Annotated[
     Optional[Path],
     typer.Option(
@@ -115,13 +126,15 @@ def _error(message: object) -> None:
     console.print(f"[red]error:[/red] {escape(printable(str(message)))}")
 
 
-def _inputs_and_config(input_dir: Path, config: Optional[Path], mapping_file: Optional[Path], presets: Optional[list[str]] = None):
-    """The config with its mappings checked, once the input folder is known to exist; exit 2
-    (usage) otherwise, before anything starts."""
+def _inputs_and_config(input_dir: str | Path, config: Optional[Path], mapping_file: Optional[Path], presets: Optional[list[str]] = None):
+    """The config with its mappings checked, once the input folder (or remote prefix) is known
+    to exist; exit 2 (usage) otherwise, before anything starts."""
     from abmq.config import ConfigError, load_config
-    from abmq.tasks import mapping
+    from abmq.tasks import mapping, object_store
 
-    if not input_dir.is_dir():
+    if object_store.is_remote(input_dir):
+        _check_remote(object_store.check_input, str(input_dir))
+    elif not object_store.local_path(input_dir).is_dir():
         _error(f"input folder {input_dir} does not exist")
         raise typer.Exit(2)
     try:
@@ -133,19 +146,63 @@ def _inputs_and_config(input_dir: Path, config: Optional[Path], mapping_file: Op
     return loaded
 
 
+def _check_remote(check, location: str) -> None:
+    """A remote location that cannot be used: one line, exit 2, before anything starts."""
+    from abmq.config import ConfigError
+    from abmq.tasks.catalog import SourceError
+
+    try:
+        check(location)
+    except (SourceError, ConfigError) as exc:
+        _error(exc)
+        raise typer.Exit(2) from None
+
+
+@contextlib.contextmanager
+def _local_inputs(input_dir: str, work_dir: Optional[Path]):
+    """The inputs as a local folder: remote ones mirrored into the local cache first (for the
+    commands that run no flow: check, inspect)."""
+    from abmq.tasks import object_store
+    from abmq.tasks.catalog import OutputLockedError, SourceError
+
+    if not object_store.is_remote(input_dir):
+        yield object_store.local_path(input_dir)
+        return
+    try:
+        with object_store.local_view(input_dir, None, str(work_dir) if work_dir else None, holder="abmq") as view:
+            fetched = view.fetch()
+            console.print(f"[dim]{_fetched_line(input_dir, fetched)}; local copy {view.input_dir}[/dim]")
+            yield Path(view.input_dir)
+    except (SourceError, OutputLockedError) as exc:
+        _error(exc)
+        raise typer.Exit(1) from None
+
+
+def _fetched_line(location: str, fetched: dict) -> str:
+    from abmq.tasks import object_store
+
+    return (
+        f"inputs from {object_store.display(location)}: {fetched['fetched']} objects fetched, {fetched['unchanged']} unchanged, "
+        f"{fetched['removed']} removed locally"
+    )
+
+
 def _preflight(
-    input_dir: Path,
+    input_dir: str | Path,
     config: Optional[Path],
     p_convert_model: Optional[Path] = None,
     mapping_file: Optional[Path] = None,
     presets: Optional[list[str]] = None,
+    out_dir: str | Path | None = None,
 ):
     """Fail fast, before Prefect starts, on a missing input folder, a bad config or mapping,
-    or an unreadable p_convert model; the config."""
+    an unreadable p_convert model or an output bucket that cannot be published to; the config."""
     from abmq.config import ConfigError
-    from abmq.tasks import catalog, conversion
+    from abmq.tasks import catalog, conversion, object_store
 
     loaded = _inputs_and_config(input_dir, config, mapping_file, presets)
+    if object_store.is_remote(out_dir):
+        _check_remote(object_store.check_output, str(out_dir))
     try:
         model = catalog.read_p_convert_model(p_convert_model) if p_convert_model else None
     except ConfigError as exc:
@@ -172,7 +229,7 @@ class Scale:
     dask_workers: int = 2
 
 
-def _keep_traceback(out_dir: Path, exc: BaseException) -> Path | None:
+def _keep_traceback(out_dir: str | Path, exc: BaseException) -> Path | None:
     """The full traceback beside the flow's error.txt (OUT/last_failure/traceback.txt)."""
     from abmq.tasks.catalog import write_traceback
 
@@ -197,8 +254,8 @@ def _startup_timeout() -> int:
 
 
 def _run_flow(
-    input_dir: Path,
-    out_dir: Path,
+    input_dir: str | Path,
+    out_dir: str | Path,
     config: Optional[Path],
     as_of_date: dt.date,
     scale: Scale = Scale(),
@@ -206,15 +263,20 @@ def _run_flow(
     p_convert_model: Optional[Path] = None,
     mapping_file: Optional[Path] = None,
     presets: Optional[list[str]] = None,
+    work_dir: Optional[Path] = None,
 ) -> dict:
     """Run the flow; every way it can end is one clear line and exit code 0, 1 (failed),
     2 (usage) or 128 + signal (stopped), and nothing it started keeps running (abmq/run_guard.py)."""
     from abmq import run_guard
     from abmq.config import ConfigError
+    from abmq.tasks import object_store
     from abmq.tasks.catalog import OutputLockedError, SourceError
     from abmq.tasks.validate import DataQualityError
 
-    _preflight(input_dir, config, p_convert_model, mapping_file, presets)
+    _preflight(input_dir, config, p_convert_model, mapping_file, presets, out_dir)
+    work = str(work_dir) if work_dir else None
+    local_out = object_store.local_output(out_dir, work)  # where last_failure/ is written
+    shown_out = object_store.display(out_dir) if object_store.is_remote(out_dir) else out_dir
     run_guard.watchdog()  # before Prefect starts its temporary server
     with run_guard.signals_raise():
         try:
@@ -245,19 +307,20 @@ def _run_flow(
                     p_convert_model=str(p_convert_model) if p_convert_model else None,
                     **({"mapping_path": str(mapping_file)} if mapping_file else {}),
                     **({"presets": list(presets)} if presets else {}),
+                    **({"work_dir": work} if work else {}),
                 )
         except run_guard.Stopped as stop:
-            _error(f"stopped by {stop}; {out_dir} keeps the outputs of the last run that published")
+            _error(f"stopped by {stop}; {shown_out} keeps the outputs of the last run that published")
             raise typer.Exit(128 + stop.signum) from None
         except OutputLockedError as exc:
             _error(exc)
             raise typer.Exit(1) from None
         except (SourceError, DataQualityError, ConfigError) as exc:
-            _error(exc)
-            failure = out_dir / "last_failure"
-            _keep_traceback(out_dir, exc)
+            _error(object_store.in_remote_terms(str(exc), input_dir, work))
+            failure = local_out / "last_failure"
+            _keep_traceback(local_out, exc)
             console.print(
-                f"Nothing was published; the previous outputs in {out_dir} are unchanged. Details: {failure / 'error.txt'}, GX Data Docs: {failure / 'data_docs' / 'index.html'}"
+                f"Nothing was published; the previous outputs in {shown_out} are unchanged. Details: {failure / 'error.txt'}, GX Data Docs: {failure / 'data_docs' / 'index.html'}"
             )
             raise typer.Exit(1) from None
         except Exception as exc:  # a bug: one line here, the traceback in the log above and in a file
@@ -268,7 +331,7 @@ def _run_flow(
                     f"longer: PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS (now {_startup_timeout()} s); its log: {_server_log_path()}"
                 )
                 raise typer.Exit(1) from None
-            kept = _keep_traceback(out_dir, exc)
+            kept = _keep_traceback(local_out, exc)
             _error(f"unexpected {type(exc).__name__}: {exc}" + (f" (a bug; the traceback is in {kept})" if kept else ""))
             raise typer.Exit(1) from None
     console.print(
@@ -277,18 +340,35 @@ def _run_flow(
     if "event_files" in result:
         files = result["event_files"]
         console.print(f"daily event files: {files['validated']} validated now, {files['remembered']} remembered from earlier runs")
+    if "inputs_fetched" in result:
+        console.print(_fetched_line(str(input_dir), result["inputs_fetched"]))
+    if "published" in result:
+        published = result["published"]
+        console.print(
+            f"published run {published['run_id']} to {published['location']}: {published['uploaded']} files uploaded, "
+            f"{published['unchanged']} unchanged, {published['removed']} unlisted objects removed; readers trust {published['manifest']}"
+        )
     return result
 
 
 def _print_outputs(result: dict) -> None:
-    out.print(f"report:      {result['report']}")
-    out.print(f"target list: {result['targets']}")
+    """Where the report and the target list are: the local file and, for an s3:// output, the
+    published object beside it."""
+    remote = result.get("published", {}).get("files", {})
+    for label, key, name in (("report:     ", "report", "report.html"), ("target list:", "targets", "targets.csv")):
+        out.print(f"{label} {result[key]}" + (f"  (published: {remote[name]})" if name in remote else ""))
 
 
 @app.command()
 def run(
-    input_dir: Annotated[Path, typer.Option("--input", help="Folder with the source exports (see README, 'Input contract').")],
-    out_dir: Annotated[Path, typer.Option("--out", help="Output folder; outputs are replaced only when the run succeeds.")],
+    input_dir: InputLocation,
+    out_dir: Annotated[
+        str,
+        typer.Option(
+            "--out",
+            help="Output folder (or s3://bucket/prefix); outputs are replaced only when the run succeeds (README, 'Object storage').",
+        ),
+    ],
     config: Annotated[Optional[Path], typer.Option("--config", help="Scoring config YAML (default: config/default.yaml).")] = None,
     as_of: AsOf = None,
     shards: Annotated[
@@ -313,46 +393,52 @@ def run(
     p_convert_model: PConvertModel = None,
     mapping_file: Mapping = None,
     presets: Presets = None,
+    work_dir: WorkDir = None,
 ) -> None:
     """Run the qualification flow on your own data."""
     if dask_address and task_runner != "dask":
         console.print("[red]error:[/red] --dask-address needs --task-runner dask")
         raise typer.Exit(2)
     scale = Scale(shards or (2 * dask_workers if task_runner == "dask" else 1), task_runner, dask_address, dask_workers)
-    _print_outputs(_run_flow(input_dir, out_dir, config, _parse_date(as_of), scale, verbose, p_convert_model, mapping_file, presets))
+    _print_outputs(
+        _run_flow(input_dir, out_dir, config, _parse_date(as_of), scale, verbose, p_convert_model, mapping_file, presets, work_dir)
+    )
 
 
 @app.command()
 def check(
-    input_dir: Annotated[Path, typer.Option("--input", help="Folder with the source exports (see README, 'Input contract').")],
+    input_dir: InputLocation,
     config: Annotated[Optional[Path], typer.Option("--config", help="Scoring config YAML (default: config/default.yaml).")] = None,
     as_of: AsOf = None,
     history_from: Annotated[
-        Optional[Path], typer.Option("--history-from", help="A run's output folder: compare volumes with its run history (read only).")
+        Optional[str],
+        typer.Option("--history-from", help="A run's output folder or s3:// location: compare volumes with its run history (read only)."),
     ] = None,
     mapping_file: Mapping = None,
     presets: Presets = None,
+    work_dir: WorkDir = None,
 ) -> None:
     """Ingest and the data-quality gate only: publishes nothing, needs no Prefect server.
     Exit 0 when the inputs would pass the gate, 1 when a run would stop (each reason printed)."""
     import tempfile
 
     from abmq.config import ConfigError
-    from abmq.tasks import catalog, gate, pipeline
+    from abmq.tasks import gate, object_store, pipeline
     from abmq.tasks.catalog import SourceError
 
     as_of_date = _parse_date(as_of)
     loaded = _inputs_and_config(input_dir, config, mapping_file, presets)
-    try:
-        history = catalog.read_history(history_from) if history_from else []
-        with tempfile.TemporaryDirectory(prefix="abmq-check-") as state:  # daily event files' state: thrown away
-            checked = pipeline.check_inputs(str(input_dir), state, loaded, as_of_date, history)
-    except ConfigError as exc:
-        _error(exc)
-        raise typer.Exit(2) from None
-    except SourceError as exc:
-        _error(exc)
-        raise typer.Exit(1) from None
+    with _local_inputs(input_dir, work_dir) as local_in:
+        try:
+            history = _history(history_from) if history_from else []
+            with tempfile.TemporaryDirectory(prefix="abmq-check-") as state:  # daily event files' state: thrown away
+                checked = pipeline.check_inputs(str(local_in), state, loaded, as_of_date, history)
+        except ConfigError as exc:
+            _error(exc)
+            raise typer.Exit(2) from None
+        except SourceError as exc:
+            _error(object_store.in_remote_terms(str(exc), input_dir, str(work_dir) if work_dir else None))
+            raise typer.Exit(1) from None
     summary = gate.quality_summary(checked.sources)
     for row in summary["sources"]:
         if not row["files"]:
@@ -371,8 +457,57 @@ def check(
 
 
 @app.command()
+def published(
+    location: Annotated[str, typer.Option("--out", help="The s3:// location runs publish to.")],
+    to: Annotated[
+        Optional[Path], typer.Option("--to", help="Copy the published files into this folder (laid out as a local output folder).")
+    ] = None,
+    files: Annotated[
+        Optional[list[str]], typer.Option("--file", help="Only this published file, e.g. targets.csv; repeat for more.")
+    ] = None,
+) -> None:
+    """What the last run published to an s3:// location, read through its manifest (the only
+    thing readers trust); with --to, a copy of the published files."""
+    from abmq.config import ConfigError
+    from abmq.tasks import object_store
+    from abmq.tasks.catalog import SourceError
+
+    if not object_store.is_remote(location):
+        _error(f"{location}: not an object-storage URL; a local output folder is read as it is")
+        raise typer.Exit(2)
+    try:
+        if to is None:
+            manifest = object_store.published_manifest(location)
+        else:
+            manifest = object_store.download_published(location, to, list(files) if files else None)
+    except (SourceError, ConfigError) as exc:
+        _error(exc)
+        raise typer.Exit(1) from None
+    listed = {r: e for r, e in manifest["files"].items() if not files or r in files}
+    out.print(f"run {manifest['run_id']} as of {manifest['as_of']}, published {manifest['published_at']}: {len(listed)} files")
+    if to is None:
+        for relative, entry in listed.items():
+            out.print(f"  {relative:<48} {entry['size']:>12,}  {object_store.display(location)}/{entry['key']}")
+    else:
+        out.print(f"copied into {to}")
+
+
+def _history(location: str) -> list[dict]:
+    """The run history of an output folder or of what was last published to a remote one."""
+    import tempfile
+
+    from abmq.tasks import catalog, object_store
+
+    if not object_store.is_remote(location):
+        return catalog.read_history(object_store.local_path(location))
+    with tempfile.TemporaryDirectory(prefix="abmq-history-") as folder:
+        object_store.download_published(location, Path(folder), only=[catalog.HISTORY_FILE])
+        return catalog.read_history(Path(folder))
+
+
+@app.command()
 def inspect(
-    input_dir: Annotated[Path, typer.Option("--input", help="Folder with the source exports.")],
+    input_dir: Annotated[str, typer.Option("--input", help="Folder (or s3://bucket/prefix) with the source exports.")],
     config: Annotated[Optional[Path], typer.Option("--config", help="Scoring config YAML (default: config/default.yaml).")] = None,
     mapping_file: Mapping = None,
     presets: Presets = None,
@@ -382,6 +517,7 @@ def inspect(
         typer.Option("--write-mapping", help="Write a starter mapping (a `sources:` section) here, to edit and pass to --mapping."),
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite the --write-mapping file if it exists.")] = False,
+    work_dir: WorkDir = None,
 ) -> None:
     """Read the header and first rows of each export and show, per source, the file found, how
     each column maps (near-matches for missing ones), the share of values recognised, and format
@@ -395,12 +531,13 @@ def inspect(
     if write_mapping and write_mapping.exists() and not force:  # said before the report, not after it
         _error(f"{write_mapping} exists; pass --force to overwrite it")
         raise typer.Exit(2)
-    reports = inspection.inspect_folder(input_dir, loaded.sources, rows)
+    with _local_inputs(input_dir, work_dir) as local_in:
+        reports = inspection.inspect_folder(local_in, loaded.sources, rows)
     for report in reports:
         _print_inspection(report)
     from abmq import presets as shipped
 
-    for name, would in inspection.unclaimed_files(input_dir, reports, shipped.available()):
+    for name, would in inspection.unclaimed_files(local_in, reports, shipped.available()):
         hint = f"; read it with {' or '.join(would)}" if would else "; name it in a source's `files:` to read it"
         out.print(f"[yellow]not read by any source[/yellow]: {escape(name)}{escape(hint)}")
     if write_mapping:
@@ -476,8 +613,8 @@ def demo(
 
 @app.command()
 def serve(
-    input_dir: Annotated[Path, typer.Option("--input", help="Folder the exports land in.")],
-    out_dir: Annotated[Path, typer.Option("--out", help="Output folder of the scheduled runs.")],
+    input_dir: Annotated[str, typer.Option("--input", help="Folder (or s3://bucket/prefix) the exports land in.")],
+    out_dir: Annotated[str, typer.Option("--out", help="Output folder (or s3://bucket/prefix) of the scheduled runs.")],
     config: Annotated[Optional[Path], typer.Option("--config")] = None,
     cron: Annotated[str, typer.Option("--cron", help="Schedule (cron syntax).")] = "0 6 * * *",
     timezone: Annotated[str, typer.Option("--timezone")] = "UTC",
@@ -493,10 +630,14 @@ def serve(
     from prefect.schedules import Cron
 
     from abmq.flows.qualify import qualify
+    from abmq.tasks import object_store
+
+    def where(location: str) -> str:
+        return location if object_store.is_remote(location) else str(object_store.local_path(location).resolve())
 
     parameters = {
-        "input_dir": str(input_dir.resolve()),
-        "out_dir": str(out_dir.resolve()),
+        "input_dir": where(input_dir),
+        "out_dir": where(out_dir),
         "config_path": str(config.resolve()) if config else None,
         "p_convert_model": str(p_convert_model.resolve()) if p_convert_model else None,
     }

@@ -3,6 +3,8 @@ then write and publish.
 
 Wiring only: the steps and their order are `tasks.pipeline`'s, run as the Prefect tasks of
 `tasks.flow_tasks`; the flow adds the output lock, publishing, the artifacts and the alert.
+Remote locations (`s3://…`) are handled at the edge (`tasks.object_store`): the run reads and
+writes local folders, fetched before and uploaded after.
 """
 
 from __future__ import annotations
@@ -12,14 +14,16 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger
 
-from abmq.tasks import catalog, event_store, pipeline
+from abmq.tasks import catalog, event_store, object_store, pipeline
 from abmq.tasks.flow_tasks import (
     STEPS,
     alert_new_sql_ready,
+    fetch_from_object_store,
     load_p_convert_model,
     load_scoring_config,
     publish_outputs,
     publish_run_summary,
+    publish_to_object_store,
     read_run_history,
     record_failure,
     write_outputs,
@@ -47,20 +51,26 @@ def qualify(
     p_convert_model: str | None = None,
     mapping_path: str | None = None,
     presets: list[str] | None = None,
+    work_dir: str | None = None,
 ) -> dict:
     """Score every account in `input_dir` and publish the report and target list to `out_dir`.
     `shards` > 1 scores accounts in that many slices (hash of domain) as parallel tasks: on
     the flow's task runner, e.g. a Dask cluster (`flows.task_runners`). `p_convert_model` is
     the p_convert_model.json of `abmq calibrate` (the likelihood to convert; empty without it).
     `mapping_path`: a YAML file with a `sources:` section, replacing the config's mappings;
-    `presets`: ready-made mappings laid under them ("hubspot", "intent=bombora"; abmq/presets.py)."""
+    `presets`: ready-made mappings laid under them ("hubspot", "intent=bombora"; abmq/presets.py).
+    `input_dir` and `out_dir` may be `s3://…` URLs; their local copies live under `work_dir`
+    (default $ABMQ_WORK_DIR or ~/.cache/abmq; tasks/object_store.py)."""
     if shards < 1:
         raise ValueError(f"shards must be 1 or more, not {shards}")
     as_of_date = resolve_as_of(as_of)
-    get_run_logger().info("qualifying accounts from %s as of %s", input_dir, as_of_date.isoformat())
+    get_run_logger().info("qualifying accounts from %s as of %s", object_store.display(input_dir), as_of_date.isoformat())
     holder = f"as of {as_of_date.isoformat()}"
-    with catalog.output_lock(Path(out_dir), lock_wait_seconds, holder, cleanup=event_store.remove_leftovers):
-        return _qualify(input_dir, out_dir, config_path, as_of_date, shards, p_convert_model, mapping_path, presets)
+    with object_store.local_view(input_dir, out_dir, work_dir, lock_wait_seconds, holder) as view:
+        with catalog.output_lock(Path(view.out_dir), lock_wait_seconds, holder, cleanup=event_store.remove_leftovers):
+            synced = fetch_from_object_store(view) if view.remote else {}
+            result = _qualify(view.input_dir, view.out_dir, config_path, as_of_date, shards, p_convert_model, mapping_path, presets, view)
+            return {**result, **({"inputs_fetched": synced["fetched"]} if view.remote_input else {})}
 
 
 def _qualify(
@@ -72,6 +82,7 @@ def _qualify(
     p_convert_model: str | None,
     mapping_path: str | None = None,
     presets: list[str] | None = None,
+    view: object_store.LocalView | None = None,
 ) -> dict:
     config = load_scoring_config(config_path, mapping_path, presets)
     model = load_p_convert_model(p_convert_model, config)
@@ -84,6 +95,7 @@ def _qualify(
         rendered = pipeline.render_run(assessment, history, config, as_of_date, STEPS)
         write_outputs(outputs, rendered.bundle, as_of_date)
         published = publish_outputs(outputs)
+        remote = publish_to_object_store(view, as_of_date) if view is not None and view.remote_out else None
     except Exception as exc:
         outputs.discard()
         record_failure(out_dir, exc, checked.sources if checked else {}, as_of_date)
@@ -102,4 +114,5 @@ def _qualify(
         "targets_count": int(accounts["tier"].is_not_null().sum()),
         "new_sql_ready": len(changes.get("new_sql_ready", [])),
         **({"event_files": checked.event_files} if checked.event_files else {}),
+        **({"published": remote} if remote else {}),
     }

@@ -24,7 +24,21 @@ from prefect.events import emit_event
 from prefect.tasks import exponential_backoff
 
 from abmq.config import Config, load_config
-from abmq.tasks import alerts, catalog, conversion, event_store, exports, gate, ingest, mapping, output_contract, pipeline, render, report
+from abmq.tasks import (
+    alerts,
+    catalog,
+    conversion,
+    event_store,
+    exports,
+    gate,
+    ingest,
+    mapping,
+    object_store,
+    output_contract,
+    pipeline,
+    render,
+    report,
+)
 
 LogResult = Callable[[logging.Logger, Any, dict[str, Any]], None]
 
@@ -312,6 +326,49 @@ def publish_outputs(outputs: catalog.RunOutputs) -> str:
         "published report and target list in %s%s", published, f"; {forgotten} stored event files forgotten" if forgotten else ""
     )
     return str(published)
+
+
+@task(name="fetch-from-object-store", cache_policy=NO_CACHE, **READ_RETRIES)
+def fetch_from_object_store(view: object_store.LocalView) -> dict[str, dict[str, int]]:
+    """Remote inputs mirrored into the local cache (only new or changed objects fetched), and
+    the local working folder made equal to the remote output's published manifest."""
+    logger = get_run_logger()
+    fetched, pulled = view.fetch(), view.pull()
+    if view.remote_input:
+        logger.info(
+            "inputs from %s: %d objects fetched, %d unchanged, %d removed locally",
+            object_store.display(view.input_location),
+            fetched["fetched"],
+            fetched["unchanged"],
+            fetched["removed"],
+        )
+    if view.remote_out:
+        logger.info(
+            "last published outputs of %s: %d files downloaded, %d already here, %d local files removed",
+            object_store.display(str(view.out_location)),
+            pulled["downloaded"],
+            pulled["unchanged"],
+            pulled["removed"],
+        )
+    return {"fetched": fetched, "pulled": pulled}
+
+
+@task(name="publish-to-object-store", cache_policy=NO_CACHE)
+def publish_to_object_store(view: object_store.LocalView, as_of: dt.date) -> dict[str, Any]:
+    """Upload the published outputs (what changed), then the manifest, then delete objects no
+    manifest lists."""
+    published = view.publish(as_of)
+    get_run_logger().info(
+        "published run %s to %s: %d files uploaded, %d unchanged, %d unlisted objects removed",
+        published["run_id"],
+        published["location"],
+        published["uploaded"],
+        published["unchanged"],
+        published["removed"],
+    )
+    if published["cleanup_error"]:
+        get_run_logger().warning("unlisted objects not removed (the next run tries again): %s", published["cleanup_error"])
+    return published
 
 
 def record_failure(out_dir: str, error: BaseException, sources: dict[str, ingest.SourceData], as_of: dt.date) -> Path:

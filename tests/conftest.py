@@ -43,6 +43,7 @@ SLOW_FIRST = (
     "test_deployment.py",
     "test_fuzz.py",
     "test_orphans.py",
+    "test_object_store.py",
     "test_cli.py",
     "test_clean_errors.py",
     "test_flow.py",
