@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from abmq.config import ConfigError
-from abmq.tasks import catalog
+from abmq.tasks import catalog, event_store
 from abmq.tasks.sources import SourceError
 
 REMOTE_MANIFEST = "manifest.json"
@@ -235,12 +235,7 @@ def _write_json(path: Path, payload: dict[str, Any]) -> None:
     os.replace(temporary, path)
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+sha256_of = event_store.file_hash  # a local file's SHA-256, as the manifest records it
 
 
 def _local_files(folder: Path, every: bool = False) -> dict[str, Path]:
