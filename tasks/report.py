@@ -158,14 +158,26 @@ def target_rows(accounts: pl.DataFrame) -> list[dict[str, Any]]:
     return rows
 
 
-def intent_grid(intent: pl.DataFrame, domain: str) -> dict[str, Any]:
-    """Topic × week scores of one account, newest week last."""
-    rows = intent.filter(pl.col("domain") == domain)
-    weeks = sorted({w.isoformat() for w in rows["week"]})
-    grid = {}
-    for topic, week, score in rows.select("topic", "week", "score").sort("topic", "week").iter_rows():
-        grid.setdefault(topic, {})[week.isoformat()] = None if score is None else int(score)
-    return {"weeks": weeks, "topics": [{"topic": t, "scores": [g.get(w) for w in weeks]} for t, g in sorted(grid.items())]}
+def intent_grids(intent: pl.DataFrame, domains: list[str]) -> dict[str, dict[str, Any]]:
+    """Topic × week scores of each of these accounts, newest week last. One pass over the
+    intent rows: a filter per account page cost 3.3 s for L's 2,500 pages."""
+    rows = (
+        intent.filter(pl.col("domain").is_in(domains)).select("domain", "topic", "week", "score").sort("domain", "topic", "week", "score")
+    )
+    grids: dict[str, dict[str, dict[str, int | None]]] = {}
+    weeks: dict[str, set[str]] = {}
+    for domain, topic, week, score in rows.iter_rows():
+        grids.setdefault(domain, {}).setdefault(topic, {})[week.isoformat()] = None if score is None else int(score)
+        weeks.setdefault(domain, set()).add(week.isoformat())
+    shaped = {}
+    for domain in domains:
+        ordered = sorted(weeks.get(domain, ()))
+        grid = grids.get(domain, {})
+        shaped[domain] = {
+            "weeks": ordered,
+            "topics": [{"topic": t, "scores": [g.get(w) for w in ordered]} for t, g in sorted(grid.items())],
+        }
+    return shaped
 
 
 def coverage_frame(accounts: pl.DataFrame, per_tier: int = 15) -> pl.DataFrame:
@@ -242,10 +254,11 @@ def render_site(
         "quality.html": env.get_template("quality.html.j2").render(**common, quality=quality),
     }
     account_template = env.get_template("account.html.j2")
+    grids = intent_grids(intent, [target["account_key"] for target in targets])
     for target in targets:
         pages[account_page(target["account_key"])] = account_template.render(
             **common,
-            a={**target, "intent": intent_grid(intent, target["account_key"])},
+            a={**target, "intent": grids[target["account_key"]]},
             surge=config.account_scoring.intent.surge_score,
             trend_days=config.account_scoring.trend.window_days,
         )
