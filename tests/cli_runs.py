@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -17,6 +18,13 @@ from pathlib import Path
 
 MARKER_VAR = "ABMQ_TEST_MARKER"
 ABMQ = str(Path(sys.executable).with_name("abmq"))
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on now (for a server a test starts)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def processes_with(marker: str) -> list[tuple[int, str]]:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -30,7 +29,7 @@ from typing import Any
 import handbuilt
 import polars as pl
 import pytest
-from cli_runs import Run, wait_until_gone
+from cli_runs import Run, free_port, wait_until_gone
 from corruptions import CORRUPTIONS, corrupt
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -114,16 +113,10 @@ def test_corrupted_bytes_end_in_a_clear_error_or_an_accounted_result(case, handb
 # --- the whole command on a fixed sample --------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def prefect_api(tmp_path_factory):
     """One Prefect server for the sample's runs (a temporary one per run costs ~10 s each)."""
-    port = _free_port()
+    port = free_port()
     home = tmp_path_factory.mktemp("prefect-home")
     env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_UI_ENABLED": "false"}
     env.pop("PREFECT_API_URL", None)

@@ -18,7 +18,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -30,7 +29,7 @@ import handbuilt
 import polars as pl
 import pytest
 import steps
-from cli_runs import MARKER_VAR, wait_until_gone
+from cli_runs import MARKER_VAR, free_port, wait_until_gone
 from typer.testing import CliRunner
 
 pytest.importorskip("moto.server", reason="moto[server] (the dev extra) is not installed: no S3-compatible server to test against")
@@ -46,16 +45,10 @@ YESTERDAY, TODAY = dt.date(2026, 11, 24), handbuilt.AS_OF
 runner = CliRunner()
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def s3(tmp_path_factory):
     """A moto S3 server in a child process, the AWS variables pointing at it, one bucket."""
-    port = _free_port()
+    port = free_port()
     log = (tmp_path_factory.mktemp("moto") / "moto.log").open("wb")
     server = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
