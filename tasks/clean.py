@@ -65,11 +65,10 @@ def normalise_sources(sources: dict[str, SourceData]) -> Cleaned:
     events_kept = with_optional_columns(sources["events"].kept, "events")
     events, events_merged = normalise.dedupe_events(events_kept.select("_row", "event_id", "contact_id", "event_type", "occurred_at"))
     events, orphaned = normalise.events_of_usable_contacts(events, contacts, sources["contacts"].quarantined)
-    if orphaned.height:
-        orphaned = events_kept.join(orphaned.select("_row", "quarantine_reasons"), on="_row", how="inner", maintain_order="left")
     published = dict(sources)
     events_set_aside = []
     if orphaned.height:
+        orphaned = events_kept.join(orphaned.select("_row", "quarantine_reasons"), on="_row", how="inner", maintain_order="left")
         events_source = sources["events"]
         published["events"] = events_source.replace(quarantined=pl.concat([events_source.quarantined, orphaned], how="diagonal_relaxed"))
         events_set_aside.append(

@@ -165,14 +165,12 @@ def intent_grids(intent: pl.DataFrame, domains: list[str]) -> dict[str, dict[str
         intent.filter(pl.col("domain").is_in(domains)).select("domain", "topic", "week", "score").sort("domain", "topic", "week", "score")
     )
     grids: dict[str, dict[str, dict[str, int | None]]] = {}
-    weeks: dict[str, set[str]] = {}
     for domain, topic, week, score in rows.iter_rows():
         grids.setdefault(domain, {}).setdefault(topic, {})[week.isoformat()] = None if score is None else int(score)
-        weeks.setdefault(domain, set()).add(week.isoformat())
     shaped = {}
     for domain in domains:
-        ordered = sorted(weeks.get(domain, ()))
         grid = grids.get(domain, {})
+        ordered = sorted({week for scores in grid.values() for week in scores})
         shaped[domain] = {
             "weeks": ordered,
             "topics": [{"topic": t, "scores": [g.get(w) for w in ordered]} for t, g in sorted(grid.items())],

@@ -99,14 +99,11 @@ def contact_engagement(events: pl.LazyFrame | pl.DataFrame, config: Config, as_o
     )
 
 
-def decay_weight(age: pl.Expr, half_life: float | pl.Expr) -> pl.Expr:
+def decay_weight(age: pl.Expr, half_life: pl.Expr) -> pl.Expr:
     """An event's weight by its age in days, 0.5 ** (age / half-life), as integer millionths:
     an integer sum does not depend on the order rows arrive in (streaming chunks, account
     shards), so every split adds up the same. A half-life of 0 means no decay."""
-    if isinstance(half_life, pl.Expr):
-        weight = pl.when(half_life > 0).then(pl.lit(0.5).pow(age / half_life)).otherwise(pl.lit(1.0))
-    else:
-        weight = pl.lit(0.5).pow(age / half_life) if half_life > 0 else pl.lit(1.0)
+    weight = pl.when(half_life > 0).then(pl.lit(0.5).pow(age / half_life)).otherwise(pl.lit(1.0))
     return (weight * WEIGHT_UNITS).round(0).cast(pl.Int64)
 
 
