@@ -20,7 +20,7 @@ LIST_SOURCES = ("technographics", "intent", "crm_customers", "crm_open_opportuni
 class CleanData:
     accounts: pl.DataFrame
     contacts: pl.DataFrame
-    events: pl.DataFrame
+    events: pl.DataFrame | pl.LazyFrame  # daily files: a lazy scan of the state store (tasks/event_window.py)
     technographics: pl.DataFrame
     intent: pl.DataFrame
     suppression: dict[str, pl.Series]
@@ -56,19 +56,37 @@ def keyed_accounts(kept: pl.DataFrame) -> pl.DataFrame:
     return kept.with_columns(pl.col(ACCOUNT_KEY).alias("domain")).drop(ACCOUNT_KEY)
 
 
+SCORED_EVENT_COLUMNS = ["contact_id", "event_type", "occurred_at"]
+
+
+def usable_events(
+    source: SourceData, contacts: pl.DataFrame, quarantined_contacts: pl.DataFrame | None
+) -> tuple[pl.DataFrame | pl.LazyFrame, int, int, pl.DataFrame]:
+    """(events the scoring reads, their count, duplicates merged, events of quarantined
+    contacts set aside, whole). Daily files' events stay where they are stored: a lazy scan
+    less the rows taken out, read by each step that needs them."""
+    if source.window is not None:
+        window, merged = normalise.dedupe_window(source.window)
+        window, set_aside = normalise.window_of_usable_contacts(window, contacts, quarantined_contacts)
+        return window.scan().select(SCORED_EVENT_COLUMNS), window.height, merged, set_aside
+    # the text no step reads (detail) is left out before 10M rows are filtered twice;
+    # set-aside rows are quarantined whole
+    events_kept = with_optional_columns(source.kept, "events")
+    events, merged = normalise.dedupe_events(events_kept.select("_row", "event_id", "contact_id", "event_type", "occurred_at"))
+    events, set_aside = normalise.events_of_usable_contacts(events, contacts, quarantined_contacts)
+    if set_aside.height:
+        set_aside = events_kept.join(set_aside.select("_row", "quarantine_reasons"), on="_row", how="inner", maintain_order="left")
+    return events.select(SCORED_EVENT_COLUMNS), events.height, merged, set_aside
+
+
 def normalise_sources(sources: dict[str, SourceData]) -> Cleaned:
     """Merge duplicate companies, dedupe contacts and events, drop events of quarantined contacts."""
     accounts, accounts_merged = normalise.merge_duplicate_accounts(keyed_accounts(sources["accounts"].kept))
     contacts, contacts_merged = normalise.dedupe_contacts(with_optional_columns(sources["contacts"].kept, "contacts"))
-    # events as the later steps read them: the text no step reads (detail) is left out
-    # before 10M rows are filtered twice; set-aside rows are quarantined whole
-    events_kept = with_optional_columns(sources["events"].kept, "events")
-    events, events_merged = normalise.dedupe_events(events_kept.select("_row", "event_id", "contact_id", "event_type", "occurred_at"))
-    events, orphaned = normalise.events_of_usable_contacts(events, contacts, sources["contacts"].quarantined)
+    events, events_used, events_merged, orphaned = usable_events(sources["events"], contacts, sources["contacts"].quarantined)
     published = dict(sources)
     events_set_aside = []
     if orphaned.height:
-        orphaned = events_kept.join(orphaned.select("_row", "quarantine_reasons"), on="_row", how="inner", maintain_order="left")
         events_source = sources["events"]
         published["events"] = events_source.replace(quarantined=pl.concat([events_source.quarantined, orphaned], how="diagonal_relaxed"))
         events_set_aside.append(
@@ -89,13 +107,13 @@ def normalise_sources(sources: dict[str, SourceData]) -> Cleaned:
             "keyed_by_id": accounts.select(is_id_key(pl.col("domain")).sum()).item(),
         },
         "contacts": {"used": contacts.height, "merged": contacts_merged, "set_aside": [], "links": account_links.link_counts(contacts)},
-        "events": {"used": events.height, "merged": events_merged, "set_aside": events_set_aside},
+        "events": {"used": events_used, "merged": events_merged, "set_aside": events_set_aside},
     }
     for name in LIST_SOURCES:
         kept = sources[name].kept
         accounting[name] = {"used": kept.height if kept is not None else 0, "merged": 0, "set_aside": []}
     for name in ("accounts", "contacts", "events"):
-        published[name] = published[name].replace(kept=None)
+        published[name] = published[name].replace(kept=None, window=None)
 
     def kept(name: str, columns: list[str]) -> pl.DataFrame:
         frame = sources[name].kept
@@ -106,7 +124,7 @@ def normalise_sources(sources: dict[str, SourceData]) -> Cleaned:
     clean = CleanData(
         accounts=accounts,
         contacts=contacts,
-        events=events.select("contact_id", "event_type", "occurred_at"),
+        events=events,
         technographics=kept("technographics", ["domain", "technology", "first_seen"]),
         intent=kept("intent", ["domain", "topic", "week", "score"]),
         suppression=normalise.suppression_domains(

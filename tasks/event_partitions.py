@@ -157,23 +157,31 @@ def window_examples(entries: list[tuple[EventFile, dict[str, Any]]]) -> dict[str
 
 
 def window_checks(
-    kept: pl.DataFrame, contact_ids: pl.Series, rows_in: int, parameters: dict[str, Any], overrides: dict[str, str] | None = None
-) -> tuple[list[validate.ExpectationOutcome], pl.DataFrame, pl.Series]:
+    kept: pl.LazyFrame | pl.DataFrame,
+    contact_ids: pl.Series,
+    rows_in: int,
+    parameters: dict[str, Any],
+    overrides: dict[str, str] | None = None,
+    orphaned_rows: pl.DataFrame | None = None,
+) -> tuple[list[validate.ExpectationOutcome], pl.DataFrame]:
     """Checks of the window as a whole, every run: events naming no known contact (set aside,
-    as in a single export), freshness and volume (blocking). Returns (outcomes, orphaned
-    rows with their reason, mask of the orphans)."""
-    orphan = ~kept.get_column("contact_id").is_in(contact_ids.implode())
+    as in a single export), freshness and volume (blocking). `kept` is read by streaming
+    queries, never whole; `orphaned_rows`: those events, when the caller has read them.
+    Returns (outcomes, orphaned rows with their reason)."""
+    kept = kept.lazy()
+    orphaned = ~pl.col("contact_id").is_in(contact_ids.implode())
+    summary = kept.select(pl.len().alias("rows"), orphaned.sum().alias("orphans"), pl.col("occurred_at").max().alias("newest"))
+    rows, orphan_count, newest = summary.collect(engine="streaming").row(0)
     contact_check = validate.ExpectationOutcome(
         source="events",
         expectation="expect_column_values_to_be_in_set",
         kwargs={"column": "contact_found", "value_set": [True]},
         severity="warning",
         why="no contact with this contact_id",
-        success=not orphan.any(),
-        unexpected_count=int(orphan.sum()),
-        element_count=kept.height,
+        success=orphan_count == 0,
+        unexpected_count=int(orphan_count),
+        element_count=rows,
     )
-    newest = kept.get_column("occurred_at").max()
     fresh_from = parameters["events_fresh_from"]
     freshness = validate.ExpectationOutcome(
         source="events",
@@ -183,7 +191,7 @@ def window_checks(
         why="events are stale: the newest is older than the freshness limit",
         success=newest is not None and newest >= fresh_from,
         unexpected_count=None,
-        element_count=kept.height,
+        element_count=rows,
         observed_value=newest,
         resolved={"min_value": fresh_from},
     )
@@ -203,9 +211,10 @@ def window_checks(
     checks = [contact_check, freshness, volume]
     for check in checks:  # the same severity overrides as for one events export
         check.severity = (overrides or {}).get(check.label, check.severity)
-    if contact_check.severity == "warning":
-        orphans = kept.filter(orphan).with_columns(pl.lit(f"{contact_check.label}: {contact_check.why}").alias("quarantine_reasons"))
-    else:  # blocking: the gate stops the run; nothing is set aside
-        orphan = pl.Series("orphan", [False] * kept.height)
-        orphans = kept.clear().with_columns(pl.lit(None, pl.String).alias("quarantine_reasons"))
-    return checks, orphans, orphan
+    if contact_check.severity == "warning" and orphan_count:
+        reason = pl.lit(f"{contact_check.label}: {contact_check.why}").alias("quarantine_reasons")
+        if orphaned_rows is not None:
+            return checks, orphaned_rows.with_columns(reason)
+        return checks, kept.filter(orphaned).with_columns(reason).collect(engine="streaming")
+    # none, or blocking: the gate stops the run; nothing is set aside
+    return checks, kept.clear().with_columns(pl.lit(None, pl.String).alias("quarantine_reasons")).collect()

@@ -135,25 +135,32 @@ def _write_atomically(frame: pl.DataFrame, path: Path) -> None:
     os.replace(temporary, path)
 
 
-def read_window(entries: list[tuple[EventFile, dict[str, Any]]], out_dir: Path, which: str) -> pl.DataFrame:
-    """The window's kept (or quarantined) rows in file order; `_row` numbers rows across the
-    window as if the files were one export, so ties break the same cached or not."""
+def scan_window(entries: list[tuple[EventFile, dict[str, Any]]], out_dir: Path, which: str) -> pl.LazyFrame:
+    """The window's kept (or quarantined) rows in file order, as a lazy scan of the stored
+    files (no row is read until a query collects it); `_row` numbers rows across the window
+    as if the files were one export, so ties break the same cached or not, and `file` names
+    each row's daily file."""
     folder = state_folder(out_dir)
-    frames, offset = [], 0
+    scans, offset = [], 0
     for file, entry in entries:
         if entry[which]:
-            frames.append(
-                pl.read_parquet(folder / entry[which]).with_columns(
+            scans.append(
+                pl.scan_parquet(folder / entry[which]).with_columns(
                     (pl.col("_row") + offset).alias("_row"), pl.lit(file.name).alias("file")
                 )
             )
         offset += entry["rows"]
-    if not frames:
+    if not scans:
         schema = {"_row": pl.UInt32, **SOURCES["events"].required, "file": pl.String}
         if which == "quarantined":
             schema["quarantine_reasons"] = pl.String
-        return pl.DataFrame(schema=schema)
-    return pl.concat(frames, how="diagonal_relaxed")
+        return pl.LazyFrame(schema=schema)
+    return pl.concat(scans, how="diagonal_relaxed")
+
+
+def read_window(entries: list[tuple[EventFile, dict[str, Any]]], out_dir: Path, which: str) -> pl.DataFrame:
+    """`scan_window`'s rows, read (the quarantined rows: few)."""
+    return scan_window(entries, out_dir, which).collect()
 
 
 def remove_leftovers(out_dir: Path) -> None:

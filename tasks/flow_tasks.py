@@ -131,7 +131,7 @@ def log_event_file(logger, checked: ingest.CheckedEventFile, args) -> None:
 
 
 def log_window(logger, data: ingest.SourceData, args) -> None:
-    if data.kept is None:
+    if data.window is None:  # a blocking file: the gate says why
         return
     checked = args["checked"]
     logger.info(
@@ -140,7 +140,7 @@ def log_window(logger, data: ingest.SourceData, args) -> None:
         len(checked),
         sum(c.validation is not None for c in checked),
         sum(c.validation is None for c in checked),
-        _rows(data.kept.height),
+        _rows(data.window.height),
         _rows(data.quarantined.height),
     )
 
@@ -152,7 +152,7 @@ def log_normalised(logger, cleaned, args) -> None:
         _rows(clean.accounts.height),
         _rows(counts["accounts"]["merged"]),
         _rows(clean.contacts.height),
-        _rows(clean.events.height),
+        _rows(counts["events"]["used"]),
         _rows(cleaned.orphaned_events),
     )
 

@@ -16,7 +16,19 @@ from typing import Any
 import polars as pl
 
 from abmq.config import Config, Limits, SourceMapping
-from abmq.tasks import account_links, catalog, event_partitions, event_store, mapping, quarantine, rollup, staging, validate
+from abmq.tasks import (
+    account_links,
+    catalog,
+    event_partitions,
+    event_store,
+    event_window,
+    mapping,
+    normalise,
+    quarantine,
+    rollup,
+    staging,
+    validate,
+)
 from abmq.tasks.sources import ACCOUNT_KEY, SOURCES, derived_columns
 
 EMPTY_KEYS = pl.Series("domain", [], pl.String)
@@ -41,6 +53,8 @@ class SourceData:
     # store's manifest to publish with the outputs.
     file_results: dict[str, tuple[dict[str, Any], Any]] = field(default_factory=dict)
     event_state: dict[str, dict[str, Any]] | None = None
+    # Daily event files: the kept rows, read where they are stored (`kept` stays None)
+    window: event_window.EventWindow | None = None
 
     def replace(self, **changes: Any) -> SourceData:
         return dataclasses.replace(self, **changes)
@@ -177,9 +191,12 @@ def assemble_event_window(
     config: Config,
     as_of: dt.date,
     contact_ids: pl.Series | None = None,
+    contacts: SourceData | None = None,
 ) -> SourceData:
     """The scoring window's events from the state store, checked as a whole against today's
-    contacts, freshness and volume: the same SourceData a single export gives."""
+    contacts, freshness and volume: the same SourceData a single export gives, with the
+    events left where they are stored (`window`). `contacts`, validated: the events of
+    quarantined contacts are read in the same pass as those naming no contact."""
     suite = event_partitions.partition_suite(config)
     checked = sorted(checked, key=lambda c: c.file.day)
     entries = [(c.file, c.entry) for c in checked]
@@ -215,24 +232,25 @@ def assemble_event_window(
     validation = validate.SourceValidation(
         source="events", files=list(by_name), rows_in=rows_in, suite=suite, outcomes=event_partitions.summed_outcomes(entries, suite)
     )
-    kept = event_store.read_window(entries, Path(out_dir), "kept")
+    contact_ids = contact_ids if contact_ids is not None else EMPTY_KEYS
+    stored = event_store.scan_window(entries, Path(out_dir), "kept")
     quarantined = event_store.read_window(entries, Path(out_dir), "quarantined")
-    window_outcomes, orphans, orphan = event_partitions.window_checks(
-        kept,
-        contact_ids if contact_ids is not None else EMPTY_KEYS,
-        rows_in,
-        parameters,
-        config.data_quality.severity_overrides.get("events", {}),
+    unusable = normalise.unusable_contact_ids(contacts.kept, contacts.quarantined) if contacts and contacts.kept is not None else EMPTY_KEYS
+    of_quarantined_contacts, orphaned = event_window.rows_naming(stored, unusable, contact_ids)
+    window_outcomes, orphans = event_partitions.window_checks(
+        stored, contact_ids, rows_in, parameters, config.data_quality.severity_overrides.get("events", {}), orphaned
     )
     validation.outcomes.extend(window_outcomes)
     examples = event_partitions.window_examples(entries)
     if orphans.height:
         examples[window_outcomes[0].label] = quarantine.example_rows(orphans.drop("quarantine_reasons"))
+    window = event_window.EventWindow(stored, window_outcomes[0].element_count, of_quarantined_contacts=of_quarantined_contacts)
+    window = window.without(orphans.get_column("_row"))
     # remembered from now on: what a run as of this date or later can use
     start = rollup.first_day_read(config, as_of).isoformat()
     return data.replace(
         validation=validation,
-        kept=kept.filter(~orphan).drop("file"),
+        window=window,
         quarantined=pl.concat([quarantined, orphans], how="diagonal_relaxed").sort("_row"),
         examples=examples,
         event_state={name: entry for name, entry in {**state, **by_name}.items() if entry["day"] >= start},

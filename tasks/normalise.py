@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from abmq.tasks.event_window import EventWindow, rows_naming
 from abmq.vocabulary import FIT_SIGNALS
 
 FIRMOGRAPHICS = FIT_SIGNALS  # the columns whose absence sends an account to enrichment
@@ -39,15 +40,29 @@ def merge_duplicate_accounts(accounts: pl.DataFrame) -> tuple[pl.DataFrame, int]
     return merged.sort("domain"), accounts.height - merged.height
 
 
-def repeated_values(values: pl.Series) -> pl.Series:
-    """Which values may occur more than once, as a mask: their 64-bit hashes sorted (numpy)
-    and compared with their neighbours. At 10M event ids this takes 0.4 s where a hash table
-    (`is_duplicated`) took 3.8 s; a hash collision only adds a candidate, which the caller
-    confirms on the values themselves."""
-    hashes = values.hash(seed=0)
+def repeated_hashes(hashes: pl.Series) -> pl.Series:
+    """The 64-bit hashes that occur more than once: sorted (numpy) and compared with their
+    neighbours. At 10M event ids this takes 0.4 s where a hash table (`is_duplicated`) took
+    3.8 s."""
     ordered = np.sort(hashes.to_numpy())
-    repeated = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
-    return hashes.is_in(pl.Series(repeated, dtype=pl.UInt64).implode())
+    return pl.Series("hash", np.unique(ordered[1:][ordered[1:] == ordered[:-1]]), dtype=pl.UInt64)
+
+
+def repeated_values(values: pl.Series) -> pl.Series:
+    """Which values may occur more than once, as a mask (`repeated_hashes`); a hash collision
+    only adds a candidate, which the caller confirms on the values themselves."""
+    hashes = values.hash(seed=0)
+    return hashes.is_in(repeated_hashes(hashes).implode())
+
+
+def rows_not_kept(candidates: pl.DataFrame, key: str, order_by: list[str]) -> pl.Series:
+    """`_row` of the rows a de-duplication drops, from every row whose key may repeat: per
+    repeated key the first by `order_by` (then `_row`) is kept."""
+    repeated = candidates.filter(pl.col(key).is_duplicated())
+    if repeated.is_empty():
+        return pl.Series("_row", [], pl.Int64)
+    kept = repeated.sort([key, *order_by, "_row"], nulls_last=True).unique(key, keep="first", maintain_order=True).get_column("_row")
+    return repeated.get_column("_row").filter(~repeated.get_column("_row").is_in(kept.implode()))
 
 
 def _dedupe_by_key(frame: pl.DataFrame, key: str, order_by: list[str]) -> tuple[pl.DataFrame, int]:
@@ -56,12 +71,9 @@ def _dedupe_by_key(frame: pl.DataFrame, key: str, order_by: list[str]) -> tuple[
     maybe = repeated_values(frame.get_column(key))
     if not maybe.any():
         return frame, 0
-    candidates = frame.filter(maybe)
-    repeated = candidates.filter(pl.col(key).is_duplicated())
-    if repeated.is_empty():
+    dropped = rows_not_kept(frame.filter(maybe), key, order_by)
+    if dropped.is_empty():
         return frame, 0
-    kept = repeated.sort([key, *order_by, "_row"], nulls_last=True).unique(key, keep="first", maintain_order=True).get_column("_row")
-    dropped = repeated.get_column("_row").filter(~repeated.get_column("_row").is_in(kept.implode()))
     deduped = frame.filter(~pl.col("_row").is_in(dropped.implode()))
     return deduped, frame.height - deduped.height
 
@@ -72,25 +84,62 @@ def dedupe_contacts(contacts: pl.DataFrame) -> tuple[pl.DataFrame, int]:
     return deduped.drop("_completeness"), merged
 
 
+EVENT_TIE_BREAK = ["occurred_at", "event_type", "contact_id"]  # which of two events with one id is kept
+
+
 def dedupe_events(events: pl.DataFrame) -> tuple[pl.DataFrame, int]:
-    return _dedupe_by_key(events, "event_id", ["occurred_at", "event_type", "contact_id"])
+    return _dedupe_by_key(events, "event_id", EVENT_TIE_BREAK)
+
+
+def dedupe_window(window: EventWindow) -> tuple[EventWindow, int]:
+    """`dedupe_events` on a window read where it lies: only the event ids' hashes are read in
+    full (8 bytes a row), then the few rows whose hash repeats."""
+    event_hash = pl.col("event_id").hash(seed=0)
+    repeated = repeated_hashes(window.collect(window.scan().select(event_hash.alias("hash"))).get_column("hash"))
+    if repeated.is_empty():
+        return window, 0
+    candidates = window.collect(window.scan().filter(event_hash.is_in(repeated.implode())).select("_row", "event_id", *EVENT_TIE_BREAK))
+    dropped = rows_not_kept(candidates, "event_id", EVENT_TIE_BREAK)
+    return window.without(dropped), dropped.len()
+
+
+def unusable_contact_ids(contacts: pl.DataFrame, quarantined_contacts: pl.DataFrame | None) -> pl.Series:
+    """Ids of quarantined contacts that have no usable row (de-duplication keeps one row per
+    id, so `contacts` may be the kept rows before or after it). Events are compared against
+    these few rather than the million usable ones."""
+    if quarantined_contacts is None or quarantined_contacts.is_empty():
+        return pl.Series("contact_id", [], pl.String)
+    unusable = quarantined_contacts.get_column("contact_id").unique()
+    return unusable.filter(~unusable.is_in(contacts.get_column("contact_id").implode()))
+
+
+QUARANTINED_CONTACT = "contact quarantined: see quarantine/contacts.parquet"
 
 
 def events_of_usable_contacts(
     events: pl.DataFrame, contacts: pl.DataFrame, quarantined_contacts: pl.DataFrame | None
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(events kept, events quarantined because their contact was quarantined)."""
-    if quarantined_contacts is None or quarantined_contacts.is_empty():
+    unusable = unusable_contact_ids(contacts, quarantined_contacts)
+    if unusable.is_empty():
         return events, events.clear().with_columns(pl.lit(None, pl.String).alias("quarantine_reasons"))
-    # Compare against the few quarantined ids rather than the million usable ones (an id
-    # with one good and one quarantined row stays usable).
-    unusable = quarantined_contacts.get_column("contact_id").unique()
-    unusable = unusable.filter(~unusable.is_in(contacts.get_column("contact_id").implode()))
     orphaned = events.select(pl.col("contact_id").is_in(unusable.implode())).to_series()
-    set_aside = events.filter(orphaned).with_columns(
-        pl.lit("contact quarantined: see quarantine/contacts.parquet").alias("quarantine_reasons")
-    )
+    set_aside = events.filter(orphaned).with_columns(pl.lit(QUARANTINED_CONTACT).alias("quarantine_reasons"))
     return events.filter(~orphaned), set_aside
+
+
+def window_of_usable_contacts(
+    window: EventWindow, contacts: pl.DataFrame, quarantined_contacts: pl.DataFrame | None
+) -> tuple[EventWindow, pl.DataFrame]:
+    """`events_of_usable_contacts` on a window: (the window less those events, the events
+    set aside, whole). Those rows were read with the window checks when the window has them."""
+    of_quarantined = window.of_quarantined_contacts
+    if of_quarantined is None:
+        of_quarantined, _ = rows_naming(window.stored, unusable_contact_ids(contacts, quarantined_contacts))
+    rows = window.scan().clear().collect()  # the columns as `scan` gives them
+    set_aside = pl.concat([rows, of_quarantined.filter(~pl.col("_row").is_in(window.left_out.implode()))], how="diagonal_relaxed")
+    set_aside = set_aside.drop("file").with_columns(pl.lit(QUARANTINED_CONTACT).alias("quarantine_reasons"))
+    return window.without(set_aside.get_column("_row")), set_aside
 
 
 def suppression_domains(lists: dict[str, pl.DataFrame | None]) -> dict[str, pl.Series]:

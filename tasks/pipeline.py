@@ -185,7 +185,9 @@ def check_inputs(
         recalled = steps.recall_event_files(daily.window, state, out_dir, config)
         checked = recalled.remembered + [steps.validate_event_file(file, sha256, out_dir, config) for file, sha256 in recalled.new]
         event_files = {"validated": len(recalled.new), "remembered": len(recalled.remembered)}
-        sources["events"] = steps.assemble_event_window(checked, state, out_dir, parameters, config, as_of, keys["contact_ids"])
+        sources["events"] = steps.assemble_event_window(
+            checked, state, out_dir, parameters, config, as_of, keys["contact_ids"], sources.get("contacts")
+        )
         sources = {name: sources[name] for name in SOURCE_ORDER}  # contract order, as for one export
     return CheckedInputs(sources, event_files)
 

@@ -41,7 +41,9 @@ def contact_engagement(events: pl.LazyFrame | pl.DataFrame, config: Config, as_o
 
     One pass over the events: each row's contribution to every column is worked out first
     and the group-by only adds them up (plain sums and maxima; filters inside a group-by
-    over 10M events cost twice as much, and a second group-by for the decay as much again)."""
+    over 10M events cost twice as much, and a second group-by for the decay as much again).
+    Rows come in no particular order: `contacts_with_engagement` orders the contacts (sorting
+    10M contact ids here as well took 8.5 s at XL)."""
     rules = config.lead_scoring.engagement
     trend = config.account_scoring.trend
     earliest = min(window_start(as_of, rules.lookback_days), window_start(as_of, 2 * trend.window_days))
@@ -94,7 +96,6 @@ def contact_engagement(events: pl.LazyFrame | pl.DataFrame, config: Config, as_o
             pl.when(pl.col("_in_lookback") > 0).then(decay.by_type).alias("decayed_by_type"),
         )
         .drop("_in_lookback", *decay.scratch)
-        .sort("contact_id")
         .collect(engine="streaming")
     )
 
@@ -352,7 +353,7 @@ def technology_matches(technographics: pl.DataFrame, config: Config, as_of: dt.d
 
 
 def weekly_account_points(
-    events: pl.DataFrame, contacts: pl.DataFrame, domains: list[str], config: Config, as_of: dt.date, weeks: int = REPORT_WEEKS
+    events: pl.DataFrame | pl.LazyFrame, contacts: pl.DataFrame, domains: list[str], config: Config, as_of: dt.date, weeks: int = REPORT_WEEKS
 ) -> pl.DataFrame:
     """Engagement points per week (Monday start) of the given accounts over the last `weeks`
     weeks, every event at its reference points: the trend chart of the top accounts."""
@@ -367,5 +368,5 @@ def weekly_account_points(
         .group_by("domain", pl.col("occurred_at").dt.date().dt.truncate("1w").alias("week"))
         .agg(points.sum().alias("points"))
         .sort("domain", "week")
-        .collect()
+        .collect(engine="streaming")
     )

@@ -23,7 +23,7 @@ class Shard:
     of: int
     accounts: pl.DataFrame
     contacts: pl.DataFrame
-    events: pl.DataFrame
+    events: pl.DataFrame | pl.LazyFrame  # lazy: read from the state store by the shard's own query
     technographics: pl.DataFrame
     intent: pl.DataFrame
 
@@ -35,9 +35,15 @@ def shard_number(count: int) -> pl.Expr:
 
 
 def split(
-    accounts: pl.DataFrame, contacts: pl.DataFrame, events: pl.DataFrame, technographics: pl.DataFrame, intent: pl.DataFrame, count: int
+    accounts: pl.DataFrame,
+    contacts: pl.DataFrame,
+    events: pl.DataFrame | pl.LazyFrame,
+    technographics: pl.DataFrame,
+    intent: pl.DataFrame,
+    count: int,
 ) -> list[Shard]:
-    """`count` shards; events follow their contact's account."""
+    """`count` shards; events follow their contact's account. Lazy events (daily files) stay
+    lazy: each shard's query reads only its contacts' events."""
     if count == 1:
         return [Shard(0, 1, accounts, contacts, events, technographics, intent)]
     number = shard_number(count).alias("_shard")
@@ -45,15 +51,21 @@ def split(
     numbered = {
         "accounts": accounts.with_columns(number),
         "contacts": contacts.with_columns(number),
-        # events follow their contact (every event's contact is a usable contact by now)
-        "events": events.join(contact_shard, on="contact_id", how="inner", maintain_order="left"),
         "technographics": technographics.with_columns(number),
         "intent": intent.with_columns(number),
     }
+    if isinstance(events, pl.DataFrame):
+        # events follow their contact (every event's contact is a usable contact by now)
+        numbered["events"] = events.join(contact_shard, on="contact_id", how="inner", maintain_order="left")
     parts = {
         name: {key[0]: part for key, part in frame.partition_by("_shard", as_dict=True, include_key=False, maintain_order=True).items()}
         for name, frame in numbered.items()
     }
+    if isinstance(events, pl.LazyFrame):
+        parts["events"] = {
+            n: events.join(contact_shard.filter(pl.col("_shard") == n).select("contact_id").lazy(), on="contact_id", how="semi")
+            for n in range(count)
+        }
     empty = {"accounts": accounts, "contacts": contacts, "events": events, "technographics": technographics, "intent": intent}
     return [Shard(n, count, **{name: parts[name].get(n, empty[name].clear()) for name in empty}) for n in range(count)]
 

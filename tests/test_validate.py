@@ -202,10 +202,10 @@ def test_severity_overrides_follow_one_rule_for_every_suite():
 
     kept = pl.DataFrame({"contact_id": ["c1", "c9"], "occurred_at": [dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc)] * 2})
     parameters = {"events_fresh_from": dt.datetime(2026, 11, 20, tzinfo=dt.timezone.utc), "volume_floors": {}}
-    checks, orphans, _ = window_checks(kept, pl.Series(["c1"]), 2, parameters)
+    checks, orphans = window_checks(kept, pl.Series(["c1"]), 2, parameters)
     assert [c.severity for c in checks] == ["warning", "blocking", "blocking"] and orphans.height == 1
     stale = "expect_column_max_to_be_between(occurred_at)"
-    checks, _, _ = window_checks(kept, pl.Series(["c1"]), 2, parameters, {stale: "warning"})
+    checks, _ = window_checks(kept, pl.Series(["c1"]), 2, parameters, {stale: "warning"})
     assert [c.label for c in checks][1] == stale and checks[1].severity == "warning" and not checks[1].success
 
 

@@ -1,0 +1,66 @@
+"""The scoring window's events where they lie: the state store's daily files, read as one lazy
+scan by every step that needs them (window checks, de-duplication, contact engagement, the
+report's weekly chart), never held in memory whole.
+
+Steps that take rows out of the window (events naming no contact, repeated event ids, events
+of quarantined contacts) record which (`_row`, numbered across the window) rather than copy
+what is left: at XL the window is 37M events, and every copy of it cost gigabytes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from abmq.tasks.sources import SOURCES
+
+
+@dataclass(frozen=True)
+class EventWindow:
+    """Validated events of the window's daily files, less the rows `left_out`."""
+
+    stored: pl.LazyFrame  # every kept row of the window's files, with `_row` and `file`
+    rows: int  # rows `stored` yields
+    left_out: pl.Series = field(default_factory=lambda: pl.Series("_row", [], pl.Int64))
+    # events of quarantined contacts, whole, read in the same pass as the window checks (one
+    # pass over every column of the window costs ~8 s at XL); None: not read yet
+    of_quarantined_contacts: pl.DataFrame | None = None
+
+    @property
+    def height(self) -> int:
+        return self.rows - self.left_out.len()
+
+    def scan(self) -> pl.LazyFrame:
+        """The rows still in, every stored column (the contract's optional columns an export
+        left out as empty columns, as for one export)."""
+        rows = self.stored if self.left_out.is_empty() else self.stored.filter(~pl.col("_row").is_in(self.left_out.implode()))
+        present = rows.collect_schema().names()
+        missing = {name: dtype for name, dtype in SOURCES["events"].optional.items() if name not in present}
+        return rows.with_columns(pl.lit(None, dtype).alias(name) for name, dtype in missing.items()) if missing else rows
+
+    def without(self, rows: pl.Series) -> EventWindow:
+        """The window less `rows` (their `_row` numbers)."""
+        if rows.is_empty():
+            return self
+        left_out = pl.concat([self.left_out, rows.cast(pl.Int64).rename("_row")]).unique().sort()
+        return EventWindow(self.stored, self.rows, left_out, self.of_quarantined_contacts)
+
+    def collect(self, query: pl.LazyFrame) -> pl.DataFrame:
+        return collect(query)
+
+
+def collect(query: pl.LazyFrame) -> pl.DataFrame:
+    """A query over a window, run on the streaming engine, in `_row` order when it keeps the
+    column (the streaming engine need not keep the files' order)."""
+    found = query.collect(engine="streaming")
+    return found.sort("_row") if "_row" in found.columns else found
+
+
+def rows_naming(stored: pl.LazyFrame, contacts: pl.Series, not_in: pl.Series | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(stored rows naming a contact of `contacts`, stored rows naming none of `not_in`),
+    whole, in one pass over the window."""
+    named = pl.col("contact_id").is_in(contacts.implode())
+    unknown = ~pl.col("contact_id").is_in(not_in.implode()) if not_in is not None else pl.lit(False)
+    found = collect(stored.filter(named | unknown).with_columns(unknown.alias("_unknown")))
+    return found.filter(~pl.col("_unknown")).drop("_unknown"), found.filter(pl.col("_unknown")).drop("_unknown")

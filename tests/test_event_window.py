@@ -1,0 +1,97 @@
+"""Daily event files are read where the state store keeps them (tasks/event_window.py): the
+window is never collected whole, yet the scores, counts and quarantined events equal those of
+the same events delivered as one export, in one shard or several."""
+
+import datetime as dt
+import tempfile
+
+import handbuilt
+import polars as pl
+import pytest
+
+from abmq.config import load_config
+from abmq.tasks import pipeline
+from abmq.tasks.event_window import EventWindow
+
+AS_OF = handbuilt.AS_OF
+
+# beside the hand-built events: one event id delivered on two days for two people (the
+# earlier one is kept, whichever file it is in), and an event naming no contact at all
+EXTRA_EVENTS = [
+    ("e77", "h1", "demo_request", 5),
+    ("e77", "h2", "demo_request", 9),
+    ("e99", "nobody", "demo_request", 2),
+]
+
+
+def write_inputs(root, daily: bool):
+    folder = handbuilt.write(root, fmt="parquet")
+    extra = pl.DataFrame(
+        [(eid, cid, etype, handbuilt.days_ago(days), None) for eid, cid, etype, days in EXTRA_EVENTS],
+        schema=["event_id", "contact_id", "event_type", "occurred_at", "detail"],
+        orient="row",
+    )
+    events = pl.concat([pl.read_parquet(folder / "events.parquet"), extra])
+    if not daily:
+        events.write_parquet(folder / "events.parquet")
+        return folder
+    (folder / "events.parquet").unlink()
+    (folder / "events").mkdir()
+    for (day,), part in events.with_columns(day=pl.col("occurred_at").str.slice(0, 10)).partition_by("day", as_dict=True).items():
+        part.drop("day").write_parquet(folder / "events" / f"{day}.parquet")
+    return folder
+
+
+def assessed(folder, shards: int = 1):
+    config = load_config()
+    out = tempfile.mkdtemp(prefix="abmq-window-")
+    checked = pipeline.check_inputs(str(folder), out, config, AS_OF)
+    return checked, pipeline.assess(checked.sources, config, AS_OF, shard_count=shards)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    single = write_inputs(tmp_path_factory.mktemp("single"), daily=False)
+    daily = write_inputs(tmp_path_factory.mktemp("daily"), daily=True)
+    return {"single": assessed(single), "daily": assessed(daily), "daily, 3 shards": assessed(daily, shards=3)}
+
+
+def test_daily_events_are_read_where_they_are_stored(runs):
+    checked, assessment = runs["daily"]
+    assert checked.sources["events"].kept is None and checked.sources["events"].window is not None
+    assert isinstance(assessment.cleaned.clean.events, pl.LazyFrame)
+
+
+@pytest.mark.parametrize("run", ["daily", "daily, 3 shards"])
+def test_the_window_scores_like_one_export(runs, run):
+    _, single = runs["single"]
+    _, daily = runs[run]
+    assert daily.contacts.equals(single.contacts)
+    assert daily.accounts.equals(single.accounts)
+    # e77 counts once, for h2 (the earlier of the two); nobody's event counts for no one
+    h = daily.contacts.filter(pl.col("contact_id").is_in(["h1", "h2"])).sort("contact_id")
+    assert h["n_demo_request"].to_list() == [0, 1]
+
+
+def test_the_window_counts_and_sets_aside_like_one_export(runs):
+    _, single = runs["single"]
+    _, daily = runs["daily"]
+    events = {name: run.cleaned.accounting["events"] for name, run in (("single", single), ("daily", daily))}
+    # e30 is a day older than any window: one export counts it as used, daily files leave its day unread
+    assert events["daily"]["used"] == events["single"]["used"] - 1 == single.cleaned.clean.events.height - 1
+    assert daily.cleaned.clean.events.collect().height == events["daily"]["used"]
+    assert events["daily"]["merged"] == events["single"]["merged"] == 2  # e43's copy and h1's e77
+    assert [s["unexpected_count"] for s in events["daily"]["set_aside"]] == [1]  # e94, of quarantined contact x1
+
+    def quarantined(run):
+        return sorted(run.cleaned.sources["events"].quarantined["event_id"].to_list())
+
+    # e95 is dated tomorrow: one export quarantines it; as a daily file it waits for its day
+    assert quarantined(daily) == sorted(set(quarantined(single)) - {"e95"}) == ["e94", "e99"]
+
+
+def test_a_window_leaves_rows_out_without_copying_the_rest():
+    stored = pl.LazyFrame({"_row": [0, 1, 2, 3], "event_id": ["a", "b", "c", "d"]}, schema_overrides={"_row": pl.UInt32})
+    window = EventWindow(stored, 4).without(pl.Series([2, 0]))
+    assert window.height == 2 and window.without(pl.Series([2])).height == 2
+    assert window.collect(window.scan().select("_row", "event_id"))["event_id"].to_list() == ["b", "d"]
