@@ -170,7 +170,8 @@ def window_checks(
     Returns (outcomes, orphaned rows with their reason)."""
     kept = kept.lazy()
     orphaned = ~pl.col("contact_id").is_in(contact_ids.implode())
-    summary = kept.select(pl.len().alias("rows"), orphaned.sum().alias("orphans"), pl.col("occurred_at").max().alias("newest"))
+    counted = orphaned.sum() if orphaned_rows is None else pl.lit(orphaned_rows.height)  # the set of ids costs 14 s at XL
+    summary = kept.select(pl.len().alias("rows"), counted.alias("orphans"), pl.col("occurred_at").max().alias("newest"))
     rows, orphan_count, newest = summary.collect(engine="streaming").row(0)
     contact_check = validate.ExpectationOutcome(
         source="events",

@@ -59,8 +59,13 @@ def collect(query: pl.LazyFrame) -> pl.DataFrame:
 
 def rows_naming(stored: pl.LazyFrame, contacts: pl.Series, not_in: pl.Series | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(stored rows naming a contact of `contacts`, stored rows naming none of `not_in`),
-    whole, in one pass over the window."""
-    named = pl.col("contact_id").is_in(contacts.implode())
+    whole, in one pass over the window. The tests are columns first and filtered on after:
+    a filter on them would be pushed into every file's scan, each building its own set of
+    the 10M contact ids (minutes at XL, against 20 s)."""
     unknown = ~pl.col("contact_id").is_in(not_in.implode()) if not_in is not None else pl.lit(False)
-    found = collect(stored.filter(named | unknown).with_columns(unknown.alias("_unknown")))
-    return found.filter(~pl.col("_unknown")).drop("_unknown"), found.filter(pl.col("_unknown")).drop("_unknown")
+    flagged = stored.with_columns(pl.col("contact_id").is_in(contacts.implode()).alias("_named"), unknown.alias("_unknown"))
+    found = collect(flagged.filter(pl.col("_named") | pl.col("_unknown")))
+    return (
+        found.filter(pl.col("_named")).drop("_named", "_unknown"),
+        found.filter(pl.col("_unknown")).drop("_named", "_unknown"),
+    )

@@ -172,9 +172,12 @@ def decayed_engagement(events: pl.LazyFrame | pl.DataFrame, config: Config, as_o
 
 
 def contacts_with_engagement(contacts: pl.DataFrame, engagement: pl.DataFrame) -> pl.DataFrame:
-    """Every usable contact with its engagement (zero when it had no events in the windows)."""
+    """Every usable contact with its engagement (zero when it had no events in the windows),
+    in contact id order. Exports often come in that order already: then the join keeps it and
+    10M contacts are not sorted again (8 s at XL)."""
     zero_fill = [c for c in engagement.columns if c.startswith("n_") or c.endswith("_points")]  # incl. decayed_points
-    return contacts.join(engagement, on="contact_id", how="left").with_columns(pl.col(zero_fill).fill_null(0)).sort("contact_id")
+    joined = contacts.join(engagement, on="contact_id", how="left", maintain_order="left").with_columns(pl.col(zero_fill).fill_null(0))
+    return joined if contacts.get_column("contact_id").is_sorted() else joined.sort("contact_id")
 
 
 def matches_role(role) -> pl.Expr:

@@ -337,3 +337,15 @@ def test_people_points_are_the_exact_sum_of_each_persons_tenths(order):
     rolled = rollup.account_rollup(people[order], CONFIG)
     assert rolled["people_points_raw"].to_list() == [4.5]
     assert rolled["contacts"].to_list() == [3]
+
+
+def test_contacts_come_out_in_id_order_sorted_or_not():
+    """The join keeps an export's id order when it has one and sorts when it has not: the
+    same table either way, zero engagement filled in."""
+    contacts = pl.DataFrame({"contact_id": ["c3", "c1", "c2"], "domain": ["a.com", "a.com", "b.com"]})
+    engagement = pl.DataFrame({"contact_id": ["c2", "c3"], "n_demo_request": [1, 2], "engagement_points": [30, 60]})
+    unsorted = rollup.contacts_with_engagement(contacts, engagement)
+    presorted = rollup.contacts_with_engagement(contacts.sort("contact_id"), engagement)
+    assert unsorted.equals(presorted)
+    assert unsorted["contact_id"].to_list() == ["c1", "c2", "c3"]
+    assert unsorted["n_demo_request"].to_list() == [0, 1, 2] and unsorted["engagement_points"].to_list() == [0, 30, 60]
