@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -135,27 +136,41 @@ def _write_atomically(frame: pl.DataFrame, path: Path) -> None:
     os.replace(temporary, path)
 
 
-def scan_window(entries: list[tuple[EventFile, dict[str, Any]]], out_dir: Path, which: str) -> pl.LazyFrame:
-    """The window's kept (or quarantined) rows in file order, as a lazy scan of the stored
-    files (no row is read until a query collects it); `_row` numbers rows across the window
-    as if the files were one export, so ties break the same cached or not, and `file` names
-    each row's daily file."""
+@dataclass(frozen=True)
+class StoredFile:
+    """One daily file's kept (or quarantined) rows in the store, as a lazy scan."""
+
+    scan: pl.LazyFrame  # with `_row` numbered across the window, and `file`
+    first_row: int  # the file's rows are numbered first_row .. first_row + rows - 1
+    rows: int  # rows the file had (kept and quarantined)
+
+
+def stored_files(entries: list[tuple[EventFile, dict[str, Any]]], out_dir: Path, which: str) -> list[StoredFile]:
+    """The window's kept (or quarantined) rows, file by file in file order; `_row` numbers rows
+    across the window as if the files were one export, so ties break the same cached or not,
+    and `file` names each row's daily file. No row is read until a query collects it."""
     folder = state_folder(out_dir)
-    scans, offset = [], 0
+    files, offset = [], 0
     for file, entry in entries:
         if entry[which]:
-            scans.append(
-                pl.scan_parquet(folder / entry[which]).with_columns(
-                    (pl.col("_row") + offset).alias("_row"), pl.lit(file.name).alias("file")
-                )
-            )
+            scan = pl.scan_parquet(folder / entry[which]).with_columns((pl.col("_row") + offset).alias("_row"), pl.lit(file.name).alias("file"))
+            files.append(StoredFile(scan, offset, entry["rows"]))
         offset += entry["rows"]
-    if not scans:
+    return files
+
+
+def scan_window(entries: list[tuple[EventFile, dict[str, Any]]], out_dir: Path, which: str) -> pl.LazyFrame:
+    """`stored_files` as one lazy scan."""
+    return one_scan(stored_files(entries, out_dir, which), which)
+
+
+def one_scan(files: list[StoredFile], which: str) -> pl.LazyFrame:
+    if not files:
         schema = {"_row": pl.UInt32, **SOURCES["events"].required, "file": pl.String}
         if which == "quarantined":
             schema["quarantine_reasons"] = pl.String
         return pl.LazyFrame(schema=schema)
-    return pl.concat(scans, how="diagonal_relaxed")
+    return pl.concat([f.scan for f in files], how="diagonal_relaxed")
 
 
 def read_window(entries: list[tuple[EventFile, dict[str, Any]]], out_dir: Path, which: str) -> pl.DataFrame:

@@ -9,10 +9,12 @@ what is left: at XL the window is 37M events, and every copy of it cost gigabyte
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import polars as pl
 
+from abmq.tasks.event_store import StoredFile
 from abmq.tasks.sources import SOURCES
 
 
@@ -20,9 +22,10 @@ from abmq.tasks.sources import SOURCES
 class EventWindow:
     """Validated events of the window's daily files, less the rows `left_out`."""
 
-    stored: pl.LazyFrame  # every kept row of the window's files, with `_row` and `file`
+    files: tuple[StoredFile, ...]  # each daily file's kept rows
+    stored: pl.LazyFrame  # `files` as one scan: every kept row, with `_row` and `file`
     rows: int  # rows `stored` yields
-    left_out: pl.Series = field(default_factory=lambda: pl.Series("_row", [], pl.Int64))
+    left_out: pl.Series = field(default_factory=lambda: pl.Series("_row", [], pl.Int64))  # sorted
     # events of quarantined contacts, whole, read in the same pass as the window checks (one
     # pass over every column of the window costs ~8 s at XL); None: not read yet
     of_quarantined_contacts: pl.DataFrame | None = None
@@ -33,8 +36,17 @@ class EventWindow:
 
     def scan(self) -> pl.LazyFrame:
         """The rows still in, every stored column (the contract's optional columns an export
-        left out as empty columns, as for one export)."""
-        rows = self.stored if self.left_out.is_empty() else self.stored.filter(~pl.col("_row").is_in(self.left_out.implode()))
+        left out as empty columns, as for one export). Each file leaves out only its own rows:
+        one filter on the whole list would be repeated in every file's scan."""
+        if self.left_out.is_empty():
+            rows = self.stored
+        else:
+            parts = []
+            for file in self.files:
+                start, end = self.left_out.search_sorted(pl.Series([file.first_row, file.first_row + file.rows]), side="left").to_list()
+                own = self.left_out.slice(start, end - start)
+                parts.append(file.scan.filter(~pl.col("_row").is_in(own.implode())) if own.len() else file.scan)
+            rows = pl.concat(parts, how="diagonal_relaxed")
         present = rows.collect_schema().names()
         missing = {name: dtype for name, dtype in SOURCES["events"].optional.items() if name not in present}
         return rows.with_columns(pl.lit(None, dtype).alias(name) for name, dtype in missing.items()) if missing else rows
@@ -44,10 +56,7 @@ class EventWindow:
         if rows.is_empty():
             return self
         left_out = pl.concat([self.left_out, rows.cast(pl.Int64).rename("_row")]).unique().sort()
-        return EventWindow(self.stored, self.rows, left_out, self.of_quarantined_contacts)
-
-    def collect(self, query: pl.LazyFrame) -> pl.DataFrame:
-        return collect(query)
+        return dataclasses.replace(self, left_out=left_out)
 
 
 def collect(query: pl.LazyFrame) -> pl.DataFrame:

@@ -233,10 +233,14 @@ def assemble_event_window(
         source="events", files=list(by_name), rows_in=rows_in, suite=suite, outcomes=event_partitions.summed_outcomes(entries, suite)
     )
     contact_ids = contact_ids if contact_ids is not None else EMPTY_KEYS
-    stored = event_store.scan_window(entries, Path(out_dir), "kept")
+    files = event_store.stored_files(entries, Path(out_dir), "kept")
+    stored = event_store.one_scan(files, "kept")
     quarantined = event_store.read_window(entries, Path(out_dir), "quarantined")
-    unusable = normalise.unusable_contact_ids(contacts.kept, contacts.quarantined) if contacts and contacts.kept is not None else EMPTY_KEYS
-    of_quarantined_contacts, orphaned = event_window.rows_naming(stored, unusable, contact_ids)
+    if contacts is not None and contacts.kept is not None:
+        unusable = normalise.unusable_contact_ids(contacts.kept, contacts.quarantined)
+        of_quarantined_contacts, orphaned = event_window.rows_naming(stored, unusable, contact_ids)
+    else:  # normalising reads them (tests that assemble a window alone)
+        of_quarantined_contacts, orphaned = None, None
     window_outcomes, orphans = event_partitions.window_checks(
         stored, contact_ids, rows_in, parameters, config.data_quality.severity_overrides.get("events", {}), orphaned
     )
@@ -244,7 +248,7 @@ def assemble_event_window(
     examples = event_partitions.window_examples(entries)
     if orphans.height:
         examples[window_outcomes[0].label] = quarantine.example_rows(orphans.drop("quarantine_reasons"))
-    window = event_window.EventWindow(stored, window_outcomes[0].element_count, of_quarantined_contacts=of_quarantined_contacts)
+    window = event_window.EventWindow(tuple(files), stored, window_outcomes[0].element_count, of_quarantined_contacts=of_quarantined_contacts)
     window = window.without(orphans.get_column("_row"))
     # remembered from now on: what a run as of this date or later can use
     start = rollup.first_day_read(config, as_of).isoformat()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from abmq.tasks.event_window import EventWindow, rows_naming
+from abmq.tasks.event_window import EventWindow, collect, rows_naming
 from abmq.vocabulary import FIT_SIGNALS
 
 FIRMOGRAPHICS = FIT_SIGNALS  # the columns whose absence sends an account to enrichment
@@ -95,10 +95,10 @@ def dedupe_window(window: EventWindow) -> tuple[EventWindow, int]:
     """`dedupe_events` on a window read where it lies: only the event ids' hashes are read in
     full (8 bytes a row), then the few rows whose hash repeats."""
     event_hash = pl.col("event_id").hash(seed=0)
-    repeated = repeated_hashes(window.collect(window.scan().select(event_hash.alias("hash"))).get_column("hash"))
+    repeated = repeated_hashes(collect(window.scan().select(event_hash.alias("hash"))).get_column("hash"))
     if repeated.is_empty():
         return window, 0
-    candidates = window.collect(window.scan().filter(event_hash.is_in(repeated.implode())).select("_row", "event_id", *EVENT_TIE_BREAK))
+    candidates = collect(window.scan().filter(event_hash.is_in(repeated.implode())).select("_row", "event_id", *EVENT_TIE_BREAK))
     dropped = rows_not_kept(candidates, "event_id", EVENT_TIE_BREAK)
     return window.without(dropped), dropped.len()
 

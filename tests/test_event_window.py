@@ -11,7 +11,8 @@ import pytest
 
 from abmq.config import load_config
 from abmq.tasks import pipeline
-from abmq.tasks.event_window import EventWindow
+from abmq.tasks.event_store import StoredFile
+from abmq.tasks.event_window import EventWindow, collect
 
 AS_OF = handbuilt.AS_OF
 
@@ -91,7 +92,12 @@ def test_the_window_counts_and_sets_aside_like_one_export(runs):
 
 
 def test_a_window_leaves_rows_out_without_copying_the_rest():
-    stored = pl.LazyFrame({"_row": [0, 1, 2, 3], "event_id": ["a", "b", "c", "d"]}, schema_overrides={"_row": pl.UInt32})
-    window = EventWindow(stored, 4).without(pl.Series([2, 0]))
-    assert window.height == 2 and window.without(pl.Series([2])).height == 2
-    assert window.collect(window.scan().select("_row", "event_id"))["event_id"].to_list() == ["b", "d"]
+    """Two stored files (rows 0-2 and 3-5; row 2 was quarantined when validated): each file
+    leaves out its own rows."""
+    first = pl.LazyFrame({"_row": [0, 1], "event_id": ["a", "b"]}, schema_overrides={"_row": pl.UInt32})
+    second = pl.LazyFrame({"_row": [3, 4, 5], "event_id": ["d", "e", "f"]}, schema_overrides={"_row": pl.UInt32})
+    files = (StoredFile(first, 0, 3), StoredFile(second, 3, 3))
+    window = EventWindow(files, pl.concat([first, second]), 5).without(pl.Series([4, 0]))
+    assert window.height == 3 and window.without(pl.Series([4])).height == 3
+    assert collect(window.scan().select("_row", "event_id"))["event_id"].to_list() == ["b", "d", "f"]
+    assert collect(window.without(pl.Series([3, 5])).scan().select("event_id"))["event_id"].sort().to_list() == ["b"]
