@@ -13,7 +13,6 @@ import hashlib
 import json
 import os
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ import polars as pl
 from abmq.config import Limits, SourceMapping
 from abmq.tasks import catalog, input_limits, mapping, staging
 from abmq.tasks.event_partitions import DAY_IN_NAME, MANIFEST, STATE_DIR, EventFile, ValidatedFile, suite_hash
+from abmq.tasks.event_window import StoredFile
 from abmq.tasks.sources import SOURCES, UTC_TIMESTAMP
 
 
@@ -136,15 +136,6 @@ def _write_atomically(frame: pl.DataFrame, path: Path) -> None:
     os.replace(temporary, path)
 
 
-@dataclass(frozen=True)
-class StoredFile:
-    """One daily file's kept (or quarantined) rows in the store, as a lazy scan."""
-
-    scan: pl.LazyFrame  # with `_row` numbered across the window, and `file`
-    first_row: int  # the file's rows are numbered first_row .. first_row + rows - 1
-    rows: int  # rows the file had (kept and quarantined)
-
-
 def stored_files(entries: list[tuple[EventFile, dict[str, Any]]], out_dir: Path, which: str) -> list[StoredFile]:
     """The window's kept (or quarantined) rows, file by file in file order; `_row` numbers rows
     across the window as if the files were one export, so ties break the same cached or not,
@@ -153,7 +144,9 @@ def stored_files(entries: list[tuple[EventFile, dict[str, Any]]], out_dir: Path,
     files, offset = [], 0
     for file, entry in entries:
         if entry[which]:
-            scan = pl.scan_parquet(folder / entry[which]).with_columns((pl.col("_row") + offset).alias("_row"), pl.lit(file.name).alias("file"))
+            scan = pl.scan_parquet(folder / entry[which]).with_columns(
+                (pl.col("_row") + offset).alias("_row"), pl.lit(file.name).alias("file")
+            )
             files.append(StoredFile(scan, offset, entry["rows"]))
         offset += entry["rows"]
     return files

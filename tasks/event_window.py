@@ -14,8 +14,17 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from abmq.tasks.event_store import StoredFile
 from abmq.tasks.sources import SOURCES
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """One daily file's kept (or quarantined) rows in the state store, as a lazy scan
+    (`event_store.stored_files`)."""
+
+    scan: pl.LazyFrame  # with `_row` numbered across the window, and `file`
+    first_row: int  # the file's rows are numbered first_row .. first_row + rows - 1
+    rows: int  # rows the file had (kept and quarantined)
 
 
 @dataclass(frozen=True)

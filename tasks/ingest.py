@@ -248,7 +248,9 @@ def assemble_event_window(
     examples = event_partitions.window_examples(entries)
     if orphans.height:
         examples[window_outcomes[0].label] = quarantine.example_rows(orphans.drop("quarantine_reasons"))
-    window = event_window.EventWindow(tuple(files), stored, window_outcomes[0].element_count, of_quarantined_contacts=of_quarantined_contacts)
+    window = event_window.EventWindow(
+        tuple(files), stored, window_outcomes[0].element_count, of_quarantined_contacts=of_quarantined_contacts
+    )
     window = window.without(orphans.get_column("_row"))
     # remembered from now on: what a run as of this date or later can use
     start = rollup.first_day_read(config, as_of).isoformat()

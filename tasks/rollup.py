@@ -356,7 +356,12 @@ def technology_matches(technographics: pl.DataFrame, config: Config, as_of: dt.d
 
 
 def weekly_account_points(
-    events: pl.DataFrame | pl.LazyFrame, contacts: pl.DataFrame, domains: list[str], config: Config, as_of: dt.date, weeks: int = REPORT_WEEKS
+    events: pl.DataFrame | pl.LazyFrame,
+    contacts: pl.DataFrame,
+    domains: list[str],
+    config: Config,
+    as_of: dt.date,
+    weeks: int = REPORT_WEEKS,
 ) -> pl.DataFrame:
     """Engagement points per week (Monday start) of the given accounts over the last `weeks`
     weeks, every event at its reference points: the trend chart of the top accounts."""

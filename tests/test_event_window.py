@@ -2,7 +2,6 @@
 window is never collected whole, yet the scores, counts and quarantined events equal those of
 the same events delivered as one export, in one shard or several."""
 
-import datetime as dt
 import tempfile
 
 import handbuilt
@@ -11,8 +10,7 @@ import pytest
 
 from abmq.config import load_config
 from abmq.tasks import pipeline
-from abmq.tasks.event_store import StoredFile
-from abmq.tasks.event_window import EventWindow, collect
+from abmq.tasks.event_window import EventWindow, StoredFile, collect
 
 AS_OF = handbuilt.AS_OF
 
