@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import shutil
 import tempfile
 from pathlib import Path
+
+import polars as pl
 
 from abmq.config import Config, load_config
 from abmq.tasks import gate, ingest, pipeline
@@ -42,3 +45,13 @@ def tree_digest(folder: Path, skip: tuple[str, ...] = ()) -> dict[str, str]:
         for p in sorted(folder.rglob("*"))
         if p.is_file() and not set(skip) & set(p.relative_to(folder).parts) and p.name != ".lock"
     }
+
+
+def split_by_day(single: Path, daily: Path) -> None:
+    """The same export as `events.parquet`, delivered as events/<day>.parquet."""
+    shutil.copytree(single, daily)
+    (daily / "events.parquet").unlink()
+    (daily / "events").mkdir()
+    events = pl.read_parquet(single / "events.parquet").with_columns(day=pl.col("occurred_at").dt.date())
+    for (day,), part in events.partition_by("day", as_dict=True, maintain_order=True).items():
+        part.drop("day").write_parquet(daily / "events" / f"{day}.parquet")

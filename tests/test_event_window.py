@@ -41,18 +41,20 @@ def write_inputs(root, daily: bool):
     return folder
 
 
-def assessed(folder, shards: int = 1):
-    config = load_config()
-    out = tempfile.mkdtemp(prefix="abmq-window-")
-    checked = pipeline.check_inputs(str(folder), out, config, AS_OF)
-    return checked, pipeline.assess(checked.sources, config, AS_OF, shard_count=shards)
+def checked_inputs(folder):
+    return pipeline.check_inputs(str(folder), tempfile.mkdtemp(prefix="abmq-window-"), load_config(), AS_OF)
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    single = write_inputs(tmp_path_factory.mktemp("single"), daily=False)
-    daily = write_inputs(tmp_path_factory.mktemp("daily"), daily=True)
-    return {"single": assessed(single), "daily": assessed(daily), "daily, 3 shards": assessed(daily, shards=3)}
+    config = load_config()
+    single = checked_inputs(write_inputs(tmp_path_factory.mktemp("single"), daily=False))
+    daily = checked_inputs(write_inputs(tmp_path_factory.mktemp("daily"), daily=True))
+    return {
+        "single": (single, pipeline.assess(single.sources, config, AS_OF)),
+        "daily": (daily, pipeline.assess(daily.sources, config, AS_OF)),
+        "daily, 3 shards": (daily, pipeline.assess(daily.sources, config, AS_OF, shard_count=3)),
+    }
 
 
 def test_daily_events_are_read_where_they_are_stored(runs):

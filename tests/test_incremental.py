@@ -20,16 +20,6 @@ AS_OF = dt.date(2026, 11, 25)
 DAY_BEFORE = AS_OF - dt.timedelta(days=1)
 
 
-def split_by_day(single: Path, daily: Path) -> None:
-    """The same export as `events.parquet`, delivered as events/<day>.parquet."""
-    shutil.copytree(single, daily)
-    (daily / "events.parquet").unlink()
-    (daily / "events").mkdir()
-    events = pl.read_parquet(single / "events.parquet").with_columns(day=pl.col("occurred_at").dt.date())
-    for (day,), part in events.partition_by("day", as_dict=True, maintain_order=True).items():
-        part.drop("day").write_parquet(daily / "events" / f"{day}.parquet")
-
-
 def outputs_digest(folder: Path) -> dict[str, str]:
     """Every published output except the Data Docs, which show the GX runs this run made
     (a remembered file is not validated again)."""
@@ -44,7 +34,7 @@ def run(input_dir: Path, out: Path, as_of: dt.date) -> dict:
 def inputs(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("incremental")
     generate(root / "single", 300, seed=5, as_of=AS_OF, fmt="parquet", progress=False)
-    split_by_day(root / "single", root / "daily")
+    steps.split_by_day(root / "single", root / "daily")
     return {"single": root / "single", "daily": root / "daily", "root": root}
 
 

@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
-from steps import stage_and_validate, tree_digest
+from steps import split_by_day, stage_and_validate, tree_digest
 
 from abmq.config import load_config
 from abmq.flows.qualify import qualify
@@ -67,6 +67,13 @@ def test_dask_cluster_gives_the_single_process_outputs(generated, tmp_path, pref
     runs = asyncio.run(task_runs(state.state_details.flow_run_id))
     shard_runs = {run.name: run.state.type.value for run in runs if run.name.startswith("score-shard-")}
     assert shard_runs == {f"score-shard-{n}": "COMPLETED" for n in range(4)}
+    # events as daily files: each shard's events go to its worker as a query of the state
+    # store's files (tasks/event_window.py), not as rows; the scores are the same
+    split_by_day(generated, tmp_path / "daily")
+    daily = tmp_path / "daily-dask"
+    with_task_runner(qualify, "dask", workers=2)(str(tmp_path / "daily"), str(daily), None, AS_OF.isoformat(), shards=4)
+    assert pl.read_parquet(daily / "account_scores.parquet").equals(pl.read_parquet(single / "account_scores.parquet"))
+    assert (daily / "targets.csv").read_bytes() == (single / "targets.csv").read_bytes()
 
 
 async def task_runs(flow_run_id):
