@@ -67,7 +67,7 @@ def usable_events(
     less the rows taken out, read by each step that needs them."""
     if source.window is not None:
         window, merged = normalise.dedupe_window(source.window)
-        window, set_aside = normalise.window_of_usable_contacts(window, contacts, quarantined_contacts)
+        window, set_aside = normalise.window_of_usable_contacts(window)
         return window.scan().select(SCORED_EVENT_COLUMNS), window.height, merged, set_aside
     # the text no step reads (detail) is left out before 10M rows are filtered twice;
     # set-aside rows are quarantined whole

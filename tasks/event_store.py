@@ -152,12 +152,8 @@ def stored_files(entries: list[tuple[EventFile, dict[str, Any]]], out_dir: Path,
     return files
 
 
-def scan_window(entries: list[tuple[EventFile, dict[str, Any]]], out_dir: Path, which: str) -> pl.LazyFrame:
-    """`stored_files` as one lazy scan."""
-    return one_scan(stored_files(entries, out_dir, which), which)
-
-
 def one_scan(files: list[StoredFile], which: str) -> pl.LazyFrame:
+    """`stored_files` as one lazy scan."""
     if not files:
         schema = {"_row": pl.UInt32, **SOURCES["events"].required, "file": pl.String}
         if which == "quarantined":
@@ -167,8 +163,8 @@ def one_scan(files: list[StoredFile], which: str) -> pl.LazyFrame:
 
 
 def read_window(entries: list[tuple[EventFile, dict[str, Any]]], out_dir: Path, which: str) -> pl.DataFrame:
-    """`scan_window`'s rows, read (the quarantined rows: few)."""
-    return scan_window(entries, out_dir, which).collect()
+    """The window's stored rows, read (the quarantined rows: few)."""
+    return one_scan(stored_files(entries, out_dir, which), which).collect()
 
 
 def remove_leftovers(out_dir: Path) -> None:

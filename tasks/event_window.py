@@ -34,10 +34,10 @@ class EventWindow:
     files: tuple[StoredFile, ...]  # each daily file's kept rows
     stored: pl.LazyFrame  # `files` as one scan: every kept row, with `_row` and `file`
     rows: int  # rows `stored` yields
-    left_out: pl.Series = field(default_factory=lambda: pl.Series("_row", [], pl.Int64))  # sorted
     # events of quarantined contacts, whole, read in the same pass as the window checks (one
-    # pass over every column of the window costs ~8 s at XL); None: not read yet
-    of_quarantined_contacts: pl.DataFrame | None = None
+    # pass over every column of the window costs ~8 s at XL)
+    of_quarantined_contacts: pl.DataFrame
+    left_out: pl.Series = field(default_factory=lambda: pl.Series("_row", [], pl.Int64))  # sorted
 
     @property
     def height(self) -> int:
@@ -75,12 +75,12 @@ def collect(query: pl.LazyFrame) -> pl.DataFrame:
     return found.sort("_row") if "_row" in found.columns else found
 
 
-def rows_naming(stored: pl.LazyFrame, contacts: pl.Series, not_in: pl.Series | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
+def rows_naming(stored: pl.LazyFrame, contacts: pl.Series, not_in: pl.Series) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(stored rows naming a contact of `contacts`, stored rows naming none of `not_in`),
     whole, in one pass over the window. The tests are columns first and filtered on after:
     a filter on them would be pushed into every file's scan, each building its own set of
     the 10M contact ids (minutes at XL, against 20 s)."""
-    unknown = ~pl.col("contact_id").is_in(not_in.implode()) if not_in is not None else pl.lit(False)
+    unknown = ~pl.col("contact_id").is_in(not_in.implode())
     flagged = stored.with_columns(pl.col("contact_id").is_in(contacts.implode()).alias("_named"), unknown.alias("_unknown"))
     found = collect(flagged.filter(pl.col("_named") | pl.col("_unknown")))
     return (

@@ -236,11 +236,9 @@ def assemble_event_window(
     files = event_store.stored_files(entries, Path(out_dir), "kept")
     stored = event_store.one_scan(files, "kept")
     quarantined = event_store.read_window(entries, Path(out_dir), "quarantined")
-    if contacts is not None and contacts.kept is not None:
-        unusable = normalise.unusable_contact_ids(contacts.kept, contacts.quarantined)
-        of_quarantined_contacts, orphaned = event_window.rows_naming(stored, unusable, contact_ids)
-    else:  # normalising reads them (tests that assemble a window alone)
-        of_quarantined_contacts, orphaned = None, None
+    # no kept contacts (they blocked): the gate stops the run before anything is set aside
+    unusable = normalise.unusable_contact_ids(contacts.kept, contacts.quarantined) if contacts and contacts.kept is not None else EMPTY_KEYS
+    of_quarantined_contacts, orphaned = event_window.rows_naming(stored, unusable, contact_ids)
     window_outcomes, orphans = event_partitions.window_checks(
         stored, contact_ids, rows_in, parameters, config.data_quality.severity_overrides.get("events", {}), orphaned
     )
@@ -248,9 +246,7 @@ def assemble_event_window(
     examples = event_partitions.window_examples(entries)
     if orphans.height:
         examples[window_outcomes[0].label] = quarantine.example_rows(orphans.drop("quarantine_reasons"))
-    window = event_window.EventWindow(
-        tuple(files), stored, window_outcomes[0].element_count, of_quarantined_contacts=of_quarantined_contacts
-    )
+    window = event_window.EventWindow(tuple(files), stored, window_outcomes[0].element_count, of_quarantined_contacts)
     window = window.without(orphans.get_column("_row"))
     # remembered from now on: what a run as of this date or later can use
     start = rollup.first_day_read(config, as_of).isoformat()

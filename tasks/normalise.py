@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from abmq.tasks.event_window import EventWindow, collect, rows_naming
+from abmq.tasks.event_window import EventWindow, collect
 from abmq.vocabulary import FIT_SIGNALS
 
 FIRMOGRAPHICS = FIT_SIGNALS  # the columns whose absence sends an account to enrichment
@@ -128,16 +128,13 @@ def events_of_usable_contacts(
     return events.filter(~orphaned), set_aside
 
 
-def window_of_usable_contacts(
-    window: EventWindow, contacts: pl.DataFrame, quarantined_contacts: pl.DataFrame | None
-) -> tuple[EventWindow, pl.DataFrame]:
+def window_of_usable_contacts(window: EventWindow) -> tuple[EventWindow, pl.DataFrame]:
     """`events_of_usable_contacts` on a window: (the window less those events, the events
-    set aside, whole). Those rows were read with the window checks when the window has them."""
-    of_quarantined = window.of_quarantined_contacts
-    if of_quarantined is None:
-        of_quarantined, _ = rows_naming(window.stored, unusable_contact_ids(contacts, quarantined_contacts))
-    rows = window.scan().clear().collect()  # the columns as `scan` gives them
-    set_aside = pl.concat([rows, of_quarantined.filter(~pl.col("_row").is_in(window.left_out.implode()))], how="diagonal_relaxed")
+    set aside, whole). Those rows were read with the window checks (`unusable_contact_ids`
+    of the same contacts); only the ones still in the window are set aside."""
+    still_in = window.of_quarantined_contacts.filter(~pl.col("_row").is_in(window.left_out.implode()))
+    as_scanned = pl.DataFrame(schema=window.scan().collect_schema())  # the columns as `scan` gives them
+    set_aside = pl.concat([as_scanned, still_in], how="diagonal_relaxed")
     set_aside = set_aside.drop("file").with_columns(pl.lit(QUARANTINED_CONTACT).alias("quarantine_reasons"))
     return window.without(set_aside.get_column("_row")), set_aside
 

@@ -97,7 +97,7 @@ def test_a_window_leaves_rows_out_without_copying_the_rest():
     first = pl.LazyFrame({"_row": [0, 1], "event_id": ["a", "b"]}, schema_overrides={"_row": pl.UInt32})
     second = pl.LazyFrame({"_row": [3, 4, 5], "event_id": ["d", "e", "f"]}, schema_overrides={"_row": pl.UInt32})
     files = (StoredFile(first, 0, 3), StoredFile(second, 3, 3))
-    window = EventWindow(files, pl.concat([first, second]), 5).without(pl.Series([4, 0]))
+    window = EventWindow(files, pl.concat([first, second]), 5, pl.DataFrame()).without(pl.Series([4, 0]))
     assert window.height == 3 and window.without(pl.Series([4])).height == 3
     assert collect(window.scan().select("_row", "event_id"))["event_id"].to_list() == ["b", "d", "f"]
     assert collect(window.without(pl.Series([3, 5])).scan().select("event_id"))["event_id"].sort().to_list() == ["b"]
