@@ -171,6 +171,10 @@ def decayed_engagement(events: pl.LazyFrame | pl.DataFrame, config: Config, as_o
     )
 
 
+# What the roll-up and the lead score read of a contact; the rest (e-mail, links) is not scored.
+PERSON_COLUMNS = ("contact_id", "domain", "first_name", "last_name", "title", "seniority", "department")
+
+
 def contacts_with_engagement(contacts: pl.DataFrame, engagement: pl.DataFrame) -> pl.DataFrame:
     """Every usable contact with its engagement (zero when it had no events in the windows),
     in contact id order. Exports often come in that order already: then the join keeps it and

@@ -71,8 +71,11 @@ def score_contacts(contacts: pl.DataFrame, accounts: pl.DataFrame, config: Confi
     lead = config.lead_scoring
     firmographics = accounts.select("domain", *FIT_SIGNALS, *band_bounds(accounts.columns))
     decision_maker = pl.col("seniority").is_in(list(config.icp.decision_maker_seniorities)).fill_null(False)
+    read = ["contact_id", "domain", "engagement_points", "seniority", "department", "last_activity_at"]
+    counts = sorted(c for c in contacts.columns if c.startswith("n_"))
     scored = (
-        contacts.join(firmographics, on="domain", how="left")
+        contacts.select(*read, *counts)  # the join copies what it is given: names and titles are not scored
+        .join(firmographics, on="domain", how="left")
         .with_columns(*_fit_points(lead.fit_points, config, firmographics.columns))
         .with_columns(
             pl.when(decision_maker).then(lead.fit_points.decision_maker).otherwise(0).cast(pl.Int64).alias("points_decision_maker")
@@ -94,7 +97,7 @@ def score_contacts(contacts: pl.DataFrame, accounts: pl.DataFrame, config: Confi
         "department",
         *(f"points_{s}" for s in FIT_SIGNALS),
         "points_decision_maker",
-        *sorted(c for c in contacts.columns if c.startswith("n_")),
+        *counts,
         "last_activity_at",
     ).sort("contact_id")
 

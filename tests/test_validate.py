@@ -240,3 +240,53 @@ def test_a_table_check_downgraded_to_a_warning_is_reported_not_crashed(handbuilt
     events = next(s for s in summary["sources"] if s["source"] == "events")
     assert "expect_column_max_to_be_between(occurred_at)" in {f["label"] for f in events["failed"]}
     assert "expect_column_max_to_be_between(occurred_at)" in rendered.bundle.files["quality.html"]
+
+
+def test_gx_judges_nullness_only_columns_by_a_stand_in_with_the_same_outcomes():
+    """Text columns only checked for being there and not null reach GX as empty text with the
+    same nulls (the text is never read); every outcome, count and unexpected value is as it
+    was with the text itself."""
+    from abmq.tasks import validate
+
+    contacts = pl.DataFrame(
+        {
+            "_row": [0, 1, 2, 3],
+            "contact_id": ["c1", None, "c3", None],
+            "email": ["a@x.com", None, "b@y.com", "c@z.com"],
+            "first_name": ["Ann", "Bo", None, "Di"],
+            "last_name": ["A", "B", "C", "D"],
+            "title": [None, None, None, None],
+            "domain": ["x.com", None, "y.com", "z.com"],
+            "unlinked_personal_domain": [None, "gmail.com", None, None],
+            "account_found": [True, False, True, True],
+            "seniority": ["vp", "cxo", "wizard", None],
+            "department": ["it", None, "it", "alchemy"],
+            "_cast_error": [None, None, None, None],
+        },
+        schema_overrides={"title": pl.String, "_cast_error": pl.String},
+    )
+    suite = load_suite("contacts")
+    given = validate.gx_columns(contacts, suite)
+    assert given["email"].to_list() == ["", None, "", ""] and given["contact_id"].null_count() == 2
+    assert given["contact_id"].null_count() == 2 and given["title"].null_count() == 4
+    assert given["seniority"].equals(contacts["seniority"])  # a value check reads the values
+    assert "_row" not in given.columns
+
+    def judged(frame_for_gx):
+        original = validate.gx_columns
+        validate.gx_columns = lambda frame, suite: frame_for_gx
+        try:
+            result = validate.run_suite("contacts", contacts, suite, {"volume_floor": 0}, ["contacts.csv"])
+        finally:
+            validate.gx_columns = original
+        outcomes = [(o.label, o.success, o.unexpected_count, o.element_count) for o in result.outcomes]
+        # repr: pandas may give a null as NaN, which is never equal to itself
+        unexpected = [repr((r.expectation_config.type, r.result)) for r in result.gx_result.results]
+        return outcomes, sorted(unexpected)
+
+    full_text = contacts.select(c for c in contacts.columns if c in given.columns)
+    assert judged(given) == judged(full_text)
+    outcomes = {label: count for label, _, count, _ in judged(given)[0]}
+    assert outcomes["expect_column_values_to_not_be_null(contact_id)"] == 2
+    assert outcomes["expect_column_values_to_not_be_null(domain)"] == 1
+    assert outcomes["expect_column_values_to_be_in_set(seniority)"] == 2  # cxo, wizard: in-set checks skip nulls

@@ -1,0 +1,118 @@
+"""Time and peak memory of each pipeline step, without Prefect: where a size's time goes.
+
+    python benchmarks/step_profile.py XL --out benchmarks/out/XL-incremental --as-of 2026-11-25
+
+Runs `pipeline.check_inputs` and `pipeline.assess` (stage → validate → gate → normalise →
+score → select; no report) with every step of `pipeline.PLAIN` wrapped by a timer and a
+sampler of the process's resident memory, and prints one row per step call: seconds, peak
+RSS during the step, RSS after it. `--out` is the run folder whose state store holds the
+daily event files already validated (the incremental benchmark's folder: as of its date
+every file is remembered and none is written); a size with one events export needs none.
+Run it alone on the machine: two cores shared with anything else change every figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime as dt
+import os
+import resource
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGE = os.sysconf("SC_PAGE_SIZE")
+SOURCE_ARG = {"stage_source": 1, "validate_source": 0}  # where a step's source name is, to label its rows
+
+
+def rss_mib() -> float:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * PAGE / 2**20
+
+
+class Sampler(threading.Thread):
+    """Samples RSS every 20 ms; `peak_since(mark)` is the highest value since `mark()`."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.peak = rss_mib()
+
+    def run(self) -> None:
+        while True:
+            self.peak = max(self.peak, rss_mib())
+            time.sleep(0.02)
+
+    def mark(self) -> None:
+        self.peak = rss_mib()
+
+
+# The scoring step's parts, timed inside it with --inside (called through their modules).
+INSIDE_SCORING = {
+    "rollup": ("contact_engagement", "contacts_with_engagement", "account_rollup", "intent_surges", "technology_matches"),
+    "scoring": ("score_contacts", "score_accounts"),
+}
+
+
+def timer(sampler: Sampler, rows: list[tuple[str, float, float, float]]):
+    def wrap(name, function, indent=""):
+        def step(*args, **kwargs):
+            peak_before = sampler.peak
+            sampler.mark()
+            started = time.perf_counter()
+            result = function(*args, **kwargs)
+            label = f"{name} {args[SOURCE_ARG[name]]}" if name in SOURCE_ARG else name
+            rows.append((indent + label, time.perf_counter() - started, max(sampler.peak, rss_mib()), rss_mib()))
+            sampler.peak = max(sampler.peak, peak_before)  # an enclosing step's peak includes this one's
+            return result
+
+        return step
+
+    return wrap
+
+
+def timed_steps(sampler: Sampler, rows: list[tuple[str, float, float, float]], inside: bool):
+    from abmq.tasks import pipeline, rollup, scoring
+
+    wrap = timer(sampler, rows)
+    if inside:
+        for module in (rollup, scoring):
+            for name in INSIDE_SCORING[module.__name__.rsplit(".", 1)[1]]:
+                setattr(module, name, wrap(name, getattr(module, name), indent="  "))
+    return pipeline.Steps(**{f.name: wrap(f.name, getattr(pipeline.PLAIN, f.name)) for f in dataclasses.fields(pipeline.Steps)})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("size", help="a folder under benchmarks/data (S, M, L, XL, ...)")
+    parser.add_argument("--out", help="run folder with the state store (daily event files)")
+    parser.add_argument("--as-of", default="2026-11-25")
+    parser.add_argument("--shards", type=int, default=1, help="account shards, scored one after another")
+    parser.add_argument("--inside", action="store_true", help="also time the parts of the scoring step (indented, above it)")
+    args = parser.parse_args()
+    sys.path.insert(0, str(ROOT))
+    from abmq.config import load_config
+    from abmq.tasks import pipeline
+
+    as_of = dt.date.fromisoformat(args.as_of)
+    config = load_config()
+    sampler = Sampler()
+    sampler.start()
+    rows: list[tuple[str, float, float, float]] = []
+    steps = timed_steps(sampler, rows, args.inside)
+    started = time.perf_counter()
+    checked = pipeline.check_inputs(str(ROOT / "benchmarks" / "data" / args.size), args.out, config, as_of, [], steps)
+    assessment = pipeline.assess(checked.sources, config, as_of, steps, shard_count=args.shards, out_dir=None)
+    total = time.perf_counter() - started
+    print(f"{'step':40} {'seconds':>8} {'peak MiB':>9} {'RSS after':>9}")
+    for name, seconds, peak, after in rows:
+        print(f"{name:40} {seconds:8.1f} {peak:9,.0f} {after:9,.0f}")
+    print(f"{'total':40} {total:8.1f} {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:9,.0f}  (peak of the process)")
+    decisions = assessment.accounts.get_column("decision").value_counts(sort=True).rows()
+    print(f"accounts {assessment.accounts.height:,}: " + ", ".join(f"{d} {n:,}" for d, n in decisions))
+
+
+if __name__ == "__main__":
+    main()
