@@ -112,12 +112,14 @@ def score_accounts(
     intent = scoring.intent
     tech = scoring.fit.technologies
     roles = scoring.buying_group.roles
-    role_points = pl.concat_list(
-        [pl.when(pl.col("roles_covered").list.contains(n)).then(pl.lit(r.points)) for n, r in roles.items()]
-    ).list.sum()
-    rival_points = pl.concat_list(
-        [pl.when(pl.col("competitor_technologies").list.contains(n)).then(pl.lit(p)) for n, p in tech.competitors.items()] or [pl.lit(0)]
-    ).list.sum()
+    # sums across columns, not of a list built on every row (1M accounts: seconds)
+    role_points = pl.sum_horizontal(
+        pl.when(pl.col("roles_covered").list.contains(n)).then(pl.lit(r.points)).otherwise(0) for n, r in roles.items()
+    )
+    rival_points = pl.sum_horizontal(
+        [pl.when(pl.col("competitor_technologies").list.contains(n)).then(pl.lit(p)).otherwise(0) for n, p in tech.competitors.items()]
+        or [pl.lit(0)]
+    )
     combined = (
         accounts.join(rollup, on="domain", how="left")
         .join(surges, on="domain", how="left")

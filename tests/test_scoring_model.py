@@ -349,3 +349,26 @@ def test_contacts_come_out_in_id_order_sorted_or_not():
     assert unsorted.equals(presorted)
     assert unsorted["contact_id"].to_list() == ["c1", "c2", "c3"]
     assert unsorted["n_demo_request"].to_list() == [0, 1, 2] and unsorted["engagement_points"].to_list() == [0, 30, 60]
+
+
+def test_contacts_join_their_engagement_by_id_even_when_two_ids_share_a_hash(monkeypatch):
+    """The join goes by the ids' 64-bit hashes; were two ids to share one, the ids would not
+    match their partners and the join is made on the ids themselves: the same table."""
+    contacts = pl.DataFrame({"contact_id": ["c1", "c2", "c3"], "domain": ["a.com", "a.com", "b.com"]})
+    engagement = pl.DataFrame({"contact_id": ["c3", "c1"], "n_demo_request": [2, 1], "engagement_points": [60, 30]})
+    by_hash = rollup.contacts_with_engagement(contacts, engagement)
+    assert by_hash.rows() == [("c1", "a.com", 1, 30), ("c2", "a.com", 0, 0), ("c3", "b.com", 2, 60)]
+    monkeypatch.setattr(rollup, "id_hash", lambda ids: pl.lit(7, pl.UInt64))  # every id collides
+    assert rollup.contacts_with_engagement(contacts, engagement).equals(by_hash)
+    monkeypatch.setattr(rollup, "id_hash", lambda ids: ids.str.replace("2", "1").hash(seed=0))  # c2 collides with c1 only
+    assert rollup.contacts_with_engagement(contacts, engagement).equals(by_hash)
+
+
+def test_role_and_cluster_lists_follow_the_config_order():
+    """Lists of names built once per combination of flags: covered and missing roles in the
+    config's order, whatever order the accounts come in."""
+    frame = pl.DataFrame({"domain": ["b.com", "a.com", "c.com", "d.com"], "x": [True, False, True, False], "y": [True, True, False, False]})
+    listed = rollup.named_lists(frame, {"y_role": pl.col("y"), "x_role": pl.col("x")}, "covered", "missing")
+    assert listed["domain"].to_list() == ["b.com", "a.com", "c.com", "d.com"]
+    assert listed["covered"].to_list() == [["y_role", "x_role"], ["y_role"], ["x_role"], []]
+    assert listed["missing"].to_list() == [[], ["x_role"], ["y_role"], ["y_role", "x_role"]]
