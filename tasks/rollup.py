@@ -279,8 +279,10 @@ def account_rollup(contacts: pl.DataFrame, config: Config) -> pl.DataFrame:
         .agg(pl.col("department").unique().sort().alias("engaged_departments"), person.alias("engaged_people"))
     )
     lists = {name: engaged_people.schema[name] for name in ("engaged_departments", "engaged_people")}
+    # sorted before the people's lists join: sorting after gathered every list again (2.4 s at XL)
     return (
-        totals.join(engaged_people, on="domain", how="left")
+        totals.sort("domain")
+        .join(engaged_people, on="domain", how="left", maintain_order="left")
         .with_columns(pl.col(name).fill_null(pl.lit([], dtype=dtype)) for name, dtype in lists.items())
         .with_columns(pl.col("engaged_departments").list.len().cast(pl.Int64).alias("departments_engaged"))
         .pipe(named_lists, {name: pl.col(f"_role_{name}") for name in roles}, "roles_covered", "roles_missing")
@@ -302,7 +304,6 @@ def account_rollup(contacts: pl.DataFrame, config: Config) -> pl.DataFrame:
             "roles_covered",
             "roles_missing",
         )
-        .sort("domain")
     )
 
 
