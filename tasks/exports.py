@@ -9,6 +9,7 @@ import polars as pl
 from abmq.tasks.conversion import DEFAULT_HORIZON_DAYS
 from abmq.tasks.scoring import POINT_COLUMNS
 from abmq.tasks.sources import published_domain
+from abmq.tasks.staging import once_per_value
 
 POINT_LABELS = {
     "points_industry": "industry",
@@ -26,6 +27,15 @@ POINT_LABELS = {
 }
 # Spreadsheet apps run cells that start with these as formulas (CSV injection).
 FORMULA_PREFIX = r"^[=+\-@\t\r]"
+
+
+def explained(accounts: pl.DataFrame) -> pl.DataFrame:
+    """`accounts` with their `explanation`, worked out once per distinct set of points (a
+    few thousand among 1M accounts: formatting every row took 3.6 s at XL)."""
+    inputs = [*POINT_COLUMNS, "score", *(f"{c.removeprefix('points_')}_band" for c in POINT_COLUMNS)]
+    return once_per_value(
+        accounts.lazy(), [c for c in inputs if c in accounts.columns], explanation(accounts.columns).alias("explanation")
+    ).collect()
 
 
 def explanation(columns: Collection[str] = ()) -> pl.Expr:

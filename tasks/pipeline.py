@@ -91,9 +91,7 @@ def select_targets(
     decided = selection.decide(conversion.with_p_convert(scored, model), clean.suppression, config)
     previous_tiers = previous.select("domain", pl.col("tier").alias("previous_tier")) if previous is not None else None
     tiered = selection.assign_tiers(decided, config, previous_tiers)
-    return tiered.with_columns(selection.next_step().alias("next_step")).with_columns(
-        exports.explanation(tiered.columns).alias("explanation")
-    )
+    return exports.explained(tiered.with_columns(selection.next_step().alias("next_step")))
 
 
 # --- who runs the steps ----------------------------------------------------------------------
