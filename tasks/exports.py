@@ -32,10 +32,15 @@ FORMULA_PREFIX = r"^[=+\-@\t\r]"
 def explained(accounts: pl.DataFrame) -> pl.DataFrame:
     """`accounts` with their `explanation`, worked out once per distinct set of points (a
     few thousand among 1M accounts: formatting every row took 3.6 s at XL)."""
-    inputs = [*POINT_COLUMNS, "score", *(f"{c.removeprefix('points_')}_band" for c in POINT_COLUMNS)]
+    inputs = [*POINT_COLUMNS, "score", *(band_column(c) for c in POINT_COLUMNS)]
     return once_per_value(
         accounts.lazy(), [c for c in inputs if c in accounts.columns], explanation(accounts.columns).alias("explanation")
     ).collect()
+
+
+def band_column(point_column: str) -> str:
+    """The band text shown beside a signal's points: `points_employees` -> `employees_band`."""
+    return f"{point_column.removeprefix('points_')}_band"
 
 
 def explanation(columns: Collection[str] = ()) -> pl.Expr:
@@ -49,7 +54,7 @@ def explanation(columns: Collection[str] = ()) -> pl.Expr:
             pl.lit(POINT_LABELS[column]),
             pl.when(pl.col(column) > 0).then(pl.lit("+")).otherwise(pl.lit("")) + pl.col(column).cast(pl.String),
         )
-        band = f"{column.removeprefix('points_')}_band"
+        band = band_column(column)
         if band in columns:
             text = pl.when(pl.col(band).is_not_null()).then(pl.format("{} ({})", text, pl.col(band))).otherwise(text)
         return pl.when(pl.col(column) != 0).then(text)

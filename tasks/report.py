@@ -14,7 +14,7 @@ from markupsafe import Markup
 from abmq import resources
 from abmq.config import Config
 from abmq.tasks import charts, conversion
-from abmq.tasks.exports import POINT_LABELS
+from abmq.tasks.exports import POINT_LABELS, band_column
 from abmq.tasks.scoring import POINT_COLUMNS
 from abmq.tasks.sources import ID_KEY_PREFIX
 from abmq.vocabulary import DECISIONS
@@ -90,7 +90,7 @@ def _people_by_department(people: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def _point_label(column: str, account: dict) -> str:
     """'company size', or 'company size (200-499)' for a banded value."""
-    band = account.get(f"{column.removeprefix('points_')}_band")
+    band = account.get(band_column(column))
     return f"{POINT_LABELS[column]} ({band})" if band else POINT_LABELS[column]
 
 
