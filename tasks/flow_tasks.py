@@ -121,13 +121,14 @@ def log_validated(logger, data: ingest.SourceData, args) -> None:
     logger.info("%s: %s rows pass, %s quarantined", data.name, _rows(data.kept.height), _rows(data.quarantined.height))
 
 
-def log_event_file(logger, checked: ingest.CheckedEventFile, args) -> None:
-    if checked.entry["blocking"]:
-        logger.error("%s: blocking data-quality failure: %s", checked.file.name, checked.entry["blocking"])
-    else:
-        logger.info(
-            "%s: %s rows, %s quarantined", checked.file.name, _rows(checked.entry["rows"]), _rows(checked.entry["quarantined_rows"])
-        )
+def log_event_files(logger, checked: list[ingest.CheckedEventFile], args) -> None:
+    for one in checked:
+        if one.entry["blocking"]:
+            logger.error("%s: blocking data-quality failure: %s", one.file.name, one.entry["blocking"])
+        else:
+            logger.info("%s: %s rows, %s quarantined", one.file.name, _rows(one.entry["rows"]), _rows(one.entry["quarantined_rows"]))
+    gx_runs = sum(one.validation is not None and one.validation.gx_result is not None for one in checked)
+    logger.info("events: %d new daily files validated in %d GX runs", len(checked), gx_runs)
 
 
 def log_window(logger, data: ingest.SourceData, args) -> None:
@@ -210,12 +211,12 @@ recall_event_files = step_task(
     "recall-event-files",
     lambda logger, r, args: logger.info("events: %d daily files in the window remembered, %d to validate", len(r.remembered), len(r.new)),
 )
-validate_event_file = step_task(
-    ingest.validate_event_file,
-    "validate-event-file",
-    log_event_file,
-    task_run_name="validate-events-{file.day}",
-    timeout_seconds=1800,
+validate_event_files = step_task(
+    ingest.validate_event_files,
+    "validate-event-files",
+    log_event_files,
+    task_run_name="validate-new-event-files",
+    timeout_seconds=3600,
     **READ_RETRIES,
 )
 validate_source = step_task(gate.validate_source, "validate-source", log_validated, task_run_name="validate-{source}", timeout_seconds=3600)
@@ -260,7 +261,7 @@ STEPS = pipeline.Steps(
     find_daily_event_files=find_daily_event_files,
     read_event_state=read_event_state,
     recall_event_files=recall_event_files,
-    validate_event_file=validate_event_file,
+    validate_event_files=validate_event_files,
     validate_source=validate_source,
     assemble_event_window=assemble_event_window,
     quality_gate=quality_gate,

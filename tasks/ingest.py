@@ -1,5 +1,5 @@
 """Ingest: each source read, cast to its contract and staged; daily event files found,
-remembered or validated one by one, and assembled into the scoring window.
+remembered or validated (several to a GX run), and assembled into the scoring window.
 
 Plain functions that take values and return new ones; the Prefect tasks in
 `tasks/flow_tasks.py` wrap them (names, logs, retries) and `tasks/pipeline.py` orders them.
@@ -150,6 +150,7 @@ class CheckedEventFile:
     file: event_partitions.EventFile
     entry: dict[str, Any]
     validation: validate.SourceValidation | None  # None: remembered from an earlier run
+    gx_days: tuple[dt.date, dt.date] | None = None  # first file of a GX batch: the batch's days
 
 
 @dataclass(frozen=True)
@@ -173,14 +174,29 @@ def recall_event_files(
     return RecalledFiles(remembered, new)
 
 
-def validate_event_file(file: event_partitions.EventFile, sha256: str, out_dir: str, config: Config) -> CheckedEventFile:
-    """One daily file seen for the first time: staged, run through the `events_partition`
-    suite, its rows kept in the state store."""
+def validate_event_files(new: list[tuple[event_partitions.EventFile, str]], out_dir: str, config: Config) -> list[CheckedEventFile]:
+    """Daily files seen for the first time, in day order: each staged, run through the
+    `events_partition` suite (in GX runs of several files together, `validate_files`), and
+    its rows kept in the state store. Files are staged one batch at a time, so a first run
+    holds at most `GX_BATCH_ROWS` staged rows."""
     suite = event_partitions.partition_suite(config)
-    staged = event_store.stage_file(file, config.limits, config.sources.get("events"))
-    validated = event_partitions.validate_file(file, sha256, staged, suite, config.data_quality.max_quarantine_share)
-    event_store.store_file(validated, Path(out_dir))
-    return CheckedEventFile(file, validated.entry, validated.validation)
+    checked: list[CheckedEventFile] = []
+    batch: list[event_partitions.StagedFile] = []
+
+    def validate_batch() -> None:
+        for validated in event_partitions.validate_files(batch, suite, config.data_quality.max_quarantine_share):
+            event_store.store_file(validated, Path(out_dir))
+            checked.append(CheckedEventFile(validated.file, validated.entry, validated.validation, validated.gx_days))
+        batch.clear()
+
+    for file, sha256 in sorted(new, key=lambda pair: pair[0].day):
+        staged = event_store.stage_file(file, config.limits, config.sources.get("events"))
+        if batch and not event_partitions.fits_batch(batch, staged):
+            validate_batch()
+        batch.append(event_partitions.StagedFile(file, sha256, staged))
+    if batch:
+        validate_batch()
+    return checked
 
 
 def assemble_event_window(
@@ -208,14 +224,7 @@ def assemble_event_window(
         catalog.combined_fingerprint({n: e["sha256"] for n, e in by_name.items()}),
         None,
         rows_in=rows_in,
-        file_results={
-            f"events {c.file.day.isoformat()}": (
-                {**c.validation.suite, "name": f"events_partition_{c.file.day.isoformat()}"},
-                c.validation.gx_result,
-            )
-            for c in checked
-            if c.validation is not None and c.validation.gx_result is not None
-        },
+        file_results=dict(_gx_result(c) for c in checked if c.validation is not None and c.validation.gx_result is not None),
     )
     failing = [c for c in checked if c.entry["blocking"]]  # only ever files validated now
     if failing:
@@ -257,3 +266,10 @@ def assemble_event_window(
         examples=examples,
         event_state={name: entry for name, entry in {**state, **by_name}.items() if entry["day"] >= start},
     )
+
+
+def _gx_result(checked: CheckedEventFile) -> tuple[str, tuple[dict[str, Any], Any]]:
+    """(label, (suite, GX result)) of one GX run over daily files, for the run's Data Docs."""
+    first, last = checked.gx_days or (checked.file.day, checked.file.day)
+    days = first.isoformat() if first == last else f"{first.isoformat()}_to_{last.isoformat()}"
+    return f"events {days}", ({**checked.validation.suite, "name": f"events_partition_{days}"}, checked.validation.gx_result)

@@ -105,7 +105,7 @@ class Steps:
     find_daily_event_files: Callable[..., ingest.DailyEventFiles | None] = ingest.find_daily_event_files
     read_event_state: Callable[..., dict] = ingest.read_event_state
     recall_event_files: Callable[..., ingest.RecalledFiles] = ingest.recall_event_files
-    validate_event_file: Callable[..., ingest.CheckedEventFile] = ingest.validate_event_file
+    validate_event_files: Callable[..., list[ingest.CheckedEventFile]] = ingest.validate_event_files
     validate_source: Callable[..., SourceData] = gate.validate_source
     assemble_event_window: Callable[..., SourceData] = ingest.assemble_event_window
     quality_gate: Callable[..., int] = gate.quality_gate
@@ -181,7 +181,7 @@ def check_inputs(
     if daily:
         state = steps.read_event_state(out_dir)
         recalled = steps.recall_event_files(daily.window, state, out_dir, config)
-        checked = recalled.remembered + [steps.validate_event_file(file, sha256, out_dir, config) for file, sha256 in recalled.new]
+        checked = recalled.remembered + (steps.validate_event_files(recalled.new, out_dir, config) if recalled.new else [])
         event_files = {"validated": len(recalled.new), "remembered": len(recalled.remembered)}
         sources["events"] = steps.assemble_event_window(
             checked, state, out_dir, parameters, config, as_of, keys["contact_ids"], sources.get("contacts")

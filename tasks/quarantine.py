@@ -43,7 +43,13 @@ def failing_rows(outcome: ExpectationOutcome, parameters: dict[str, Any]) -> pl.
     if kind == "expect_column_pair_values_a_to_be_greater_than_b":
         a, b = pl.col(kw["column_A"]), pl.col(kw["column_B"])
         bad = a < b if kw.get("or_equal") else a <= b
-        return a.is_not_null() & b.is_not_null() & bad
+        # GX's default skips a row only when both are missing; one missing value fails
+        ignored = kw.get("ignore_row_if", "both_values_are_missing")
+        if ignored == "either_value_is_missing":
+            return a.is_not_null() & b.is_not_null() & bad
+        if ignored == "both_values_are_missing":
+            return ~(a.is_null() & b.is_null()) & (a.is_null() | b.is_null() | bad)
+        return a.is_null() | b.is_null() | bad
     raise ValueError(f"{outcome.source}: no quarantine rule for {kind}; make it blocking or add one")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import re
 from typing import Any
@@ -41,6 +42,7 @@ def account_page(key: str) -> str:
     return f"accounts/{re.sub(r'[^a-z0-9.-]', '_', key)}.html"
 
 
+@functools.cache  # templates are compiled once per process, not once per run (~1 s)
 def environment() -> Environment:
     env = Environment(
         loader=FunctionLoader(resources.template_text),

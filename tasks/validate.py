@@ -366,6 +366,12 @@ def run_suite(
                 resolved=resolve_parameters(entry["kwargs"], parameters),
             )
         )
+    return escalate_widespread(validation, max_quarantine_share)
+
+
+def escalate_widespread(validation: SourceValidation, max_quarantine_share: float) -> SourceValidation:
+    """A warning that fails on more than `max_quarantine_share` of the rows blocks: so many bad
+    rows are not a few to set aside but a renamed column or a wrong type."""
     for outcome in validation.warnings:
         if outcome.element_count and outcome.unexpected_count / outcome.element_count > max_quarantine_share:
             outcome.severity, outcome.escalated = "blocking", True

@@ -193,3 +193,72 @@ def test_an_unreadable_daily_file_is_named(later_day, prefect_harness):
     with pytest.raises(SourceError, match=rf"{AS_OF}\.parquet.*cannot be read as parquet"):
         run(later_day["input"], later_day["out"], AS_OF)
     assert "cannot be read" in (later_day["out"] / "last_failure" / "error.txt").read_text()
+
+
+def test_files_validated_together_get_the_verdicts_each_gets_alone(inputs, tmp_path):
+    """A first run validates its new daily files several to a GX run; each file's outcomes,
+    quarantined rows and blocking message are what validating it alone gives. The files:
+    unknown types, a late event and a null timestamp; all of one file's types unknown (more
+    than the quarantine share: blocking); a null contact id (blocking); no rows; a timestamp
+    that is not one; and clean files."""
+    from abmq.config import load_config
+    from abmq.tasks import ingest
+
+    events = tmp_path / "input" / "events"
+    shutil.copytree(inputs["daily"] / "events", events)
+    files = event_store.daily_files(tmp_path / "input")[-12:]
+
+    def rewrite(position: int, change) -> None:
+        change(pl.read_parquet(files[position].path)).write_parquet(files[position].path)
+
+    def odd_rows(day: pl.DataFrame) -> pl.DataFrame:
+        late = pl.col("occurred_at") + pl.duration(days=2)
+        return pl.concat(
+            [
+                day,
+                day.head(2).with_columns(event_id=pl.Series(["fax-1", "fax-2"]), event_type=pl.lit("fax")),
+                day.head(1).with_columns(event_id=pl.lit("late-1"), occurred_at=late),
+                day.head(1).with_columns(event_id=pl.lit("no-time-1"), occurred_at=pl.lit(None, day.schema["occurred_at"])),
+            ]
+        )
+
+    rewrite(1, odd_rows)
+    rewrite(3, lambda day: day.with_columns(event_type=pl.lit("fax")))
+    rewrite(5, lambda day: pl.concat([day, day.head(1).with_columns(event_id=pl.lit("nobody-1"), contact_id=pl.lit(None, pl.String))]))
+    rewrite(7, lambda day: day.head(0))
+    rewrite(
+        9,
+        lambda day: (
+            day.with_columns(pl.col("occurred_at").cast(pl.String))
+            .with_row_index()
+            .with_columns(occurred_at=pl.when(pl.col("index") == 0).then(pl.lit("yesterday-ish")).otherwise(pl.col("occurred_at")))
+            .drop("index")
+        ),
+    )
+    config = load_config()
+    new = [(f, event_store.file_hash(f.path)) for f in files]
+    together = ingest.validate_event_files(new, str(tmp_path / "together"), config)
+    alone = [ingest.validate_event_files([pair], str(tmp_path / "alone"), config)[0] for pair in new]
+
+    assert [c.file for c in together] == files
+    assert [c.entry for c in together] == [c.entry for c in alone]
+    assert [c.validation.error_message() for c in together] == [c.validation.error_message() for c in alone]
+    assert sum(c.validation.gx_result is not None for c in together) < len(files)  # fewer GX runs than files
+    assert [c.file for c in together if c.entry["blocking"]] == [files[3], files[5]]
+    assert "more than 50% of rows" in together[3].entry["blocking"] and "contact_id" in together[5].entry["blocking"]
+    # every kept and quarantined file is the same bytes either way
+    for c in together:
+        for name in (c.entry["kept"], c.entry["quarantined"]):
+            if name and not c.entry["blocking"]:
+                assert (event_store.state_folder(tmp_path / "together") / name).read_bytes() == (
+                    event_store.state_folder(tmp_path / "alone") / name
+                ).read_bytes()
+    reasons = dict(
+        pl.read_parquet(event_store.state_folder(tmp_path / "together") / together[1].entry["quarantined"])
+        .select("event_id", "quarantine_reasons")
+        .iter_rows()
+    )
+    assert set(reasons) == {"fax-1", "fax-2", "late-1", "no-time-1"}
+    assert "after the day its daily file" in reasons["late-1"]
+    assert "not_be_null(occurred_at)" in reasons["no-time-1"] and "after the day" not in reasons["no-time-1"]
+    assert together[7].entry["rows"] == 0 and together[9].entry["quarantined_rows"] == 1
