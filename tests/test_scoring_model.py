@@ -362,6 +362,11 @@ def test_contacts_join_their_engagement_by_id_even_when_two_ids_share_a_hash(mon
     assert rollup.contacts_with_engagement(contacts, engagement).equals(by_hash)
     monkeypatch.setattr(rollup, "id_hash", lambda ids: ids.str.replace("2", "1").hash(seed=0))  # c2 collides with c1 only
     assert rollup.contacts_with_engagement(contacts, engagement).equals(by_hash)
+    # a missing id pairs with nothing, as in a join, even with a missing id on the other side
+    monkeypatch.undo()
+    left = pl.DataFrame({"contact_id": ["a", None], "domain": ["a.com", "b.com"]})
+    right = pl.DataFrame({"contact_id": [None, "a"], "n_demo_request": [5, 1]})
+    assert rollup.joined_by_id(left, right, "contact_id").rows() == [("a", "a.com", 1), (None, "b.com", None)]
 
 
 def test_role_and_cluster_lists_follow_the_config_order():
