@@ -128,7 +128,8 @@ def log_event_files(logger, checked: list[ingest.CheckedEventFile], args) -> Non
         else:
             logger.info("%s: %s rows, %s quarantined", one.file.name, _rows(one.entry["rows"]), _rows(one.entry["quarantined_rows"]))
     gx_runs = sum(one.validation is not None and one.validation.gx_result is not None for one in checked)
-    logger.info("events: %d new daily files validated in %d GX runs", len(checked), gx_runs)
+    files, runs = ("file" if len(checked) == 1 else "files"), ("run" if gx_runs == 1 else "runs")
+    logger.info("events: %d new daily %s validated in %d GX %s", len(checked), files, gx_runs, runs)
 
 
 def log_window(logger, data: ingest.SourceData, args) -> None:
