@@ -120,18 +120,22 @@ def validate_files(batch: list[StagedFile], suite: dict[str, Any], max_quarantin
     column checks are the batch's, since the columns are. Files are validated one by one when
     that cannot be worked out: one file, a check that is not row-level or has `mostly`, a
     check GX could not evaluate, or a rule that does not count what GX counted."""
+
+    def one_by_one() -> list[ValidatedFile]:
+        return [validate_file(b.file, b.sha256, b.staged, suite, max_quarantine_share) for b in batch]
+
     splittable = all(
         e["type"] == "expect_column_to_exist" or (e["type"] in quarantine.ROW_LEVEL and "mostly" not in e["kwargs"])
         for e in suite["expectations"]
     )
     if len(batch) == 1 or not splittable:
-        return [validate_file(b.file, b.sha256, b.staged, suite, max_quarantine_share) for b in batch]
+        return one_by_one()
     combined = pl.concat([b.staged for b in batch])
     fingerprint = suite_hash(suite)  # before GX, which adds ids to the suite it is given
     together = validate.run_suite("events", combined, copy.deepcopy(suite), {}, [b.file.name for b in batch], _unknown(combined))
     per_file = _outcomes_per_file(together, combined, [b.staged.height for b in batch])
     if per_file is None:
-        return [validate_file(b.file, b.sha256, b.staged, suite, max_quarantine_share) for b in batch]
+        return one_by_one()
     days = (batch[0].file.day, batch[-1].file.day)
     validated = []
     for position, (b, outcomes) in enumerate(zip(batch, per_file, strict=True)):
@@ -170,22 +174,14 @@ def _outcomes_per_file(
     if failing.height != len(sizes) or any(failing[str(i)].sum() != o.unexpected_count for i, o in enumerate(row_level)):
         return None
     counts = {id(o): failing[str(i)].to_list() for i, o in enumerate(row_level)}
-    return [
-        [
-            dataclasses.replace(o, kwargs=dict(o.kwargs), resolved=dict(o.resolved))
-            if id(o) not in counts
-            else dataclasses.replace(
-                o,
-                kwargs=dict(o.kwargs),
-                resolved=dict(o.resolved),
-                success=counts[id(o)][n] == 0,
-                unexpected_count=counts[id(o)][n],
-                element_count=size,
-            )
-            for o in together.outcomes
-        ]
-        for n, size in enumerate(sizes)
-    ]
+
+    def in_file(o: validate.ExpectationOutcome, n: int, size: int) -> validate.ExpectationOutcome:
+        # a new outcome per file: escalation and details are set on each file's own
+        if id(o) not in counts:
+            return dataclasses.replace(o)
+        return dataclasses.replace(o, success=counts[id(o)][n] == 0, unexpected_count=counts[id(o)][n], element_count=size)
+
+    return [[in_file(o, n, size) for o in together.outcomes] for n, size in enumerate(sizes)]
 
 
 def _unknown(staged: pl.DataFrame) -> list[str]:
