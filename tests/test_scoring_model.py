@@ -351,6 +351,47 @@ def test_contacts_come_out_in_id_order_sorted_or_not():
     assert unsorted["n_demo_request"].to_list() == [0, 1, 2] and unsorted["engagement_points"].to_list() == [0, 30, 60]
 
 
+def test_engagement_adds_up_each_contacts_events_however_they_are_sorted_and_sliced(monkeypatch):
+    """A contact's events are made adjacent by sorting on the ids' hashes and added up a slice
+    at a time. By hand, then the same table when slices hold one contact, when every id shares
+    a hash and when two do; missing ids are one contact, as in a group-by."""
+    events = events_frame(
+        [
+            ("b", "email_open", 45),  # previous trend window (30-59 days ago): 3
+            ("a", "demo_request", 60),  # "once": only the latest counts (below)
+            (None, "email_click", 3),
+            ("a", "content_download", 0),
+            ("c", "webinar_attended", 2),  # a type the config does not know: activity, no points
+            ("a", "demo_request", 30),  # 20, in the previous window; decayed 20 * 0.5
+            ("b", "pricing_page_visit", 15),  # 15 in the recent window; decayed 15 * 0.5 ** 0.5
+            ("a", "email_open", 90),  # outside every window
+            (None, "email_click", 4),
+            ("a", "content_download", 60),  # 5 * (1 + 0.25) decayed
+        ]
+    )
+    engagement = rollup.contact_engagement(events, CONFIG, AS_OF).sort("contact_id", nulls_last=True)
+    by_contact = {row["contact_id"]: row for row in engagement.to_dicts()}
+    a, b, c, missing = by_contact["a"], by_contact["b"], by_contact["c"], by_contact[None]
+    assert (a["n_demo_request"], a["n_content_download"], a["n_email_open"]) == (2, 2, 0)
+    assert (a["engagement_raw_points"], a["recent_points"], a["previous_points"]) == (30, 5, 20)
+    assert a["last_activity_at"] == at(0)
+    assert a["decayed_points"] == pytest.approx(16.25)
+    assert a["decayed_by_type"] == "demo_request 10.0 · content_download 6.2"
+    assert (b["engagement_points"], b["recent_points"], b["previous_points"]) == (18, 15, 3)
+    assert b["decayed_points"] == pytest.approx(15 * 0.5**0.5 + 3 * 0.5**1.5, abs=1e-5)
+    assert (c["engagement_points"], c["decayed_points"], c["last_activity_at"]) == (0, 0.0, at(2))
+    assert (missing["n_email_click"], missing["engagement_points"]) == (2, 6)
+    assert engagement.height == 4
+
+    monkeypatch.setattr(rollup, "ENGAGEMENT_SLICE_ROWS", 1)  # every slice one contact
+    assert rollup.contact_engagement(events, CONFIG, AS_OF).sort("contact_id", nulls_last=True).equals(engagement)
+    monkeypatch.setattr(rollup, "id_hash", lambda ids: pl.lit(7, pl.UInt64))  # every id collides
+    assert rollup.contact_engagement(events, CONFIG, AS_OF).sort("contact_id", nulls_last=True).equals(engagement)
+    monkeypatch.setattr(rollup, "id_hash", lambda ids: ids.str.replace("c", "a").hash(seed=0))  # c collides with a only
+    assert rollup.contact_engagement(events, CONFIG, AS_OF).sort("contact_id", nulls_last=True).equals(engagement)
+    assert rollup.contact_engagement(events.clear(), CONFIG, AS_OF).schema == engagement.schema  # no events
+
+
 def test_contacts_join_their_engagement_by_id_even_when_two_ids_share_a_hash(monkeypatch):
     """The join goes by the ids' 64-bit hashes; were two ids to share one, the ids would not
     match their partners and the join is made on the ids themselves: the same table."""
