@@ -70,15 +70,14 @@ def contact_engagement(events: pl.LazyFrame | pl.DataFrame, config: Config, as_o
     type_code, age = pl.col("_type"), pl.col("_age")
     in_lookback = age < rules.lookback_days
     points = coded.points()
-    decay = _decay_per_event(config, as_of, in_lookback)
-    weights = {t: pl.when((type_code == coded.of(t)) & in_lookback).then(coded.weight()).alias(f"_weight_{t}") for t in coded.scored}
+    decay = _decay_per_event(config, coded, in_lookback)
     per_event = [
         *[((type_code == coded.of(t)) & in_lookback).cast(pl.Int64).alias(f"n_{t}") for t in rules.event_types],
         pl.when(in_lookback).then(pl.col("occurred_at")).alias("last_activity_at"),
         pl.when(age < trend.window_days).then(points).otherwise(0).alias("recent_points"),
         pl.when(age.is_between(trend.window_days, 2 * trend.window_days - 1)).then(points).otherwise(0).alias("previous_points"),
         in_lookback.cast(pl.Int64).alias("_in_lookback"),
-        *weights.values(),
+        *decay.per_event,
     ]
     summed = [*[f"n_{t}" for t in rules.event_types], "recent_points", "previous_points", "_in_lookback", *decay.summed]
     maxed = ["last_activity_at", *decay.maxed]
@@ -101,7 +100,7 @@ def contact_engagement(events: pl.LazyFrame | pl.DataFrame, config: Config, as_o
             decay.points.fill_null(0.0).alias("decayed_points"),
             pl.when(pl.col("_in_lookback") > 0).then(decay.by_type).alias("decayed_by_type"),
         )
-        .drop("_in_lookback", *decay.scratch)
+        .drop("_in_lookback", *decay.summed, *decay.maxed)
         .collect()
     )
 
@@ -192,67 +191,47 @@ def decay_weight(age: pl.Expr, half_life: pl.Expr) -> pl.Expr:
 
 @dataclass(frozen=True)
 class _Decay:
-    weight: pl.Expr  # each event's weight, the column `_weight`
-    per_event: list[pl.Expr]  # `_weight` in its category's column (null elsewhere)
-    per_contact: list[pl.Expr]  # the group-by's aggregations of those columns
+    per_event: list[pl.Expr]  # each event's weight in its category's column (null elsewhere)
     summed: list[str]  # those a contact's total adds up ('each' types: every occurrence)
     maxed: list[str]  # those it takes the largest of ('once' types: the most recent)
     points: pl.Expr  # the capped sum, once aggregated
     by_type: pl.Expr  # "demo_request 10.0 · content_download 6.2"
-    scratch: list[str]  # columns to drop afterwards
 
 
-def _decay_per_event(config: Config, as_of: dt.date, in_lookback: pl.Expr) -> _Decay:
+def _decay_per_event(config: Config, coded: _EventCodes, in_lookback: pl.Expr) -> _Decay:
     """The reference engagement with each event weighted by its age, weight = 0.5 ** (age in
     days / half-life), the half-life the category's own or the people score's. 'Once' events
     count their most recent occurrence, 'each' events all of theirs; capped like the lead score."""
     rules = config.lead_scoring.engagement
-    age = (pl.lit(as_of) - pl.col("occurred_at").dt.date()).dt.total_days()
-    half_life = pl.col("event_type").replace_strict(
-        {t: float(config.event_half_life(t)) for t in rules.event_types}, default=None, return_dtype=pl.Float64
-    )
-    weight = decay_weight(age, half_life)
-    scored_types = [t for t in rules.event_types if rules.events[t].points]
     # prefixed: a category may be called anything snake_case, even `contact_id`
-    per_event = [pl.when((pl.col("event_type") == t) & in_lookback).then(pl.col("_weight")).alias(f"_weight_{t}") for t in scored_types]
+    per_event = [pl.when((pl.col("_type") == coded.of(t)) & in_lookback).then(coded.weight()).alias(f"_weight_{t}") for t in coded.scored]
 
     def decayed(t: str) -> pl.Expr:
         return pl.col(f"_weight_{t}").fill_null(0) * rules.events[t].points / WEIGHT_UNITS
 
-    summed = [f"_weight_{t}" for t in scored_types if rules.events[t].count != "once"]
-    maxed = [f"_weight_{t}" for t in scored_types if rules.events[t].count == "once"]  # the most recent
+    summed = [f"_weight_{t}" for t in coded.scored if rules.events[t].count != "once"]
+    maxed = [f"_weight_{t}" for t in coded.scored if rules.events[t].count == "once"]  # the most recent
     # what each type adds, before weight and cap
     by_type = pl.concat_str(
-        [pl.when(decayed(t) > 0).then(pl.format("{} {}", pl.lit(t), decayed(t).round(1))) for t in scored_types],
+        [pl.when(decayed(t) > 0).then(pl.format("{} {}", pl.lit(t), decayed(t).round(1))) for t in coded.scored],
         separator=" · ",
         ignore_nulls=True,
     )
     return _Decay(
-        weight.alias("_weight"),
         per_event,
-        [pl.col(summed).sum(), pl.col(maxed).max()],
         summed,
         maxed,
-        pl.sum_horizontal([decayed(t) for t in scored_types]).clip(upper_bound=rules.cap),
+        pl.sum_horizontal([decayed(t) for t in coded.scored]).clip(upper_bound=rules.cap),
         by_type,
-        [f"_weight_{t}" for t in scored_types],
     )
 
 
 def decayed_engagement(events: pl.LazyFrame | pl.DataFrame, config: Config, as_of: dt.date) -> pl.LazyFrame:
     """Per contact with events in the lookback window: `decayed_points` (the decayed
-    reference engagement, see `_decay_per_event`) and `decayed_by_type`."""
-    rules = config.lead_scoring.engagement
-    decay = _decay_per_event(config, as_of, pl.lit(True))
-    return (
-        events.lazy()
-        .filter(pl.col("occurred_at").dt.date().is_between(window_start(as_of, rules.lookback_days), as_of))
-        .with_columns(decay.weight)
-        .select(pl.col("contact_id"), *decay.per_event)
-        .group_by("contact_id")
-        .agg(decay.per_contact)
-        .select("contact_id", decay.points.alias("decayed_points"), decay.by_type.alias("decayed_by_type"))
-    )
+    reference engagement, see `_decay_per_event`) and `decayed_by_type`, as `contact_engagement`
+    gives them."""
+    engaged = contact_engagement(events, config, as_of).lazy().filter(pl.col("decayed_by_type").is_not_null())
+    return engaged.select("contact_id", "decayed_points", "decayed_by_type")
 
 
 # What the roll-up and the lead score read of a contact; the rest (e-mail, links) is not scored.
