@@ -6,7 +6,6 @@ moved to quarantine with its reason, so `rows in = used + quarantined + merged` 
 
 from __future__ import annotations
 
-import numpy as np
 import polars as pl
 
 from abmq.tasks.event_window import EventWindow, collect
@@ -41,11 +40,11 @@ def merge_duplicate_accounts(accounts: pl.DataFrame) -> tuple[pl.DataFrame, int]
 
 
 def repeated_hashes(hashes: pl.Series) -> pl.Series:
-    """The 64-bit hashes that occur more than once: sorted (numpy) and compared with their
-    neighbours. At 10M event ids this takes 0.4 s where a hash table (`is_duplicated`) took
-    3.8 s."""
-    ordered = np.sort(hashes.to_numpy())
-    return pl.Series("hash", np.unique(ordered[1:][ordered[1:] == ordered[:-1]]), dtype=pl.UInt64)
+    """The 64-bit hashes that occur more than once, in order: sorted and compared with their
+    neighbours. At XL's 37.5M event ids polars' sort (both cores) takes 0.6 s, numpy's 3.4 s
+    and a hash table (`is_duplicated`) 6.5 s."""
+    ordered = hashes.sort()
+    return ordered.filter(ordered == ordered.shift(1)).unique().sort().rename("hash").cast(pl.UInt64)
 
 
 def repeated_values(values: pl.Series) -> pl.Series:
@@ -110,7 +109,11 @@ def unusable_contact_ids(contacts: pl.DataFrame, quarantined_contacts: pl.DataFr
     if quarantined_contacts is None or quarantined_contacts.is_empty():
         return pl.Series("contact_id", [], pl.String)
     unusable = quarantined_contacts.get_column("contact_id").unique()
-    return unusable.filter(~unusable.is_in(contacts.get_column("contact_id").implode()))
+    # the usable ids are probed against the few quarantined ones, not the other way round:
+    # a set of 10M ids took 3.5 s at XL
+    usable = contacts.get_column("contact_id")
+    also_usable = usable.filter(usable.is_in(unusable.implode()))
+    return unusable.filter(~unusable.is_in(also_usable.implode()))
 
 
 QUARANTINED_CONTACT = "contact quarantined: see quarantine/contacts.parquet"

@@ -75,7 +75,7 @@ def score_contacts(contacts: pl.DataFrame, accounts: pl.DataFrame, config: Confi
     counts = sorted(c for c in contacts.columns if c.startswith("n_"))
     scored = (
         contacts.select(*read, *counts)  # the join copies what it is given: names and titles are not scored
-        .join(firmographics, on="domain", how="left")
+        .join(firmographics, on="domain", how="left", maintain_order="left")
         .with_columns(*_fit_points(lead.fit_points, config, firmographics.columns))
         .with_columns(
             pl.when(decision_maker).then(lead.fit_points.decision_maker).otherwise(0).cast(pl.Int64).alias("points_decision_maker")
@@ -99,7 +99,13 @@ def score_contacts(contacts: pl.DataFrame, accounts: pl.DataFrame, config: Confi
         "points_decision_maker",
         *counts,
         "last_activity_at",
-    ).sort("contact_id")
+    ).pipe(_in_contact_id_order)
+
+
+def _in_contact_id_order(scores: pl.DataFrame) -> pl.DataFrame:
+    """Contacts come in id order from `rollup.contacts_with_engagement` (the join keeps it):
+    sorting 10M ids again took 1 s at XL."""
+    return scores if scores.get_column("contact_id").is_sorted() else scores.sort("contact_id")
 
 
 def score_accounts(

@@ -10,7 +10,7 @@ import pytest
 
 from abmq.config import load_config
 from abmq.tasks import pipeline
-from abmq.tasks.event_window import EventWindow, StoredFile, collect
+from abmq.tasks.event_window import EventWindow, StoredFile, collect, rows_naming
 
 AS_OF = handbuilt.AS_OF
 
@@ -101,3 +101,21 @@ def test_a_window_leaves_rows_out_without_copying_the_rest():
     assert window.height == 3 and window.without(pl.Series([4])).height == 3
     assert collect(window.scan().select("_row", "event_id"))["event_id"].to_list() == ["b", "d", "f"]
     assert collect(window.without(pl.Series([3, 5])).scan().select("event_id"))["event_id"].sort().to_list() == ["b"]
+
+
+def test_rows_naming_finds_the_events_of_given_contacts_and_of_no_contact():
+    """Rows 0-6 over two stored files: "a" is a contact, "q" a quarantined one, "z" and "y"
+    name none; a missing id is neither (it was set aside when its file was validated)."""
+    first = pl.LazyFrame({"_row": [0, 1, 2, 3], "contact_id": ["a", "q", "z", None], "detail": ["0", "1", "2", "3"]})
+    second = pl.LazyFrame({"_row": [4, 5, 6], "contact_id": ["z", "a", "y"], "detail": ["4", "5", "6"]})
+    stored = pl.concat([second, first])  # the streaming engine need not keep the files' order
+    quarantined, contacts = pl.Series(["q", "gone"]), pl.Series(["a", "q", "b"])
+    of_quarantined, unknown = rows_naming(stored, quarantined, contacts)
+    assert of_quarantined.to_dicts() == [{"_row": 1, "contact_id": "q", "detail": "1"}]
+    assert unknown["_row"].to_list() == [2, 4, 6] and unknown["detail"].to_list() == ["2", "4", "6"]
+    # none quarantined; no contacts at all: every event with an id names none
+    of_quarantined, unknown = rows_naming(stored, pl.Series([], dtype=pl.String), pl.Series([], dtype=pl.String))
+    assert of_quarantined.is_empty() and unknown["_row"].to_list() == [0, 1, 2, 4, 5, 6]
+    # nothing found: empty frames with the stored columns
+    of_quarantined, unknown = rows_naming(stored, pl.Series(["gone"]), pl.Series(["a", "q", "z", "y"]))
+    assert of_quarantined.is_empty() and unknown.is_empty() and unknown.columns == ["_row", "contact_id", "detail"]
