@@ -371,6 +371,10 @@ def account_rollup(contacts: pl.DataFrame, config: Config) -> pl.DataFrame:
             "roles_covered",
             "roles_missing",
         )
+        # Each person's text is a view into the 10M contacts' buffers until the lists are
+        # compacted: gathering `engaged_people` took 3 s at XL before (the join in
+        # `score_accounts`, every later sort and the Parquet writer), 0.05 s after (0.07 s).
+        .shrink_to_fit()
     )
 
 
