@@ -77,19 +77,17 @@ def collect(query: pl.LazyFrame) -> pl.DataFrame:
 
 def rows_naming(stored: pl.LazyFrame, contacts: pl.Series, not_in: pl.Series) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(stored rows naming a contact of `contacts`, stored rows naming none of `not_in`),
-    whole. The window's ids are read once for each test (`_row` and id only); whole rows are
+    whole. The window's ids are read once (`_row` and id only, ~1 GiB at XL); whole rows are
     read only when some are found, and only those. Events naming no contact are found with an
-    anti-join: at XL (37.5M events, 10M contacts) 4.4 s where `is_in` took 7.8 s; a filter
-    pushed into every file's scan would build the set of 10M ids once per file (minutes)."""
-    ids = stored.select("_row", "contact_id")
+    anti-join: at XL (37.5M events, 10M contacts) 3.3 s where `is_in` took 7.8 s. Neither test
+    is a filter on the scan: it would be pushed into every file's read, each building its own
+    set of ids (90 sets of 98k quarantined contacts: 2.0 s, against 0.4 s in memory)."""
+    ids = stored.select("_row", "contact_id").collect(engine="streaming")
     known = not_in.rename("contact_id").to_frame().lazy()
-    unknown = ids.filter(pl.col("contact_id").is_not_null()).join(known, on="contact_id", how="anti").select("_row")
-    unknown_rows = unknown.collect(engine="streaming").get_column("_row")
-    named_rows = (
-        ids.filter(pl.col("contact_id").is_in(contacts.implode())).select("_row").collect(engine="streaming").get_column("_row")
-        if contacts.len()
-        else unknown_rows.clear()
-    )
+    unknown = ids.lazy().filter(pl.col("contact_id").is_not_null()).join(known, on="contact_id", how="anti")
+    unknown_rows = unknown.select("_row").collect().get_column("_row")
+    named_rows = ids.filter(pl.col("contact_id").is_in(contacts.implode())).get_column("_row") if contacts.len() else unknown_rows.clear()
+    del ids
     found = pl.concat([named_rows, unknown_rows])
     whole = collect(stored.filter(pl.col("_row").is_in(found.implode()))) if found.len() else stored.clear().collect()
     return whole.filter(pl.col("_row").is_in(named_rows.implode())), whole.filter(pl.col("_row").is_in(unknown_rows.implode()))
