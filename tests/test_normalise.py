@@ -29,7 +29,7 @@ def test_dedupe_keeps_the_earliest_event_of_each_id():
 
 
 def test_unusable_contacts_are_the_quarantined_ids_with_no_usable_row():
-    """"b" was quarantined once but has a usable row; a missing id is never a contact."""
+    """Contact b was quarantined once but has a usable row; a missing id is never a contact."""
     usable = pl.DataFrame({"contact_id": ["a", "b", None]})
     quarantined = pl.DataFrame({"contact_id": ["b", "x", None, "x", "y"]})
     assert sorted(normalise.unusable_contact_ids(usable, quarantined).to_list()) == ["x", "y"]
