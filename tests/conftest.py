@@ -18,6 +18,25 @@ def prefect_harness():
         yield
 
 
+@pytest.fixture(autouse=True)
+def prefect_console_on_a_live_stream():
+    """Typer's CliRunner swaps sys.stderr for a stream of its own during `invoke` and closes it
+    after. If Prefect configures its logging during one (a Prefect server app's setup does),
+    its console handler on the root logger keeps that closed stream, and every later log line
+    becomes a "--- Logging error ---" traceback in the next command's output. After each test,
+    such a handler writes to the live sys.stderr again (a real `abmq` process never swaps it)."""
+    yield
+    handlers = sys.modules.get("prefect.logging.handlers")
+    if handlers is None:
+        return
+    import logging
+
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, handlers.PrefectConsoleHandler) and getattr(handler.stream, "closed", False):
+            handler.stream = sys.stderr  # not setStream: it flushes the closed one first
+            handler.console.file = sys.stderr
+
+
 @pytest.fixture(scope="session")
 def handbuilt_dir(tmp_path_factory) -> Path:
     return handbuilt.write(tmp_path_factory.mktemp("handbuilt") / "input")
