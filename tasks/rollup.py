@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from abmq.config import Config
+from abmq.tasks.sources import in_key_order
 from abmq.tasks.staging import once_per_value
 
 WEIGHT_UNITS = 1_000_000
@@ -244,7 +245,7 @@ def contacts_with_engagement(contacts: pl.DataFrame, engagement: pl.DataFrame) -
     10M contacts are not sorted again (8 s at XL)."""
     zero_fill = [c for c in engagement.columns if c.startswith("n_") or c.endswith("_points")]  # incl. decayed_points
     joined = joined_by_id(contacts, engagement, "contact_id").with_columns(pl.col(zero_fill).fill_null(0))
-    return joined if contacts.get_column("contact_id").is_sorted() else joined.sort("contact_id")
+    return in_key_order(joined, "contact_id")
 
 
 def id_hash(ids: pl.Expr) -> pl.Expr:

@@ -11,7 +11,7 @@ from collections.abc import Collection
 import polars as pl
 
 from abmq.config import Config, FitPoints, Range
-from abmq.tasks.sources import BAND_COLUMNS, band_columns
+from abmq.tasks.sources import BAND_COLUMNS, band_columns, in_key_order
 from abmq.vocabulary import FIT_SIGNALS
 
 POINT_COLUMNS = (
@@ -99,13 +99,7 @@ def score_contacts(contacts: pl.DataFrame, accounts: pl.DataFrame, config: Confi
         "points_decision_maker",
         *counts,
         "last_activity_at",
-    ).pipe(_in_contact_id_order)
-
-
-def _in_contact_id_order(scores: pl.DataFrame) -> pl.DataFrame:
-    """Contacts come in id order from `rollup.contacts_with_engagement` (the join keeps it):
-    sorting 10M ids again took 1 s at XL."""
-    return scores if scores.get_column("contact_id").is_sorted() else scores.sort("contact_id")
+    ).pipe(in_key_order, "contact_id")  # as `rollup.contacts_with_engagement` gives them
 
 
 def score_accounts(

@@ -11,6 +11,7 @@ import polars as pl
 
 from abmq.config import Config
 from abmq.tasks.normalise import FIRMOGRAPHICS
+from abmq.tasks.sources import in_key_order
 
 SUPPRESSION_REASONS = {
     "customers": "existing customer",
@@ -104,8 +105,7 @@ def assign_tiers(decided: pl.DataFrame, config: Config, previous_tiers: pl.DataF
         previous_tiers = pl.DataFrame(schema={"domain": pl.String, "previous_tier": pl.String})
     if "p_convert" not in decided.columns:
         decided = decided.with_columns(pl.lit(None, pl.Float64).alias("p_convert"))
-    if not decided.get_column("domain").is_sorted():
-        decided = decided.sort("domain")
+    decided = in_key_order(decided, "domain")
     # Tiers are filled on the ranking's own columns; sorting every column of 1M accounts (the
     # people's lists among them) into rank order and back took 6 s at XL.
     ranked = (
