@@ -25,7 +25,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = os.sysconf("SC_PAGE_SIZE")
-SOURCE_ARG = {"stage_source": 1, "validate_source": 0}  # where a step's source name is, to label its rows
+SOURCE_ARG = {"stage_source": 1, "validate_source": 0, "write_parquet": 0}  # where a step's source name is, to label its rows
 
 
 def rss_mib() -> float:
@@ -84,6 +84,21 @@ def timed_steps(sampler: Sampler, rows: list[tuple[str, float, float, float]], i
     return pipeline.Steps(**{f.name: wrap(f.name, getattr(pipeline.PLAIN, f.name)) for f in dataclasses.fields(pipeline.Steps)})
 
 
+def render_and_write(assessment, config, as_of: dt.date, steps, wrap, details) -> None:
+    """`pipeline.render_run` and the writing of its bundle, as the flow does them (the files go to
+    a temporary folder, deleted after)."""
+    import tempfile
+
+    from abmq.tasks import catalog, pipeline
+
+    rendered = pipeline.render_run(assessment, [], config, as_of, steps, details)
+    with tempfile.TemporaryDirectory() as folder:
+        outputs = catalog.RunOutputs(Path(folder))
+        outputs.write_parquet = wrap("write_parquet", outputs.write_parquet, indent="  ")  # a row per Parquet file
+        wrap("write_bundle", outputs.write_bundle)(rendered.bundle.files, rendered.bundle.gx_results, as_of)
+        outputs.discard()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("size", help="a folder under benchmarks/data (S, M, L, XL, ...)")
@@ -91,6 +106,9 @@ def main() -> None:
     parser.add_argument("--as-of", default="2026-11-25")
     parser.add_argument("--shards", type=int, default=1, help="account shards, scored one after another")
     parser.add_argument("--inside", action="store_true", help="also time the parts of the scoring step (indented, above it)")
+    parser.add_argument(
+        "--outputs", action="store_true", help="also render the outputs and write them into a temporary folder (the flow's peak is there)"
+    )
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     from abmq.config import load_config
@@ -105,6 +123,10 @@ def main() -> None:
     started = time.perf_counter()
     checked = pipeline.check_inputs(str(ROOT / "benchmarks" / "data" / args.size), args.out, config, as_of, [], steps)
     assessment = pipeline.assess(checked.sources, config, as_of, steps, shard_count=args.shards, out_dir=None)
+    if args.outputs:  # as the flow does: the sources' rows let go once the report details are read
+        details = pipeline.report_details(assessment, config, as_of, steps)
+        checked, assessment = None, assessment.without_rows()
+        render_and_write(assessment, config, as_of, steps, timer(sampler, rows), details)
     total = time.perf_counter() - started
     print(f"{'step':40} {'seconds':>8} {'peak MiB':>9} {'RSS after':>9}")
     for name, seconds, peak, after in rows:

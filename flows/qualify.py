@@ -9,6 +9,7 @@ writes local folders, fetched before and uploaded after.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from pathlib import Path
 
@@ -92,7 +93,12 @@ def _qualify(
     try:
         checked = pipeline.check_inputs(input_dir, out_dir, config, as_of_date, history, STEPS)
         assessment = pipeline.assess(checked.sources, config, as_of_date, STEPS, shards, out_dir, model=model)
-        rendered = pipeline.render_run(assessment, history, config, as_of_date, STEPS)
+        # the sources' rows let go once the report has what it reads of them: they are not
+        # written, and rendering and writing the 10M contact scores is where this process peaked
+        checked = dataclasses.replace(checked, sources=pipeline.without_rows(checked.sources))
+        details = pipeline.report_details(assessment, config, as_of_date, STEPS)
+        assessment = assessment.without_rows()
+        rendered = pipeline.render_run(assessment, history, config, as_of_date, STEPS, details)
         write_outputs(outputs, rendered.bundle, as_of_date)
         published = publish_outputs(outputs)
         remote = publish_to_object_store(view, as_of_date) if view is not None and view.remote_out else None

@@ -234,7 +234,9 @@ class RunOutputs:
 
     def write_parquet(self, relative: str, frame: pl.DataFrame) -> Path:
         target = self.path(relative)
-        frame.write_parquet(target, statistics=False)
+        # One chunk: polars lays out row groups and pages by the frame's chunks, so the bytes
+        # would follow how the steps before happened to chunk it (a no-op when it is one).
+        frame.rechunk().write_parquet(target, statistics=False)
         return target
 
     def write_text(self, relative: str, text: str) -> Path:

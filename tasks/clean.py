@@ -28,7 +28,7 @@ class CleanData:
 
 @dataclass(frozen=True)
 class Cleaned:
-    clean: CleanData
+    clean: CleanData | None  # None once released (`pipeline.Assessment.without_rows`)
     # the sources as published: kept rows released, events set aside here added to quarantine
     sources: dict[str, SourceData]
     # per source: rows used, duplicates merged, rows set aside by rules outside GX

@@ -78,8 +78,10 @@ def score(shard: Shard, config: Config, as_of: dt.date, latest_intent_week: dt.d
     is let go as soon as what it feeds is made (at XL: the engagement 1.3 GiB, the contacts
     with their engagement 3 GiB)."""
     contacts = rollup.contacts_with_engagement(shard.contacts, rollup.contact_engagement(shard.events, config, as_of))
-    contact_scores = scoring.score_contacts(contacts, shard.accounts, config)
+    # the roll-up before the contact scores: its working memory and the 10M contact scores
+    # are then never alive at once
     buying_groups = rollup.account_rollup(contacts, config)
+    contact_scores = scoring.score_contacts(contacts, shard.accounts, config)
     del contacts
     account_scores = scoring.score_accounts(
         shard.accounts,
