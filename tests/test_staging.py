@@ -4,7 +4,15 @@ import polars as pl
 import pytest
 
 from abmq.tasks.sources import SOURCES
-from abmq.tasks.staging import canonical_domain, cast_to_contract, email_domain, normalise_department, normalise_seniority
+from abmq.tasks.staging import (
+    canonical_domain,
+    cast_to_contract,
+    email_domain,
+    normalise_department,
+    normalise_seniority,
+    once_per_value,
+    once_per_value_beside,
+)
 
 
 @pytest.mark.parametrize(
@@ -213,3 +221,34 @@ def test_a_csv_without_its_header_row_is_named_as_such(tmp_path):
         match=r"intent.csv: the first line has none of the required columns \(domain, topic, week, score\); is the header row missing\? The first line reads 'acme.com,Intent Data,2026-11-16,75'",
     ):
         scan_source(tmp_path, SOURCES["intent"])
+
+
+def test_once_per_value_works_out_each_combination_once_and_keeps_the_rows_order():
+    frame = pl.DataFrame(
+        {
+            "id": [5, 1, 4, 2, 3],
+            "seniority": ["VP", None, "VP", "mgr", None],
+            "title": ["VP Sales", "CTO", "VP Sales", None, "CTO"],
+            "people": [[1], [], [2, 3], [4], []],
+        }
+    )
+    seen = []
+
+    def counted(values: pl.Series) -> pl.Series:
+        seen.append(values.len())
+        return values.str.to_uppercase()
+
+    derived = (
+        pl.concat_str([pl.col("seniority"), pl.col("title")], separator="/", ignore_nulls=True)
+        .map_batches(counted, return_dtype=pl.String)
+        .alias("label"),
+        pl.col("seniority").fill_null("ic").alias("seniority"),  # replaces an input, in its place
+    )
+    beside = once_per_value_beside(frame, ["seniority", "title", "not_there"], *derived)
+    assert beside.columns == ["id", "seniority", "title", "people", "label"]
+    assert beside["id"].to_list() == [5, 1, 4, 2, 3]
+    assert beside["label"].to_list() == ["VP/VP SALES", "CTO", "VP/VP SALES", "MGR", "CTO"]
+    assert beside["seniority"].to_list() == ["VP", "ic", "VP", "mgr", "ic"]
+    assert beside["people"].to_list() == [[1], [], [2, 3], [4], []]
+    assert seen == [3]  # three distinct (seniority, title) combinations, null ones included
+    assert beside.equals(once_per_value(frame.lazy(), ["seniority", "title"], *derived).collect())
