@@ -5,7 +5,8 @@
 Runs `pipeline.check_inputs` and `pipeline.assess` (stage → validate → gate → normalise →
 score → select; no report) with every step of `pipeline.PLAIN` wrapped by a timer and a
 sampler of the process's resident memory, and prints one row per step call: seconds, peak
-RSS during the step, RSS after it. `--out` is the run folder whose state store holds the
+RSS during the step, RSS after it; `--outputs` goes on to the report and the output files, as
+the flow does (the flow process's peak was there). `--out` is the run folder whose state store holds the
 daily event files already validated (the incremental benchmark's folder: as of its date
 every file is remembered and none is written); a size with one events export needs none.
 Run it alone on the machine: two cores shared with anything else change every figure.
