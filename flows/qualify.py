@@ -97,6 +97,7 @@ def _qualify(
         details = pipeline.report_details(assessment, config, as_of_date, STEPS)
         assessment = assessment.without_rows()
         rendered = pipeline.render_run(assessment, history, config, as_of_date, STEPS, details)
+        accounts, assessment = assessment.accounts, None  # the contact scores live on only in the bundle, until written
         write_outputs(outputs, rendered.bundle, as_of_date)
         published = publish_outputs(outputs)
         remote = publish_to_object_store(view, as_of_date) if view is not None and view.remote_out else None
@@ -105,7 +106,7 @@ def _qualify(
         record_failure(out_dir, exc, checked.sources if checked else {}, as_of_date)
         raise
     # after publishing: a summary for the Prefect UI and an alert for the account owners
-    accounts, changes = assessment.accounts, rendered.changes
+    changes = rendered.changes
     publish_run_summary(accounts, rendered.bundle.quality, config, as_of_date)
     alert = alert_new_sql_ready(changes, accounts, as_of_date, return_state=True)
     if alert.is_failed():  # the outputs are published; a failed alert must not hide that

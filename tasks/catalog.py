@@ -249,10 +249,15 @@ class RunOutputs:
 
     def write_bundle(self, files: dict[str, pl.DataFrame | str | dict | list], gx_results: dict, as_of: dt.date) -> None:
         """Write a rendered bundle (`tasks/render.py`): frames as Parquet, text as is, other
-        values as JSON; the GX results as Data Docs under `data_docs/`."""
-        for relative, content in files.items():
+        values as JSON; the GX results as Data Docs under `data_docs/`. Frames are taken out of
+        `files` as they are written, so that each is let go once on disk (at XL the 10M
+        contact scores, 1.6 GiB, before the account table is written)."""
+        for relative in list(files):
+            content = files[relative]
             if isinstance(content, pl.DataFrame):
+                del files[relative]
                 self.write_parquet(relative, content)
+                del content
             elif isinstance(content, str):
                 self.write_text(relative, content)
             else:

@@ -112,8 +112,10 @@ def render_outputs(
     # selection leaves them in key order already: a sort would copy 1M accounts' lists
     columns = [*ACCOUNT_COLUMNS_FIRST, *(c for c in accounts.columns if c not in ACCOUNT_COLUMNS_FIRST)]
     ordered = in_key_order(accounts.select(columns), "domain")
-    files["account_scores.parquet"] = ordered.with_columns(published_domain(pl.col("domain")).alias("domain"))
+    # the contact scores first: written and let go (`RunOutputs.write_bundle`) before the
+    # account table's writer needs its memory
     files["contact_scores.parquet"] = contacts.with_columns(published_domain(pl.col("domain")).alias("domain"))
+    files["account_scores.parquet"] = ordered.with_columns(published_domain(pl.col("domain")).alias("domain"))
     files.update(exports.export_files(exports.targets_table(accounts), model.horizon_days))
     files.update(report.render_site(accounts, quality, config, as_of, run, changes_since, weekly, intent))
     files[catalog.snapshot_name(as_of.isoformat())] = changes.published_snapshot(accounts)

@@ -244,7 +244,10 @@ def contacts_with_engagement(contacts: pl.DataFrame, engagement: pl.DataFrame) -
     in contact id order. Exports often come in that order already: then the join keeps it and
     10M contacts are not sorted again (8 s at XL)."""
     zero_fill = [c for c in engagement.columns if c.startswith("n_") or c.endswith("_points")]  # incl. decayed_points
-    joined = joined_by_id(contacts, engagement, "contact_id").with_columns(pl.col(zero_fill).fill_null(0))
+    # Only the ids go through the join, and the engagement is laid beside the contacts' own
+    # columns: joined whole, the 10M contacts' person columns were copied (0.7 GiB at XL).
+    aligned = joined_by_id(contacts.select("contact_id"), engagement, "contact_id").with_columns(pl.col(zero_fill).fill_null(0))
+    joined = contacts.with_columns(aligned.drop("contact_id").get_columns())
     return in_key_order(joined, "contact_id")
 
 

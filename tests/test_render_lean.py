@@ -62,3 +62,13 @@ def test_a_parquet_output_does_not_depend_on_how_its_frame_is_chunked(tmp_path):
     outputs = catalog.RunOutputs(tmp_path)
     one = outputs.write_parquet("one.parquet", table).read_bytes()
     assert outputs.write_parquet("three.parquet", chunked).read_bytes() == one
+
+
+def test_write_bundle_lets_each_frame_go_once_it_is_written(tmp_path, as_of):
+    scores = pl.DataFrame({"contact_id": ["c-1", "c-2"], "points": [3, 5]})
+    files = {"contact_scores.parquet": scores, "report.html": "<p>ok</p>", "run.json": {"as_of": as_of.isoformat()}}
+    outputs = catalog.RunOutputs(tmp_path)
+    outputs.write_bundle(files, {}, as_of)
+    assert list(files) == ["report.html", "run.json"]  # the frame taken out, the rest left
+    assert pl.read_parquet(outputs.path("contact_scores.parquet")).equals(scores)
+    assert outputs.path("report.html").read_text() == "<p>ok</p>"
