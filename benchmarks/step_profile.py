@@ -128,7 +128,7 @@ def main() -> None:
     )  # as the flow
     if args.outputs:  # as the flow does: the sources' rows let go once the report details are read
         details = pipeline.report_details(assessment, config, as_of, steps)
-        checked, assessment = None, assessment.without_rows()
+        assessment = assessment.without_rows()
         render_and_write(assessment, config, as_of, steps, timer(sampler, rows), details)
     total = time.perf_counter() - started
     print(f"{'step':40} {'seconds':>8} {'peak MiB':>9} {'RSS after':>9}")

@@ -257,7 +257,6 @@ class RunOutputs:
             if isinstance(content, pl.DataFrame):
                 del files[relative]
                 self.write_parquet(relative, content)
-                del content
             elif isinstance(content, str):
                 self.write_text(relative, content)
             else:

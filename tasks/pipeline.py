@@ -200,9 +200,9 @@ class Assessment:
     model: conversion.ConversionModel = conversion.NONE  # the p_convert model used, or why there is none
 
     def without_rows(self) -> Assessment:
-        """The assessment less the sources' rows (validated and normalised: at XL 10M
-        contacts and 9M intent rows, ~2.5 GiB), for a caller that has read what it needs of
-        them (`report_details`): rendering reads only the scores and the sources' verdicts."""
+        """The assessment less the sources' rows (the normalised ones, and the validated ones
+        unless `assess` let them go: at XL up to ~2.5 GiB), for a caller that has read what it
+        needs of them (`report_details`): rendering reads only the scores and the verdicts."""
         return dataclasses.replace(self, cleaned=Cleaned(None, without_rows(self.cleaned.sources), self.cleaned.accounting))
 
 

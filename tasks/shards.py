@@ -75,8 +75,8 @@ def split(
 
 def score(shard: Shard, config: Config, as_of: dt.date, latest_intent_week: dt.date | None) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(contact lead scores, account scores) of one shard's accounts. Each contact-level frame
-    is let go as soon as what it feeds is made (at XL: the engagement 1.3 GiB, the contacts
-    with their engagement 3 GiB)."""
+    is let go as soon as what it feeds is made (at XL: the engagement 1.3 GiB, the engagement
+    laid beside the contacts 1.2 GiB)."""
     contacts = rollup.contacts_with_engagement(shard.contacts, rollup.contact_engagement(shard.events, config, as_of))
     # the roll-up before the contact scores: its working memory and the 10M contact scores
     # are then never alive at once
