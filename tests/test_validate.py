@@ -1,6 +1,7 @@
 """The GX gate: blocking failures name source, expectation and bad rows; warnings quarantine
 exactly the rows GX counted."""
 
+import datetime as dt
 import json
 import shutil
 
@@ -290,3 +291,50 @@ def test_gx_judges_nullness_only_columns_by_a_stand_in_with_the_same_outcomes():
     assert outcomes["expect_column_values_to_not_be_null(contact_id)"] == 2
     assert outcomes["expect_column_values_to_not_be_null(domain)"] == 1
     assert outcomes["expect_column_values_to_be_in_set(seniority)"] == 2  # cxo, wizard: in-set checks skip nulls
+
+
+def _text_bytes(frame: pl.DataFrame) -> int:
+    """Bytes of the Arrow buffers behind `frame`'s text columns (views share the buffers of
+    the frame they were filtered from)."""
+    return sum(
+        buffer.size
+        for column in frame.select(pl.col(pl.String)).get_columns()
+        for buffer in column.to_arrow(compat_level=pl.CompatLevel.newest()).buffers()
+        if buffer is not None
+    )
+
+
+def test_quarantined_rows_do_not_keep_the_staged_frame_alive():
+    # 200k events with long text, 3 of them in the future: the 3 rows kept aside must hold
+    # their own bytes, not the 200k rows' (at XL 98k contacts held 2 GiB to the end of a run)
+    from abmq.tasks.quarantine import split_quarantine
+    from abmq.tasks.validate import ExpectationOutcome, SourceValidation
+
+    rows = 200_000
+    staged = pl.DataFrame({"n": pl.int_range(rows, eager=True)}).select(
+        pl.format("event-{}-from-a-long-export-name", "n").alias("event_id"),
+        pl.format("contact-{}@example-company.com", pl.col("n") % 997).alias("contact_id"),
+        pl.when(pl.col("n").is_in([5, 77_777, 199_999]))
+        .then(pl.lit(dt.datetime(2027, 1, 1)))
+        .otherwise(pl.lit(dt.datetime(2026, 11, 1)))
+        .dt.replace_time_zone("UTC")
+        .alias("occurred_at"),
+        pl.col("n").cast(pl.Int32).alias("points"),
+    )
+    future = ExpectationOutcome(
+        "events",
+        "expect_column_values_to_be_between",
+        {"column": "occurred_at", "max_value": dt.datetime(2026, 11, 25, 23, 59, 59, tzinfo=dt.timezone.utc)},
+        "warning",
+        "event dated after the as-of date",
+        False,
+        3,
+        rows,
+    )
+    kept, quarantined = split_quarantine(staged, SourceValidation("events", ["events.csv"], rows, outcomes=[future]), {})
+    assert kept.height == rows - 3
+    assert quarantined["event_id"].to_list() == [f"event-{n}-from-a-long-export-name" for n in (5, 77_777, 199_999)]
+    assert quarantined.schema == {**staged.schema, "quarantine_reasons": pl.String}
+    assert quarantined.drop("quarantine_reasons").equals(staged.filter(pl.col("occurred_at").dt.year() == 2027))
+    assert _text_bytes(staged) > 8_000_000
+    assert _text_bytes(quarantined) < 10_000  # without `compacted`: 13 MB
