@@ -253,7 +253,7 @@ render_outputs = step_task(render.render_outputs, "render-outputs")
 
 def score_on_task_runner(sharded: pipeline.ShardedInputs, config: Config, as_of: dt.date) -> list[tuple[pl.DataFrame, pl.DataFrame]]:
     """One `score-shard-<n>` task per shard on the flow's task runner (threads, or Dask)."""
-    futures = score_shard.map(sharded.parts, unmapped(config), unmapped(as_of), unmapped(sharded.latest_intent_week))
+    futures = score_shard.map(sharded.parts, unmapped(config), unmapped(as_of))
     return [future.result() for future in futures]
 
 

@@ -38,7 +38,7 @@ from abmq.tasks import (
 )
 from abmq.tasks.clean import CleanData, Cleaned, normalise_sources
 from abmq.tasks.ingest import SourceData
-from abmq.tasks.sources import SOURCE_ORDER
+from abmq.tasks.sources import SOURCE_ORDER, compacted
 
 # --- scoring and selection steps -------------------------------------------------------------
 
@@ -46,25 +46,24 @@ from abmq.tasks.sources import SOURCE_ORDER
 @dataclass(frozen=True)
 class ShardedInputs:
     parts: list[shards.Shard]
-    latest_intent_week: dt.date | None  # the intent provider's latest week, the same for every shard
 
 
 def split_into_shards(clean: CleanData, count: int, config: Config, as_of: dt.date) -> ShardedInputs:
-    """Accounts (with their contacts, events, technographics and intent) in `count` shards by
-    hash of domain."""
-    parts = shards.split(clean.accounts, clean.contacts, clean.events, clean.technographics, clean.intent, count)
-    return ShardedInputs(parts, rollup.latest_intent_week(clean.intent, config, as_of))
+    """Accounts (with their contacts, events, intent surges and technology matches) in `count`
+    shards by hash of domain. The surges and matches are worked out here, over every account:
+    they judge 'new' surges against the provider's latest week, which is the same for all."""
+    surges = rollup.intent_surges(clean.intent, config, as_of, rollup.latest_intent_week(clean.intent, config, as_of))
+    matches = rollup.technology_matches(clean.technographics, config, as_of)
+    return ShardedInputs(shards.split(clean.accounts, clean.contacts, clean.events, surges, matches, count))
 
 
-def score_shard(
-    shard: shards.Shard, config: Config, as_of: dt.date, latest_intent_week: dt.date | None
-) -> tuple[pl.DataFrame, pl.DataFrame]:
+def score_shard(shard: shards.Shard, config: Config, as_of: dt.date) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Contact engagement → lead scores, buying-group roll-up → account scores, for one shard."""
-    return shards.score(shard, config, as_of, latest_intent_week)
+    return shards.score(shard, config, as_of)
 
 
 def score_each(sharded: ShardedInputs, config: Config, as_of: dt.date) -> list[tuple[pl.DataFrame, pl.DataFrame]]:
-    return [score_shard(part, config, as_of, sharded.latest_intent_week) for part in sharded.parts]
+    return [score_shard(part, config, as_of) for part in sharded.parts]
 
 
 def combine_shards(scored: list[tuple[pl.DataFrame, pl.DataFrame]]) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -229,7 +228,9 @@ def assess(
     `release_rows` (the flow): once normalised, the validated rows are let go, in `sources`
     itself (its entries keep their verdicts and quarantined rows), and the normalised contacts
     keep only what later steps read (`rollup.PERSON_COLUMNS`). At XL that is 1.4 GiB less
-    held through scoring, whose peak it lowers by 1.7 GiB."""
+    held through scoring, whose peak it lowers by 1.7 GiB. Once split into shards (which sums
+    up intent and technographics per domain), only the intent weeks the report shows are kept,
+    and no technographics."""
     steps.quality_gate(sources)
     cleaned = steps.normalise_sources(sources)
     clean = cleaned.clean
@@ -241,6 +242,10 @@ def assess(
         clean = CleanData(**{**clean.__dict__, "suppression": suppression(clean.suppression)})
     # accounts are scored in shards: threads in the flow, Dask workers with --task-runner dask
     sharded = steps.split_into_shards(clean, shard_count, config, as_of)
+    if release_rows:  # summarised per domain in the split; the report reads only recent intent
+        recent = compacted(render.recent_intent(clean.intent, as_of))
+        clean = CleanData(**{**clean.__dict__, "intent": recent, "technographics": clean.technographics.clear()})
+        cleaned = Cleaned(clean, cleaned.sources, cleaned.accounting)
     contact_scores, account_scores = steps.combine_shards(steps.score_each(sharded, config, as_of))
     last = steps.read_last_snapshot(out_dir, as_of)
     accounts = steps.select_targets(account_scores, clean, config, last[1], model)

@@ -4,11 +4,11 @@ polars predicates that must select exactly the rows GX counted (checked on every
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 import polars as pl
 
+from abmq.tasks.sources import compacted
 from abmq.tasks.validate import (
     EXAMPLES_PER_RULE,
     PRIVATE_COLUMNS,
@@ -90,19 +90,6 @@ def split_quarantine(frame: pl.DataFrame, validation: SourceValidation, paramete
         ).alias("quarantine_reasons")
     )
     return frame.filter(~bad), compacted(pl.concat([frame.filter(bad), reasons], how="horizontal"))
-
-
-def compacted(rows: pl.DataFrame) -> pl.DataFrame:
-    """`rows` in buffers of their own. A filter's text columns are views into the buffers of
-    the frame filtered, so a few rows kept aside keep every byte of it alive (at XL, 98k
-    quarantined contacts held the 10M staged contacts' text, ~2 GiB, to the end of the run).
-    An Arrow IPC round trip at the oldest compat level copies only the bytes the rows use."""
-    if rows.is_empty():
-        return rows
-    buffer = io.BytesIO()
-    rows.write_ipc(buffer, compression="uncompressed", compat_level=pl.CompatLevel.oldest())
-    buffer.seek(0)
-    return pl.read_ipc(buffer)
 
 
 VALUE_CHARS = 60  # a value quoted in a reason is cut to this length

@@ -60,13 +60,17 @@ def gather_report_details(accounts: pl.DataFrame, clean: CleanData, config: Conf
     """Weekly engagement of the top accounts and recent intent of every target account."""
     targets = accounts.filter(pl.col("tier").is_not_null()).sort("target_rank")
     top = targets.head(TREND_ACCOUNTS)["domain"].to_list()
-    since = as_of - dt.timedelta(weeks=INTENT_WEEKS_SHOWN)
     return {
         "weekly": rollup.weekly_account_points(clean.events, clean.contacts, top, config, as_of),
-        "intent": clean.intent.filter(
-            pl.col("domain").is_in(targets["domain"].implode()) & (pl.col("week") > since) & (pl.col("week") <= as_of)
-        ),
+        "intent": recent_intent(clean.intent, as_of).filter(pl.col("domain").is_in(targets["domain"].implode())),
     }
+
+
+def recent_intent(intent: pl.DataFrame, as_of: dt.date) -> pl.DataFrame:
+    """The intent rows of the weeks the report shows, every account's: all the report reads
+    of the intent rows, so a run may keep these and let the rest go once scored."""
+    since = as_of - dt.timedelta(weeks=INTENT_WEEKS_SHOWN)
+    return intent.filter((pl.col("week") > since) & (pl.col("week") <= as_of))
 
 
 def gx_results(sources: dict[str, SourceData]) -> dict[str, tuple[dict[str, Any], Any]]:

@@ -314,7 +314,8 @@ def account_rollup(contacts: pl.DataFrame, config: Config) -> pl.DataFrame:
     )
     scored = contacts.with_columns(person_points.round(1).alias("account_points"))
     totals = (
-        scored.select(
+        scored.lazy()
+        .select(
             "domain",
             # in tenths: an integer sum is the same in any order (and exact)
             (pl.col("account_points") * 10).round(0).cast(pl.Int64).alias("_people_tenths"),
@@ -342,9 +343,16 @@ def account_rollup(contacts: pl.DataFrame, config: Config) -> pl.DataFrame:
             *[pl.col(f"_role_{name}").any() for name in roles],
             pl.col("decision_maker_demo_request").any(),
         )
+        # streaming: the ~20 per-contact columns are made and summed a batch at a time, not
+        # made for all 10M contacts first (+1.6–2.0 GiB at XL)
+        .collect(engine="streaming")
     )
     engaged_people = (
-        scored.filter(engaged)
+        # only what the lists read goes through the filter and the sort, which copy it
+        scored.select(
+            "domain", "contact_id", "account_points", *PERSON_COLUMNS[2:], "engagement_points", "decayed_by_type", "last_activity_at"
+        )
+        .filter(engaged)
         .sort(["domain", "account_points", "engagement_points", "contact_id"], descending=[False, True, True, False])
         .group_by("domain", maintain_order=True)
         .agg(pl.col("department").unique().sort().alias("engaged_departments"), person.alias("engaged_people"))

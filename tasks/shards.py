@@ -1,9 +1,10 @@
 """Account shards: the roll-up and scoring of one slice of accounts (hash of the domain).
 
-Every account's engagement, roll-up and score depends only on its own rows, plus two
-values shared by all (the as-of date and the intent provider's latest week), so shards can
-be scored apart, on threads or on Dask workers, and concatenated into the single-process
-result. Selection (tiers, capacities) looks across accounts and runs after the concat.
+Every account's engagement, roll-up and score depends only on its own rows and the as-of
+date, so shards can be scored apart, on threads or on Dask workers, and concatenated into
+the single-process result. The intent surges and technology matches, per domain, are worked
+out before the split (they share the intent provider's latest week) and split with the
+accounts. Selection (tiers, capacities) looks across accounts and runs after the concat.
 """
 
 from __future__ import annotations
@@ -24,8 +25,10 @@ class Shard:
     accounts: pl.DataFrame
     contacts: pl.DataFrame
     events: pl.DataFrame | pl.LazyFrame  # lazy: read from the state store by the shard's own query
-    technographics: pl.DataFrame
-    intent: pl.DataFrame
+    # per domain, worked out over every account before the split (`rollup.intent_surges`,
+    # `rollup.technology_matches`): the sources' rows need not live on through scoring
+    intent_surges: pl.DataFrame
+    technology_matches: pl.DataFrame
 
 
 def shard_number(count: int) -> pl.Expr:
@@ -38,8 +41,8 @@ def split(
     accounts: pl.DataFrame,
     contacts: pl.DataFrame,
     events: pl.DataFrame | pl.LazyFrame,
-    technographics: pl.DataFrame,
-    intent: pl.DataFrame,
+    intent_surges: pl.DataFrame,
+    technology_matches: pl.DataFrame,
     count: int,
 ) -> list[Shard]:
     """`count` shards; events follow their contact's account. Lazy events (daily files) stay
@@ -48,14 +51,14 @@ def split(
     link notes twice over)."""
     contacts = contacts.select(rollup.PERSON_COLUMNS)
     if count == 1:
-        return [Shard(0, 1, accounts, contacts, events, technographics, intent)]
+        return [Shard(0, 1, accounts, contacts, events, intent_surges, technology_matches)]
     number = shard_number(count).alias("_shard")
     contact_shard = contacts.select("contact_id", number)
     numbered = {
         "accounts": accounts.with_columns(number),
         "contacts": contacts.with_columns(number),
-        "technographics": technographics.with_columns(number),
-        "intent": intent.with_columns(number),
+        "intent_surges": intent_surges.with_columns(number),
+        "technology_matches": technology_matches.with_columns(number),
     }
     if isinstance(events, pl.DataFrame):
         # events follow their contact (every event's contact is a usable contact by now)
@@ -69,11 +72,17 @@ def split(
             n: events.join(contact_shard.filter(pl.col("_shard") == n).select("contact_id").lazy(), on="contact_id", how="semi")
             for n in range(count)
         }
-    empty = {"accounts": accounts, "contacts": contacts, "events": events, "technographics": technographics, "intent": intent}
+    empty = {
+        "accounts": accounts,
+        "contacts": contacts,
+        "events": events,
+        "intent_surges": intent_surges,
+        "technology_matches": technology_matches,
+    }
     return [Shard(n, count, **{name: parts[name].get(n, empty[name].clear()) for name in empty}) for n in range(count)]
 
 
-def score(shard: Shard, config: Config, as_of: dt.date, latest_intent_week: dt.date | None) -> tuple[pl.DataFrame, pl.DataFrame]:
+def score(shard: Shard, config: Config, as_of: dt.date) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(contact lead scores, account scores) of one shard's accounts. Each contact-level frame
     is let go as soon as what it feeds is made (at XL: the engagement 1.3 GiB, the engagement
     laid beside the contacts 1.2 GiB)."""
@@ -83,13 +92,7 @@ def score(shard: Shard, config: Config, as_of: dt.date, latest_intent_week: dt.d
     buying_groups = rollup.account_rollup(contacts, config)
     contact_scores = scoring.score_contacts(contacts, shard.accounts, config)
     del contacts
-    account_scores = scoring.score_accounts(
-        shard.accounts,
-        buying_groups,
-        rollup.intent_surges(shard.intent, config, as_of, latest_intent_week),
-        rollup.technology_matches(shard.technographics, config, as_of),
-        config,
-    )
+    account_scores = scoring.score_accounts(shard.accounts, buying_groups, shard.intent_surges, shard.technology_matches, config)
     return contact_scores, account_scores
 
 

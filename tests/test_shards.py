@@ -38,9 +38,10 @@ def clean(generated):
 @pytest.mark.parametrize("count", [2, 3, 7])
 def test_shards_add_up_to_the_whole(clean, count):
     data, config = clean
-    args = (data.accounts, data.contacts, data.events, data.technographics, data.intent)
     week = rollup.latest_intent_week(data.intent, config, AS_OF)
-    whole = shards.combine([shards.score(shards.split(*args, 1)[0], config, AS_OF, week)])
+    surges, matches = rollup.intent_surges(data.intent, config, AS_OF, week), rollup.technology_matches(data.technographics, config, AS_OF)
+    args = (data.accounts, data.contacts, data.events, surges, matches)
+    whole = shards.combine([shards.score(shards.split(*args, 1)[0], config, AS_OF)])
     parts = shards.split(*args, count)
     assert len(parts) == count
     assert sum(p.accounts.height for p in parts) == data.accounts.height
@@ -49,7 +50,7 @@ def test_shards_add_up_to_the_whole(clean, count):
     for part in parts:
         assert set(part.contacts["domain"]) <= set(part.accounts["domain"])
         assert set(part.events["contact_id"]) <= set(part.contacts["contact_id"])
-    combined = shards.combine([shards.score(p, config, AS_OF, week) for p in parts])
+    combined = shards.combine([shards.score(p, config, AS_OF) for p in parts])
     assert combined[0].equals(whole[0])
     assert combined[1].equals(whole[1])
 
