@@ -52,7 +52,16 @@ class Sampler(threading.Thread):
 
 # The scoring step's parts, timed inside it with --inside (called through their modules).
 INSIDE_SCORING = {
-    "rollup": ("contact_engagement", "contacts_with_engagement", "account_rollup", "intent_surges", "technology_matches"),
+    "rollup": (
+        "coded_events",
+        "engagement_of_coded",
+        "contacts_with_engagement",
+        "account_totals",
+        "engaged_rows",
+        "buying_groups",
+        "intent_surges",
+        "technology_matches",
+    ),
     "scoring": ("score_contacts", "score_accounts"),
 }
 

@@ -53,18 +53,34 @@ def contact_engagement(events: pl.LazyFrame | pl.DataFrame, config: Config, as_o
     into millions of groups over the text columns cost as much and held 1.5 GiB more. Every
     total is an integer (counts, points, decay weights in millionths), so any order adds up
     the same. Rows come out in no particular order: `contacts_with_engagement` orders them."""
-    rules = config.lead_scoring.engagement
-    trend = config.account_scoring.trend
+    return engagement_of_coded(coded_events(events, config, as_of), config, as_of)
+
+
+def _engagement_codes(config: Config, as_of: dt.date) -> tuple[dt.date, _EventCodes]:
+    rules, trend = config.lead_scoring.engagement, config.account_scoring.trend
     earliest = min(window_start(as_of, rules.lookback_days), window_start(as_of, 2 * trend.window_days))
-    day = pl.col("occurred_at").dt.date()
-    coded = _EventCodes(config, as_of, (as_of - earliest).days)
-    in_window = (
+    return earliest, _EventCodes(config, as_of, (as_of - earliest).days)
+
+
+def coded_events(events: pl.LazyFrame | pl.DataFrame, config: Config, as_of: dt.date) -> pl.DataFrame:
+    """The events engagement reads (the lookback and trend windows), each as its contact, a
+    number for its type (`_type`), its age in days (`_age`) and its time."""
+    earliest, coded = _engagement_codes(config, as_of)
+    return (
         events.lazy()
-        .filter(day.is_between(earliest, as_of))
+        .filter(pl.col("occurred_at").dt.date().is_between(earliest, as_of))
         .select("contact_id", coded.type_code.alias("_type"), coded.age.alias("_age"), "occurred_at")
         .collect(engine="streaming")
         .rechunk()  # one piece per file read: a gather across 354 pieces took 6x as long at XL
     )
+
+
+def engagement_of_coded(in_window: pl.DataFrame, config: Config, as_of: dt.date) -> pl.DataFrame:
+    """`contact_engagement` of `coded_events` (all of them, or every event of some contacts).
+    Takes the frame over: pass it on without keeping a reference, and it is let go once in
+    contact order."""
+    rules, trend = config.lead_scoring.engagement, config.account_scoring.trend
+    coded = _engagement_codes(config, as_of)[1]
     by_contact = _in_contact_order(in_window)
     del in_window
 
@@ -293,28 +309,34 @@ def account_rollup(contacts: pl.DataFrame, config: Config) -> pl.DataFrame:
 
     Counts and sums are taken over every contact in one unordered group-by; only the engaged
     people, listed by their points, are sorted (at L: 1.2M contacts, a few hundred thousand
-    engaged; sorting them all took most of this step's time)."""
+    engaged; sorting them all took most of this step's time). A shard's contacts may come in
+    slices (`shards.score`): `buying_groups` merges the slices' `account_totals` and
+    `engaged_rows` into what one piece gives."""
+    return buying_groups([account_totals(contacts, config)], [engaged_rows(contacts, config)], config)
+
+
+def _account_points(config: Config) -> pl.Expr:
+    """A person's decayed engagement weighted by seniority, capped: what they add to the account."""
     people = config.account_scoring.people
+    persona = pl.col("seniority").replace_strict(dict(people.persona_weights), default=1.0, return_dtype=pl.Float64)
+    return (pl.col("decayed_points") * persona).clip(upper_bound=people.per_contact_cap).round(1).alias("account_points")
+
+
+def _engaged(config: Config) -> pl.Expr:
+    return pl.col("engagement_points") >= config.account_scoring.people.engaged_min_points
+
+
+def account_totals(contacts: pl.DataFrame, config: Config) -> pl.DataFrame:
+    """Per domain of `contacts` (some or all of an account's): the counts, sums, latest
+    activity and roles covered that `buying_groups` adds up, in no particular order."""
     roles = config.account_scoring.buying_group.roles
     decision_makers = list(config.icp.decision_maker_seniorities)
     fast_path = config.account_scoring.fast_path
     event_types = config.lead_scoring.engagement.event_types
-    engaged = pl.col("engagement_points") >= people.engaged_min_points
-    persona = pl.col("seniority").replace_strict(dict(people.persona_weights), default=1.0, return_dtype=pl.Float64)
-    person_points = (pl.col("decayed_points") * persona).clip(upper_bound=people.per_contact_cap)
-    person = pl.struct(
-        pl.concat_str([pl.col("first_name"), pl.col("last_name")], separator=" ", ignore_nulls=True).alias("name"),
-        pl.col("title"),
-        pl.col("seniority"),
-        pl.col("department"),
-        pl.col("engagement_points").alias("points"),
-        pl.col("account_points"),
-        pl.col("decayed_by_type").alias("by_type"),
-        pl.col("last_activity_at"),
-    )
-    scored = contacts.with_columns(person_points.round(1).alias("account_points"))
-    totals = (
-        scored.lazy()
+    engaged = _engaged(config)
+    return (
+        contacts.lazy()
+        .with_columns(_account_points(config))
         .select(
             "domain",
             # in tenths: an integer sum is the same in any order (and exact)
@@ -334,7 +356,7 @@ def account_rollup(contacts: pl.DataFrame, config: Config) -> pl.DataFrame:
             pl.len().alias("contacts"),
             pl.col("_engaged").sum().alias("engaged_stakeholders"),
             pl.col("_decision_maker").sum().alias("decision_makers_engaged"),
-            (pl.col("_people_tenths").sum() / 10).alias("people_points_raw"),
+            pl.col("_people_tenths").sum(),
             pl.col("engagement_raw_points").sum().cast(pl.Int64).alias("engagement_events_points"),
             pl.col("last_activity_at").max(),
             pl.col("recent_points").sum().cast(pl.Int64),
@@ -347,12 +369,57 @@ def account_rollup(contacts: pl.DataFrame, config: Config) -> pl.DataFrame:
         # made for all 10M contacts first (+1.6–2.0 GiB at XL)
         .collect(engine="streaming")
     )
-    engaged_people = (
-        # only what the lists read goes through the filter and the sort, which copy it
-        scored.select(
-            "domain", "contact_id", "account_points", *PERSON_COLUMNS[2:], "engagement_points", "decayed_by_type", "last_activity_at"
+
+
+def engaged_rows(contacts: pl.DataFrame, config: Config) -> pl.DataFrame:
+    """The engaged people of `contacts`, with what the account's lists show of them."""
+    return (
+        contacts.lazy()
+        .filter(_engaged(config))
+        .select(
+            "domain",
+            "contact_id",
+            _account_points(config),
+            *PERSON_COLUMNS[2:],
+            "engagement_points",
+            "decayed_by_type",
+            "last_activity_at",
         )
-        .filter(engaged)
+        .collect()
+    )
+
+
+def merged_totals(parts: list[pl.DataFrame]) -> pl.DataFrame:
+    """`account_totals` of slices of contacts as those of all of them (sums, maxima, any)."""
+    if len(parts) == 1:
+        return parts[0]
+    schema = parts[0].schema
+    merge = {"last_activity_at": pl.max, **{name: pl.any for name, dtype in schema.items() if dtype == pl.Boolean}}
+    return (
+        pl.concat(parts, how="vertical")
+        .group_by("domain")
+        .agg(merge.get(name, pl.sum)(name).cast(dtype) for name, dtype in schema.items() if name != "domain")
+    )
+
+
+def buying_groups(totals: list[pl.DataFrame], engaged: list[pl.DataFrame], config: Config) -> pl.DataFrame:
+    """`account_rollup` from the `account_totals` and `engaged_rows` of one or more slices of
+    contacts (each contact in one slice); the same table whichever way they were sliced."""
+    roles = config.account_scoring.buying_group.roles
+    event_types = config.lead_scoring.engagement.event_types
+    person = pl.struct(
+        pl.concat_str([pl.col("first_name"), pl.col("last_name")], separator=" ", ignore_nulls=True).alias("name"),
+        pl.col("title"),
+        pl.col("seniority"),
+        pl.col("department"),
+        pl.col("engagement_points").alias("points"),
+        pl.col("account_points"),
+        pl.col("decayed_by_type").alias("by_type"),
+        pl.col("last_activity_at"),
+    )
+    summed = merged_totals(totals).with_columns((pl.col("_people_tenths") / 10).alias("people_points_raw"))
+    engaged_people = (
+        pl.concat(engaged, how="vertical")
         .sort(["domain", "account_points", "engagement_points", "contact_id"], descending=[False, True, True, False])
         .group_by("domain", maintain_order=True)
         .agg(pl.col("department").unique().sort().alias("engaged_departments"), person.alias("engaged_people"))
@@ -360,7 +427,7 @@ def account_rollup(contacts: pl.DataFrame, config: Config) -> pl.DataFrame:
     lists = {name: engaged_people.schema[name] for name in ("engaged_departments", "engaged_people")}
     # sorted before the people's lists join: sorting after gathered every list again (2.4 s at XL)
     return (
-        totals.sort("domain")
+        summed.sort("domain")
         .join(engaged_people, on="domain", how="left", maintain_order="left")
         .with_columns(pl.col(name).fill_null(pl.lit([], dtype=dtype)) for name, dtype in lists.items())
         .with_columns(pl.col("engaged_departments").list.len().cast(pl.Int64).alias("departments_engaged"))

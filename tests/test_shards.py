@@ -55,6 +55,24 @@ def test_shards_add_up_to_the_whole(clean, count):
     assert combined[1].equals(whole[1])
 
 
+@pytest.mark.parametrize("per_slice", [7, 97, 1_000])
+def test_contacts_scored_in_slices_give_the_scores_of_one_slice(clean, monkeypatch, per_slice):
+    # each slice has its own events, engagement, lead scores and roll-up sums, merged after;
+    # with 7 contacts a slice most accounts' totals and lists are merged from pieces
+    data, config = clean
+    week = rollup.latest_intent_week(data.intent, config, AS_OF)
+    surges, matches = rollup.intent_surges(data.intent, config, AS_OF, week), rollup.technology_matches(data.technographics, config, AS_OF)
+    (shard,) = shards.split(data.accounts, data.contacts, data.events, surges, matches, 1)
+    whole = shards.score(shard, config, AS_OF)
+    assert data.contacts.height > 2_000 > 1_000  # in slices below
+    monkeypatch.setattr(shards, "CONTACTS_PER_SLICE", per_slice)
+    sliced = shards.score(shard, config, AS_OF)
+    assert sliced[0].n_chunks() > 1  # it was sliced
+    assert sliced[0].equals(whole[0])
+    assert sliced[1].equals(whole[1])
+    assert whole[1]["engaged_stakeholders"].sum() > 100 and (whole[1]["engaged_stakeholders"] > 1).any()
+
+
 def test_dask_cluster_gives_the_single_process_outputs(generated, tmp_path, prefect_harness):
     """The real flow on a local 2-worker Dask cluster with 4 shards publishes byte-identical
     outputs to the default single-shard run."""

@@ -338,3 +338,22 @@ def test_quarantined_rows_do_not_keep_the_staged_frame_alive():
     assert quarantined.drop("quarantine_reasons").equals(staged.filter(pl.col("occurred_at").dt.year() == 2027))
     assert _text_bytes(staged) > 8_000_000
     assert _text_bytes(quarantined) < 10_000  # without `compacted`: 13 MB
+
+
+def test_compacted_rows_keep_their_types_and_values():
+    from abmq.tasks.sources import compacted
+
+    frame = pl.DataFrame(
+        {
+            "text": ["a-value-longer-than-twelve-bytes", None, "short"],
+            "day": [dt.date(2026, 11, 1), None, dt.date(2026, 11, 3)],
+            "at": [dt.datetime(2026, 11, 1, 8, 30), None, dt.datetime(2026, 11, 3)],
+            "kind": ["b", "a", None],
+            "names": [["x-long-enough-to-be-out-of-line"], [], None],
+            "person": [{"name": "Mei Shah-Longer-Name", "points": 12}, None, {"name": None, "points": 0}],
+        }
+    ).with_columns(pl.col("at").dt.replace_time_zone("UTC"), pl.col("kind").cast(pl.Enum(["a", "b"])))
+    rows = frame.filter(pl.col("kind").is_not_null() | pl.col("text").is_not_null())
+    assert compacted(rows).schema == frame.schema
+    assert compacted(rows).to_dicts() == rows.to_dicts()
+    assert compacted(frame.clear()).schema == frame.schema
