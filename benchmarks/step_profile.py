@@ -116,6 +116,7 @@ def main() -> None:
     parser.add_argument("--as-of", default="2026-11-25")
     parser.add_argument("--shards", type=int, default=1, help="account shards, scored one after another")
     parser.add_argument("--inside", action="store_true", help="also time the parts of the scoring step (indented, above it)")
+    parser.add_argument("--spill", action="store_true", help="keep the contact scores on disk until written, as the flow does")
     parser.add_argument(
         "--outputs", action="store_true", help="also render the outputs and write them into a temporary folder (the flow's peak is there)"
     )
@@ -130,10 +131,18 @@ def main() -> None:
     sampler.start()
     rows: list[tuple[str, float, float, float]] = []
     steps = timed_steps(sampler, rows, args.inside)
+    keep = None
+    if args.spill:  # as the flow on threads: catalog.SpilledRows in a temporary folder
+        import tempfile
+
+        from abmq.tasks import catalog
+
+        spill_folder = tempfile.TemporaryDirectory()
+        keep = timer(sampler, rows)("keep", catalog.SpilledRows(Path(spill_folder.name)).keep, indent="  ")
     started = time.perf_counter()
     checked = pipeline.check_inputs(str(ROOT / "benchmarks" / "data" / args.size), args.out, config, as_of, [], steps)
     assessment = pipeline.assess(
-        checked.sources, config, as_of, steps, shard_count=args.shards, out_dir=None, release_rows=True
+        checked.sources, config, as_of, steps, shard_count=args.shards, out_dir=None, release_rows=True, keep_contact_scores=keep
     )  # as the flow
     if args.outputs:  # as the flow does: the sources' rows let go once the report details are read
         details = pipeline.report_details(assessment, config, as_of, steps)

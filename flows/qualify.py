@@ -13,6 +13,8 @@ import datetime as dt
 from pathlib import Path
 
 from prefect import flow, get_run_logger
+from prefect.context import FlowRunContext
+from prefect.task_runners import ThreadPoolTaskRunner
 
 from abmq.tasks import catalog, event_store, object_store, pipeline
 from abmq.tasks.flow_tasks import (
@@ -73,6 +75,13 @@ def qualify(
             return {**result, **({"inputs_fetched": synced["fetched"]} if view.remote_input else {})}
 
 
+def _spill(outputs: catalog.RunOutputs) -> pipeline.KeepRows | None:
+    """Where the lead scores wait to be written: the run's staging folder, when the shards run
+    in this process (threads); Dask workers hand theirs back."""
+    runner = FlowRunContext.get().task_runner if FlowRunContext.get() else None
+    return outputs.spill().keep if isinstance(runner, ThreadPoolTaskRunner) else None
+
+
 def _qualify(
     input_dir: str,
     out_dir: str,
@@ -93,7 +102,9 @@ def _qualify(
         checked = pipeline.check_inputs(input_dir, out_dir, config, as_of_date, history, STEPS)
         # the validated rows let go once normalised (`checked` keeps the verdicts for
         # record_failure), the normalised ones once the report has what it reads of them
-        assessment = pipeline.assess(checked.sources, config, as_of_date, STEPS, shards, out_dir, model=model, release_rows=True)
+        assessment = pipeline.assess(
+            checked.sources, config, as_of_date, STEPS, shards, out_dir, model=model, release_rows=True, keep_contact_scores=_spill(outputs)
+        )
         details = pipeline.report_details(assessment, config, as_of_date, STEPS)
         assessment = assessment.without_rows()
         rendered = pipeline.render_run(assessment, history, config, as_of_date, STEPS, details)

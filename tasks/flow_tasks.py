@@ -164,15 +164,21 @@ def log_shards(logger, sharded: pipeline.ShardedInputs, args) -> None:
         logger.info("%d shards of %s accounts", len(sharded.parts), "/".join(_rows(s.accounts.height) for s in sharded.parts))
 
 
+def _height(rows: pipeline.Rows) -> int:
+    """Rows of a frame, or of a lazy one (the contact scores kept on disk: read from the files' metadata)."""
+    return rows.height if isinstance(rows, pl.DataFrame) else rows.select(pl.len()).collect().item()
+
+
 def log_shard(logger, scored, args) -> None:
     contact_scores, account_scores = scored
     shard, threshold = args["shard"], args["config"].account_scoring.threshold
+    contacts, sql_ready = contact_scores.lazy().select(pl.len(), pl.col("sql_ready").sum()).collect().row(0)  # may be on disk
     logger.info(
         "shard %d of %d: %s contacts (%s SQL-ready), %s accounts (%s at or above %d)",
         shard.number,
         shard.of,
-        _rows(contact_scores.height),
-        _rows(contact_scores["sql_ready"].sum()),
+        _rows(contacts),
+        _rows(sql_ready),
         _rows(account_scores.height),
         _rows((account_scores["score"] >= threshold).sum()),
         threshold,
@@ -232,7 +238,7 @@ combine_shards = step_task(
     pipeline.combine_shards,
     "combine-shards",
     lambda logger, scored, args: logger.info(
-        "scores: %s contacts, %s accounts from %d shard(s)", _rows(scored[0].height), _rows(scored[1].height), len(args["scored"])
+        "scores: %s contacts, %s accounts from %d shard(s)", _rows(_height(scored[0])), _rows(scored[1].height), len(args["scored"])
     ),
 )
 read_last_snapshot = step_task(
@@ -251,9 +257,11 @@ gather_report_details = step_task(render.gather_report_details, "gather-report-d
 render_outputs = step_task(render.render_outputs, "render-outputs")
 
 
-def score_on_task_runner(sharded: pipeline.ShardedInputs, config: Config, as_of: dt.date) -> list[tuple[pl.DataFrame, pl.DataFrame]]:
+def score_on_task_runner(
+    sharded: pipeline.ShardedInputs, config: Config, as_of: dt.date, keep: pipeline.KeepRows | None = None
+) -> list[tuple[pipeline.Rows, pl.DataFrame]]:
     """One `score-shard-<n>` task per shard on the flow's task runner (threads, or Dask)."""
-    futures = score_shard.map(sharded.parts, unmapped(config), unmapped(as_of))
+    futures = score_shard.map(sharded.parts, unmapped(config), unmapped(as_of), unmapped(keep))
     return [future.result() for future in futures]
 
 

@@ -42,6 +42,9 @@ from abmq.tasks.sources import SOURCE_ORDER, compacted
 
 # --- scoring and selection steps -------------------------------------------------------------
 
+Rows = pl.DataFrame | pl.LazyFrame  # the contact scores: in memory, or kept on disk until written
+KeepRows = Callable[[pl.DataFrame], pl.LazyFrame]
+
 
 @dataclass(frozen=True)
 class ShardedInputs:
@@ -57,16 +60,17 @@ def split_into_shards(clean: CleanData, count: int, config: Config, as_of: dt.da
     return ShardedInputs(shards.split(clean.accounts, clean.contacts, clean.events, surges, matches, count))
 
 
-def score_shard(shard: shards.Shard, config: Config, as_of: dt.date) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Contact engagement → lead scores, buying-group roll-up → account scores, for one shard."""
-    return shards.score(shard, config, as_of)
+def score_shard(shard: shards.Shard, config: Config, as_of: dt.date, keep: KeepRows | None = None) -> tuple[Rows, pl.DataFrame]:
+    """Contact engagement → lead scores, buying-group roll-up → account scores, for one shard
+    (`keep`: where its lead scores wait to be written, see `shards.score`)."""
+    return shards.score(shard, config, as_of, keep)
 
 
-def score_each(sharded: ShardedInputs, config: Config, as_of: dt.date) -> list[tuple[pl.DataFrame, pl.DataFrame]]:
-    return [score_shard(part, config, as_of) for part in sharded.parts]
+def score_each(sharded: ShardedInputs, config: Config, as_of: dt.date, keep: KeepRows | None = None) -> list[tuple[Rows, pl.DataFrame]]:
+    return [score_shard(part, config, as_of, keep) for part in sharded.parts]
 
 
-def combine_shards(scored: list[tuple[pl.DataFrame, pl.DataFrame]]) -> tuple[pl.DataFrame, pl.DataFrame]:
+def combine_shards(scored: list[tuple[Rows, pl.DataFrame]]) -> tuple[Rows, pl.DataFrame]:
     """(contact scores, account scores) of every shard."""
     return shards.combine(scored)
 
@@ -193,7 +197,7 @@ def check_inputs(
 @dataclass(frozen=True)
 class Assessment:
     cleaned: Cleaned  # sources as published, with what normalising did to their rows
-    contacts: pl.DataFrame  # contact (lead) scores
+    contacts: Rows  # contact (lead) scores (lazy: kept on disk by `assess(keep_contact_scores=)`)
     accounts: pl.DataFrame  # account scores with decision, tier, next step and explanation
     last: tuple[str | None, pl.DataFrame | None]  # the previous published snapshot
     model: conversion.ConversionModel = conversion.NONE  # the p_convert model used, or why there is none
@@ -220,6 +224,7 @@ def assess(
     suppression: Callable[[dict[str, pl.Series]], dict[str, pl.Series]] | None = None,
     model: conversion.ConversionModel = conversion.NONE,
     release_rows: bool = False,
+    keep_contact_scores: KeepRows | None = None,
 ) -> Assessment:
     """Gate → normalise → score → select. `suppression` rewrites the suppression lists (a
     backtest rebuilds them as they stood on its date); `out_dir` holds the last snapshot
@@ -230,7 +235,8 @@ def assess(
     keep only what later steps read (`rollup.PERSON_COLUMNS`). At XL that is 1.4 GiB less
     held through scoring, whose peak it lowers by 1.7 GiB. Once split into shards (which sums
     up intent and technographics per domain), only the intent weeks the report shows are kept,
-    and no technographics."""
+    and no technographics. `keep_contact_scores` (the flow, on threads): the lead scores wait
+    on disk to be written (`catalog.SpilledRows`) and the assessment holds a lazy frame."""
     steps.quality_gate(sources)
     cleaned = steps.normalise_sources(sources)
     clean = cleaned.clean
@@ -246,7 +252,10 @@ def assess(
         recent = compacted(render.recent_intent(clean.intent, as_of))
         clean = CleanData(**{**clean.__dict__, "intent": recent, "technographics": clean.technographics.clear()})
         cleaned = Cleaned(clean, cleaned.sources, cleaned.accounting)
-    contact_scores, account_scores = steps.combine_shards(steps.score_each(sharded, config, as_of))
+    scored = (
+        steps.score_each(sharded, config, as_of, keep_contact_scores) if keep_contact_scores else steps.score_each(sharded, config, as_of)
+    )
+    contact_scores, account_scores = steps.combine_shards(scored)
     last = steps.read_last_snapshot(out_dir, as_of)
     accounts = steps.select_targets(account_scores, clean, config, last[1], model)
     return Assessment(Cleaned(clean, cleaned.sources, cleaned.accounting), contact_scores, accounts, last, model)

@@ -45,7 +45,7 @@ class OutputBundle:
     """A run's outputs before they are written: path → polars frame (Parquet), text, or a
     JSON-serialisable value; `gx_results` become the Data Docs under `data_docs/`."""
 
-    files: dict[str, pl.DataFrame | str | dict | list]
+    files: dict[str, pl.DataFrame | pl.LazyFrame | str | dict | list]
     gx_results: dict[str, tuple[dict[str, Any], Any]] = field(default_factory=dict)
     quality: dict[str, Any] = field(default_factory=dict)
 
@@ -97,7 +97,7 @@ def run_record(
 def render_outputs(
     history: list[dict],
     accounts: pl.DataFrame,
-    contacts: pl.DataFrame,
+    contacts: pl.DataFrame | pl.LazyFrame,
     sources: dict[str, SourceData],
     accounting: dict[str, dict[str, Any]],
     config: Config,

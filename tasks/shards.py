@@ -10,6 +10,7 @@ accounts. Selection (tiers, capacities) looks across accounts and runs after the
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import polars as pl
@@ -88,11 +89,14 @@ def split(
 CONTACTS_PER_SLICE = 2_500_000
 
 
-def score(shard: Shard, config: Config, as_of: dt.date) -> tuple[pl.DataFrame, pl.DataFrame]:
+def score(
+    shard: Shard, config: Config, as_of: dt.date, keep: Callable[[pl.DataFrame], pl.LazyFrame] | None = None
+) -> tuple[pl.DataFrame | pl.LazyFrame, pl.DataFrame]:
     """(contact lead scores, account scores) of one shard's accounts. Its contacts are taken
     in slices of contact ids, each with its own events: engagement, lead scores and the
     roll-up's sums per slice, merged after (`rollup.buying_groups`). At XL, all in one slice,
-    the contact-level frames took ~3.5 GiB at once."""
+    the contact-level frames took ~3.5 GiB at once. `keep` takes each slice's lead scores
+    out of memory (the flow: `catalog.SpilledRows`); then they come back as one lazy frame."""
     contacts = in_key_order(shard.contacts, "contact_id")  # so that a slice is a range of ids
     slices = _contact_slices(contacts.height, CONTACTS_PER_SLICE)
     windows = _events_by_slice(rollup.coded_events(shard.events, config, as_of), contacts, slices)
@@ -104,7 +108,8 @@ def score(shard: Shard, config: Config, as_of: dt.date) -> tuple[pl.DataFrame, p
         # merged as they come: most accounts have contacts in every slice
         totals = [rollup.merged_totals([*totals, rollup.account_totals(people, config)])]
         engaged.append(rollup.engaged_rows(people, config))
-        contact_scores.append(scoring.score_contacts(people, shard.accounts, config))
+        scored = scoring.score_contacts(people, shard.accounts, config)
+        contact_scores.append(scored if keep is None else keep(scored))
         del people
     buying_groups = rollup.buying_groups(totals, engaged, config)
     account_scores = scoring.score_accounts(shard.accounts, buying_groups, shard.intent_surges, shard.technology_matches, config)
@@ -132,7 +137,7 @@ def _events_by_slice(events: pl.DataFrame, contacts: pl.DataFrame, slices: list[
     return {n: parts.pop((n,), none) for n in range(len(slices))}
 
 
-def combine(scored: list[tuple[pl.DataFrame, pl.DataFrame]]) -> tuple[pl.DataFrame, pl.DataFrame]:
+def combine(scored: list[tuple[pl.DataFrame | pl.LazyFrame, pl.DataFrame]]) -> tuple[pl.DataFrame | pl.LazyFrame, pl.DataFrame]:
     """The shards' results as one table each, in the single-process order."""
     if len(scored) == 1:  # already in that order; a concat and sort would copy 10M contacts
         return scored[0]
