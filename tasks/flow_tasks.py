@@ -165,7 +165,7 @@ def log_shards(logger, sharded: pipeline.ShardedInputs, args) -> None:
 
 
 def _height(rows: pipeline.Rows) -> int:
-    """Rows of a frame, or of a lazy one (the contact scores kept on disk: read from the files' metadata)."""
+    """Rows of a frame, or of a lazy one (the contact scores kept on disk: counted by a scan)."""
     return rows.height if isinstance(rows, pl.DataFrame) else rows.select(pl.len()).collect().item()
 
 
