@@ -78,8 +78,8 @@ def qualify(
 def _spill(outputs: catalog.RunOutputs) -> pipeline.KeepRows | None:
     """Where the lead scores wait to be written: the run's staging folder, when the shards run
     in this process (threads); Dask workers hand theirs back."""
-    runner = FlowRunContext.get().task_runner if FlowRunContext.get() else None
-    return outputs.spill().keep if isinstance(runner, ThreadPoolTaskRunner) else None
+    context = FlowRunContext.get()
+    return outputs.spill().keep if context and isinstance(context.task_runner, ThreadPoolTaskRunner) else None
 
 
 def _qualify(

@@ -166,7 +166,7 @@ def log_shards(logger, sharded: pipeline.ShardedInputs, args) -> None:
 
 def _height(rows: pipeline.Rows) -> int:
     """Rows of a frame, or of a lazy one (the contact scores kept on disk: counted by a scan)."""
-    return rows.height if isinstance(rows, pl.DataFrame) else rows.select(pl.len()).collect().item()
+    return rows.lazy().select(pl.len()).collect().item()
 
 
 def log_shard(logger, scored, args) -> None:

@@ -43,7 +43,7 @@ from abmq.tasks.sources import SOURCE_ORDER, compacted
 # --- scoring and selection steps -------------------------------------------------------------
 
 Rows = pl.DataFrame | pl.LazyFrame  # the contact scores: in memory, or kept on disk until written
-KeepRows = Callable[[pl.DataFrame], pl.LazyFrame]
+KeepRows = shards.KeepRows
 
 
 @dataclass(frozen=True)
@@ -252,10 +252,7 @@ def assess(
         recent = compacted(render.recent_intent(clean.intent, as_of))
         clean = CleanData(**{**clean.__dict__, "intent": recent, "technographics": clean.technographics.clear()})
         cleaned = Cleaned(clean, cleaned.sources, cleaned.accounting)
-    scored = (
-        steps.score_each(sharded, config, as_of, keep_contact_scores) if keep_contact_scores else steps.score_each(sharded, config, as_of)
-    )
-    contact_scores, account_scores = steps.combine_shards(scored)
+    contact_scores, account_scores = steps.combine_shards(steps.score_each(sharded, config, as_of, keep_contact_scores))
     last = steps.read_last_snapshot(out_dir, as_of)
     accounts = steps.select_targets(account_scores, clean, config, last[1], model)
     return Assessment(Cleaned(clean, cleaned.sources, cleaned.accounting), contact_scores, accounts, last, model)

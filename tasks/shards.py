@@ -84,14 +84,16 @@ def split(
     return [Shard(n, count, **{name: parts[name].get(n, empty[name].clear()) for name in empty}) for n in range(count)]
 
 
+# Where a slice's lead scores wait to be written (`catalog.SpilledRows.keep`): off to disk,
+# back as a lazy frame
+KeepRows = Callable[[pl.DataFrame], pl.LazyFrame]
+
 # A shard's contacts are scored this many at a time: the contact-level frames (engagement,
 # contacts with their engagement, the roll-up's working columns) live for one slice only.
 CONTACTS_PER_SLICE = 2_500_000
 
 
-def score(
-    shard: Shard, config: Config, as_of: dt.date, keep: Callable[[pl.DataFrame], pl.LazyFrame] | None = None
-) -> tuple[pl.DataFrame | pl.LazyFrame, pl.DataFrame]:
+def score(shard: Shard, config: Config, as_of: dt.date, keep: KeepRows | None = None) -> tuple[pl.DataFrame | pl.LazyFrame, pl.DataFrame]:
     """(contact lead scores, account scores) of one shard's accounts. Its contacts are taken
     in slices of contact ids, each with its own events: engagement, lead scores and the
     roll-up's sums per slice, merged after (`rollup.buying_groups`). At XL, all in one slice,

@@ -35,12 +35,16 @@ def clean(generated):
     return normalise_sources(sources).clean, config
 
 
+def summaries(data, config) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The intent surges and technology matches the split carries, as `pipeline.split_into_shards` works them out."""
+    week = rollup.latest_intent_week(data.intent, config, AS_OF)
+    return rollup.intent_surges(data.intent, config, AS_OF, week), rollup.technology_matches(data.technographics, config, AS_OF)
+
+
 @pytest.mark.parametrize("count", [2, 3, 7])
 def test_shards_add_up_to_the_whole(clean, count):
     data, config = clean
-    week = rollup.latest_intent_week(data.intent, config, AS_OF)
-    surges, matches = rollup.intent_surges(data.intent, config, AS_OF, week), rollup.technology_matches(data.technographics, config, AS_OF)
-    args = (data.accounts, data.contacts, data.events, surges, matches)
+    args = (data.accounts, data.contacts, data.events, *summaries(data, config))
     whole = shards.combine([shards.score(shards.split(*args, 1)[0], config, AS_OF)])
     parts = shards.split(*args, count)
     assert len(parts) == count
@@ -60,9 +64,7 @@ def test_contacts_scored_in_slices_give_the_scores_of_one_slice(clean, monkeypat
     # each slice has its own events, engagement, lead scores and roll-up sums, merged after;
     # with 7 contacts a slice most accounts' totals and lists are merged from pieces
     data, config = clean
-    week = rollup.latest_intent_week(data.intent, config, AS_OF)
-    surges, matches = rollup.intent_surges(data.intent, config, AS_OF, week), rollup.technology_matches(data.technographics, config, AS_OF)
-    (shard,) = shards.split(data.accounts, data.contacts, data.events, surges, matches, 1)
+    (shard,) = shards.split(data.accounts, data.contacts, data.events, *summaries(data, config), 1)
     whole = shards.score(shard, config, AS_OF)
     assert data.contacts.height > 2_000 > 1_000  # in slices below
     monkeypatch.setattr(shards, "CONTACTS_PER_SLICE", per_slice)
