@@ -53,7 +53,7 @@ class Sampler(threading.Thread):
 # The scoring step's parts, timed inside it with --inside (called through their modules).
 INSIDE_SCORING = {
     "rollup": (
-        "coded_events",
+        "in_one_piece",
         "engagement_of_coded",
         "contacts_with_engagement",
         "account_totals",
@@ -116,7 +116,11 @@ def main() -> None:
     parser.add_argument("--as-of", default="2026-11-25")
     parser.add_argument("--shards", type=int, default=1, help="account shards, scored one after another")
     parser.add_argument("--inside", action="store_true", help="also time the parts of the scoring step (indented, above it)")
-    parser.add_argument("--spill", action="store_true", help="keep the contact scores on disk until written, as the flow does")
+    parser.add_argument(
+        "--spill",
+        action="store_true",
+        help="part the scoring window on disk and keep the contact scores there until written, as the flow does",
+    )
     parser.add_argument(
         "--outputs", action="store_true", help="also render the outputs and write them into a temporary folder (the flow's peak is there)"
     )
@@ -131,18 +135,20 @@ def main() -> None:
     sampler.start()
     rows: list[tuple[str, float, float, float]] = []
     steps = timed_steps(sampler, rows, args.inside)
-    keep = None
+    spill = None
     if args.spill:  # as the flow on threads: catalog.SpilledRows in a temporary folder
         import tempfile
 
         from abmq.tasks import catalog
 
         spill_folder = tempfile.TemporaryDirectory()
-        keep = timer(sampler, rows)("keep", catalog.SpilledRows(Path(spill_folder.name)).keep, indent="  ")
+        spill = catalog.SpilledRows(Path(spill_folder.name))
+        spill.keep = timer(sampler, rows)("keep", spill.keep, indent="  ")
+        spill.parted = timer(sampler, rows)("parted", spill.parted, indent="  ")
     started = time.perf_counter()
     checked = pipeline.check_inputs(str(ROOT / "benchmarks" / "data" / args.size), args.out, config, as_of, [], steps)
     assessment = pipeline.assess(
-        checked.sources, config, as_of, steps, shard_count=args.shards, out_dir=None, release_rows=True, keep_contact_scores=keep
+        checked.sources, config, as_of, steps, shard_count=args.shards, out_dir=None, release_rows=True, spill=spill
     )  # as the flow
     if args.outputs:  # as the flow does: the sources' rows let go once the report details are read
         details = pipeline.report_details(assessment, config, as_of, steps)

@@ -75,11 +75,11 @@ def qualify(
             return {**result, **({"inputs_fetched": synced["fetched"]} if view.remote_input else {})}
 
 
-def _spill(outputs: catalog.RunOutputs) -> pipeline.KeepRows | None:
-    """Where the lead scores wait to be written: the run's staging folder, when the shards run
-    in this process (threads); Dask workers hand theirs back."""
+def _spill(outputs: catalog.RunOutputs) -> pipeline.Spill | None:
+    """Where the scoring window's parts and the lead scores wait on disk: the run's staging
+    folder, when the shards run in this process (threads); Dask workers keep theirs in memory."""
     context = FlowRunContext.get()
-    return outputs.spill().keep if context and isinstance(context.task_runner, ThreadPoolTaskRunner) else None
+    return outputs.spill() if context and isinstance(context.task_runner, ThreadPoolTaskRunner) else None
 
 
 def _qualify(
@@ -103,7 +103,7 @@ def _qualify(
         # the validated rows let go once normalised (`checked` keeps the verdicts for
         # record_failure), the normalised ones once the report has what it reads of them
         assessment = pipeline.assess(
-            checked.sources, config, as_of_date, STEPS, shards, out_dir, model=model, release_rows=True, keep_contact_scores=_spill(outputs)
+            checked.sources, config, as_of_date, STEPS, shards, out_dir, model=model, release_rows=True, spill=_spill(outputs)
         )
         details = pipeline.report_details(assessment, config, as_of_date, STEPS)
         assessment = assessment.without_rows()

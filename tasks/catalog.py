@@ -285,6 +285,32 @@ class SpilledRows:
         frame.write_ipc(path, compression="uncompressed", compat_level=pl.CompatLevel.oldest())
         return pl.scan_ipc(path)
 
+    def parted(self, rows: pl.LazyFrame, part: pl.Expr, parts: int) -> list[pl.LazyFrame]:
+        """`rows` written as the streaming engine reads them, parted by `part` (0 to `parts` - 1),
+        each part in the rows' order and read back lazily: at XL the scoring window (37M events)
+        is never whole in memory."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        prefix = f"parted-{next(self._numbers):05d}"
+        rows.with_columns(part.alias("_part")).sink_ipc(
+            pl.PartitionBy(
+                self.folder,
+                key="_part",
+                include_key=False,
+                # a part's files in order (one, unless the engine cuts a part into several)
+                file_path_provider=lambda args: f"{prefix}-{args.partition_keys.item()}-{args.index_in_partition:05d}.arrow",
+                approximate_bytes_per_file=None,
+            ),
+            compression="uncompressed",
+            compat_level=pl.CompatLevel.oldest(),
+        )
+        schema = rows.collect_schema()
+
+        def part_rows(number: int) -> pl.LazyFrame:
+            files = sorted(self.folder.glob(f"{prefix}-{number}-*.arrow"))
+            return pl.scan_ipc(files) if files else pl.LazyFrame(schema=schema)
+
+        return [part_rows(n) for n in range(parts)]
+
 
 class RunOutputs:
     """A staging folder for one run's outputs, published into the output folder at the end."""

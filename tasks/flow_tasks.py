@@ -258,10 +258,10 @@ render_outputs = step_task(render.render_outputs, "render-outputs")
 
 
 def score_on_task_runner(
-    sharded: pipeline.ShardedInputs, config: Config, as_of: dt.date, keep: pipeline.KeepRows | None = None
+    sharded: pipeline.ShardedInputs, config: Config, as_of: dt.date, spill: pipeline.Spill | None = None
 ) -> list[tuple[pipeline.Rows, pl.DataFrame]]:
     """One `score-shard-<n>` task per shard on the flow's task runner (threads, or Dask)."""
-    futures = score_shard.map(sharded.parts, unmapped(config), unmapped(as_of), unmapped(keep))
+    futures = score_shard.map(sharded.parts, unmapped(config), unmapped(as_of), unmapped(spill))
     return [future.result() for future in futures]
 
 

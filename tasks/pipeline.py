@@ -43,7 +43,7 @@ from abmq.tasks.sources import SOURCE_ORDER, compacted
 # --- scoring and selection steps -------------------------------------------------------------
 
 Rows = pl.DataFrame | pl.LazyFrame  # the contact scores: in memory, or kept on disk until written
-KeepRows = shards.KeepRows
+Spill = shards.Spill
 
 
 @dataclass(frozen=True)
@@ -60,14 +60,14 @@ def split_into_shards(clean: CleanData, count: int, config: Config, as_of: dt.da
     return ShardedInputs(shards.split(clean.accounts, clean.contacts, clean.events, surges, matches, count))
 
 
-def score_shard(shard: shards.Shard, config: Config, as_of: dt.date, keep: KeepRows | None = None) -> tuple[Rows, pl.DataFrame]:
+def score_shard(shard: shards.Shard, config: Config, as_of: dt.date, spill: Spill | None = None) -> tuple[Rows, pl.DataFrame]:
     """Contact engagement → lead scores, buying-group roll-up → account scores, for one shard
-    (`keep`: where its lead scores wait to be written, see `shards.score`)."""
-    return shards.score(shard, config, as_of, keep)
+    (`spill`: where its events and lead scores wait on disk, see `shards.score`)."""
+    return shards.score(shard, config, as_of, spill)
 
 
-def score_each(sharded: ShardedInputs, config: Config, as_of: dt.date, keep: KeepRows | None = None) -> list[tuple[Rows, pl.DataFrame]]:
-    return [score_shard(part, config, as_of, keep) for part in sharded.parts]
+def score_each(sharded: ShardedInputs, config: Config, as_of: dt.date, spill: Spill | None = None) -> list[tuple[Rows, pl.DataFrame]]:
+    return [score_shard(part, config, as_of, spill) for part in sharded.parts]
 
 
 def combine_shards(scored: list[tuple[Rows, pl.DataFrame]]) -> tuple[Rows, pl.DataFrame]:
@@ -197,7 +197,7 @@ def check_inputs(
 @dataclass(frozen=True)
 class Assessment:
     cleaned: Cleaned  # sources as published, with what normalising did to their rows
-    contacts: Rows  # contact (lead) scores (lazy: kept on disk by `assess(keep_contact_scores=)`)
+    contacts: Rows  # contact (lead) scores (lazy: kept on disk by `assess(spill=)`)
     accounts: pl.DataFrame  # account scores with decision, tier, next step and explanation
     last: tuple[str | None, pl.DataFrame | None]  # the previous published snapshot
     model: conversion.ConversionModel = conversion.NONE  # the p_convert model used, or why there is none
@@ -224,7 +224,7 @@ def assess(
     suppression: Callable[[dict[str, pl.Series]], dict[str, pl.Series]] | None = None,
     model: conversion.ConversionModel = conversion.NONE,
     release_rows: bool = False,
-    keep_contact_scores: KeepRows | None = None,
+    spill: Spill | None = None,
 ) -> Assessment:
     """Gate → normalise → score → select. `suppression` rewrites the suppression lists (a
     backtest rebuilds them as they stood on its date); `out_dir` holds the last snapshot
@@ -235,8 +235,9 @@ def assess(
     keep only what later steps read (`rollup.PERSON_COLUMNS`). At XL that is 1.4 GiB less
     held through scoring, whose peak it lowers by 1.7 GiB. Once split into shards (which sums
     up intent and technographics per domain), only the intent weeks the report shows are kept,
-    and no technographics. `keep_contact_scores` (the flow, on threads): the lead scores wait
-    on disk to be written (`catalog.SpilledRows`) and the assessment holds a lazy frame."""
+    and no technographics. `spill` (the flow, on threads): the scoring window is parted by
+    slice of contacts on disk, and the lead scores wait there to be written
+    (`catalog.SpilledRows`); the assessment holds them as a lazy frame."""
     steps.quality_gate(sources)
     cleaned = steps.normalise_sources(sources)
     clean = cleaned.clean
@@ -252,7 +253,7 @@ def assess(
         recent = compacted(render.recent_intent(clean.intent, as_of))
         clean = CleanData(**{**clean.__dict__, "intent": recent, "technographics": clean.technographics.clear()})
         cleaned = Cleaned(clean, cleaned.sources, cleaned.accounting)
-    contact_scores, account_scores = steps.combine_shards(steps.score_each(sharded, config, as_of, keep_contact_scores))
+    contact_scores, account_scores = steps.combine_shards(steps.score_each(sharded, config, as_of, spill))
     last = steps.read_last_snapshot(out_dir, as_of)
     accounts = steps.select_targets(account_scores, clean, config, last[1], model)
     return Assessment(Cleaned(clean, cleaned.sources, cleaned.accounting), contact_scores, accounts, last, model)

@@ -10,8 +10,8 @@ accounts. Selection (tiers, capacities) looks across accounts and runs after the
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import polars as pl
 
@@ -84,34 +84,46 @@ def split(
     return [Shard(n, count, **{name: parts[name].get(n, empty[name].clear()) for name in empty}) for n in range(count)]
 
 
-# Where a slice's lead scores wait to be written (`catalog.SpilledRows.keep`): off to disk,
-# back as a lazy frame
-KeepRows = Callable[[pl.DataFrame], pl.LazyFrame]
+class Spill(Protocol):
+    """Where frames wait on disk while a shard is scored (the flow: `catalog.SpilledRows`)."""
+
+    def keep(self, frame: pl.DataFrame) -> pl.LazyFrame:
+        """`frame` off to disk, back as a lazy frame."""
+        ...
+
+    def parted(self, rows: pl.LazyFrame, part: pl.Expr, parts: int) -> list[pl.LazyFrame]:
+        """`rows` written to disk as they are read, parted by `part` (0 to `parts` - 1), each
+        part in the rows' order and back as a lazy frame."""
+        ...
+
 
 # A shard's contacts are scored this many at a time: the contact-level frames (engagement,
 # contacts with their engagement, the roll-up's working columns) live for one slice only.
 CONTACTS_PER_SLICE = 2_500_000
 
 
-def score(shard: Shard, config: Config, as_of: dt.date, keep: KeepRows | None = None) -> tuple[pl.DataFrame | pl.LazyFrame, pl.DataFrame]:
+def score(shard: Shard, config: Config, as_of: dt.date, spill: Spill | None = None) -> tuple[pl.DataFrame | pl.LazyFrame, pl.DataFrame]:
     """(contact lead scores, account scores) of one shard's accounts. Its contacts are taken
     in slices of contact ids, each with its own events: engagement, lead scores and the
     roll-up's sums per slice, merged after (`rollup.buying_groups`). At XL, all in one slice,
-    the contact-level frames took ~3.5 GiB at once. `keep` takes each slice's lead scores
-    out of memory (the flow: `catalog.SpilledRows`); then they come back as one lazy frame."""
+    the contact-level frames took ~3.5 GiB at once. With a `spill` (the flow on threads), the
+    window's events are parted by slice on disk as they are read, and each slice's lead scores
+    wait there to be written; then the scores come back as one lazy frame."""
     contacts = in_key_order(shard.contacts, "contact_id")  # so that a slice is a range of ids
     slices = _contact_slices(contacts.height, CONTACTS_PER_SLICE)
-    windows = _events_by_slice(rollup.coded_events(shard.events, config, as_of), contacts, slices)
+    windows = _events_by_slice(rollup.coded_query(shard.events, config, as_of), contacts, slices, spill)
     contact_scores, totals, engaged = [], [], []
     for number, (start, length) in enumerate(slices):
-        engagement = rollup.engagement_of_coded(windows.pop(number), config, as_of)
+        window = windows.pop(number)
+        engagement = rollup.engagement_of_coded(rollup.in_one_piece(window) if isinstance(window, pl.LazyFrame) else window, config, as_of)
+        del window
         people = rollup.contacts_with_engagement(contacts.slice(start, length), engagement)
         del engagement
         # merged as they come: most accounts have contacts in every slice
         totals = [rollup.merged_totals([*totals, rollup.account_totals(people, config)])]
         engaged.append(rollup.engaged_rows(people, config))
         scored = scoring.score_contacts(people, shard.accounts, config)
-        contact_scores.append(scored if keep is None else keep(scored))
+        contact_scores.append(scored if spill is None else spill.keep(scored))
         del people
     buying_groups = rollup.buying_groups(totals, engaged, config)
     account_scores = scoring.score_accounts(shard.accounts, buying_groups, shard.intent_surges, shard.technology_matches, config)
@@ -125,17 +137,23 @@ def _contact_slices(contacts: int, per_slice: int) -> list[tuple[int, int]]:
     return [(bounds[n], bounds[n + 1] - bounds[n]) for n in range(count)]
 
 
-def _events_by_slice(events: pl.DataFrame, contacts: pl.DataFrame, slices: list[tuple[int, int]]) -> dict[int, pl.DataFrame]:
+def _events_by_slice(
+    events: pl.LazyFrame, contacts: pl.DataFrame, slices: list[tuple[int, int]], spill: Spill | None
+) -> dict[int, pl.DataFrame | pl.LazyFrame]:
     """`events` (coded) parted by the slice of `contacts` (in contact id order) whose range of
     ids their contact id falls in (a missing id: the first). An event of no contact of the
-    shard matches none in its slice either, as in one piece."""
+    shard matches none in its slice either, as in one piece. Parted in memory, the whole window
+    and its parts lived at once (at XL ~1 GiB each); parted on disk, neither does."""
     if len(slices) == 1:
-        return {0: events}
+        return {0: rollup.in_one_piece(events)}
     first_ids = contacts.get_column("contact_id").gather([start for start, _ in slices[1:]])
     number = pl.sum_horizontal([(pl.col("contact_id") >= first).fill_null(False).cast(pl.Int32) for first in first_ids])
-    none = events.clear()
-    parts = events.with_columns(number.alias("_slice")).partition_by("_slice", as_dict=True, include_key=False, maintain_order=True)
-    del events
+    if spill is not None:
+        return dict(enumerate(spill.parted(events, number, len(slices))))
+    whole = rollup.in_one_piece(events)
+    none = whole.clear()
+    parts = whole.with_columns(number.alias("_slice")).partition_by("_slice", as_dict=True, include_key=False, maintain_order=True)
+    del whole
     return {n: parts.pop((n,), none) for n in range(len(slices))}
 
 

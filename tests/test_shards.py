@@ -15,7 +15,7 @@ from abmq.config import load_config
 from abmq.flows.qualify import qualify
 from abmq.flows.task_runners import with_task_runner
 from abmq.sample_data import generate
-from abmq.tasks import rollup, shards
+from abmq.tasks import catalog, rollup, shards
 from abmq.tasks.clean import normalise_sources
 
 AS_OF = dt.date(2026, 11, 25)
@@ -60,7 +60,7 @@ def test_shards_add_up_to_the_whole(clean, count):
 
 
 @pytest.mark.parametrize("per_slice", [7, 97, 1_000])
-def test_contacts_scored_in_slices_give_the_scores_of_one_slice(clean, monkeypatch, per_slice):
+def test_contacts_scored_in_slices_give_the_scores_of_one_slice(clean, monkeypatch, tmp_path, per_slice):
     # each slice has its own events, engagement, lead scores and roll-up sums, merged after;
     # with 7 contacts a slice most accounts' totals and lists are merged from pieces
     data, config = clean
@@ -73,6 +73,16 @@ def test_contacts_scored_in_slices_give_the_scores_of_one_slice(clean, monkeypat
     assert sliced[0].equals(whole[0])
     assert sliced[1].equals(whole[1])
     assert whole[1]["engaged_stakeholders"].sum() > 100 and (whole[1]["engaged_stakeholders"] > 1).any()
+    # as the flow on threads does: the window parted by slice on disk as it is read, and the
+    # lead scores kept there until written
+    spilled = shards.score(shard, config, AS_OF, catalog.SpilledRows(tmp_path / "spilled"))
+    slices = -(-data.contacts.height // per_slice)
+    parted = list((tmp_path / "spilled").glob("parted-*.arrow"))
+    assert 0 < len(parted) <= slices and len(list((tmp_path / "spilled").glob("part-*.arrow"))) == slices
+    if per_slice == 7:
+        assert len(parted) < slices  # slices whose contacts have no events in the window
+    assert spilled[0].collect().equals(whole[0])
+    assert spilled[1].equals(whole[1])
 
 
 def test_dask_cluster_gives_the_single_process_outputs(generated, tmp_path, prefect_harness):

@@ -243,10 +243,11 @@ def test_a_table_check_downgraded_to_a_warning_is_reported_not_crashed(handbuilt
     assert "expect_column_max_to_be_between(occurred_at)" in rendered.bundle.files["quality.html"]
 
 
-def test_gx_judges_nullness_only_columns_by_a_stand_in_with_the_same_outcomes():
-    """Text columns only checked for being there and not null reach GX as empty text with the
-    same nulls (the text is never read); every outcome, count and unexpected value is as it
-    was with the text itself."""
+def test_gx_judges_lean_stand_ins_with_the_same_outcomes():
+    """Columns whose text GX never reads reach it as stand-ins: `false` for a column only
+    checked for being there, empty text with the same nulls for one checked for nulls, and
+    categories for text compared with a set; every outcome, count and unexpected value is as
+    it was with the text itself."""
     from abmq.tasks import validate
 
     contacts = pl.DataFrame(
@@ -268,9 +269,11 @@ def test_gx_judges_nullness_only_columns_by_a_stand_in_with_the_same_outcomes():
     )
     suite = load_suite("contacts")
     given = validate.gx_columns(contacts, suite)
-    assert given["email"].to_list() == ["", None, "", ""] and given["contact_id"].null_count() == 2
-    assert given["contact_id"].null_count() == 2 and given["title"].null_count() == 4
-    assert given["seniority"].equals(contacts["seniority"])  # a value check reads the values
+    assert given["email"].to_list() == [False] * 4  # only its name is read
+    assert given["contact_id"].to_list() == ["", None, "", None]  # only its nulls are read
+    # compared with a set, or checked to be null: the values, as categories
+    assert given["seniority"].dtype == pl.Categorical and given["seniority"].cast(pl.String).equals(contacts["seniority"])
+    assert given["unlinked_personal_domain"].dtype == pl.Categorical and given["_cast_error"].null_count() == 4
     assert "_row" not in given.columns
 
     def judged(frame_for_gx):
