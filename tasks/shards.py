@@ -124,7 +124,7 @@ def score(shard: Shard, config: Config, as_of: dt.date, spill: Spill | None = No
         engaged.append(rollup.engaged_rows(people, config))
         scored = scoring.score_contacts(people, shard.accounts, config)
         contact_scores.append(scored if spill is None else spill.keep(scored))
-        del people
+        del people, scored  # kept on disk, the last slice's scores need not live through the roll-up
     buying_groups = rollup.buying_groups(totals, engaged, config)
     account_scores = scoring.score_accounts(shard.accounts, buying_groups, shard.intent_surges, shard.technology_matches, config)
     return pl.concat(contact_scores, how="vertical"), account_scores
