@@ -114,9 +114,7 @@ def score(shard: Shard, config: Config, as_of: dt.date, spill: Spill | None = No
     windows = _events_by_slice(rollup.coded_query(shard.events, config, as_of), contacts, slices, spill)
     contact_scores, totals, engaged = [], [], []
     for number, (start, length) in enumerate(slices):
-        window = windows.pop(number)
-        engagement = rollup.engagement_of_coded(rollup.in_one_piece(window) if isinstance(window, pl.LazyFrame) else window, config, as_of)
-        del window
+        engagement = rollup.engagement_of_coded(_read(windows.pop(number)), config, as_of)
         people = rollup.contacts_with_engagement(contacts.slice(start, length), engagement)
         del engagement
         # merged as they come: most accounts have contacts in every slice
@@ -135,6 +133,12 @@ def _contact_slices(contacts: int, per_slice: int) -> list[tuple[int, int]]:
     count = max(1, -(-contacts // per_slice))
     bounds = [contacts * n // count for n in range(count + 1)]
     return [(bounds[n], bounds[n + 1] - bounds[n]) for n in range(count)]
+
+
+def _read(window: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
+    """A slice's events, read from disk when parted there. Passed on with no other reference,
+    so that `engagement_of_coded` can let them go."""
+    return rollup.in_one_piece(window) if isinstance(window, pl.LazyFrame) else window
 
 
 def _events_by_slice(
