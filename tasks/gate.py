@@ -47,9 +47,11 @@ def source_parameters(parameters: dict[str, Any], source: str) -> dict[str, Any]
     return {**parameters, "volume_floor": parameters["volume_floors"].get(source, 0)}
 
 
-def validate_source(source: str, data: SourceData, parameters: dict[str, Any], config: Config) -> SourceData:
+def validate_source(source: str, data: SourceData, parameters: dict[str, Any], config: Config, take_over: bool = False) -> SourceData:
     """The source after its GX suite: kept and quarantined rows (with examples per rule), or
-    only the verdict when a blocking check failed."""
+    only the verdict when a blocking check failed. `take_over`: the staged rows are not read
+    again (a run validates them once; a backtest many times, as of each date), so their
+    columns are let go as the kept rows are taken (`quarantine.split_quarantine`)."""
     if data.staged is None:
         return data.replace(kept=None)
     suite = validate.load_suite(source, config.data_quality, value_sets=validate.config_value_sets(config))
@@ -72,7 +74,7 @@ def validate_source(source: str, data: SourceData, parameters: dict[str, Any], c
             outcome.detail = account_links.unmatched_detail(data.staged)
     if validation.blocking_failures:
         return data.replace(validation=validation)
-    kept, quarantined = quarantine.split_quarantine(data.staged, validation, parameters)
+    kept, quarantined = quarantine.split_quarantine(data.staged, validation, parameters, take_over)
     examples = quarantine.quarantine_examples(quarantined, validation, parameters)
     return data.replace(validation=validation, kept=kept, quarantined=quarantined, examples=examples, staged=None)
 

@@ -180,7 +180,7 @@ def check_inputs(
     keys = ingest.reference_keys(staged)
     sources = {}
     for name in list(staged):  # each staged frame released once validated: at 10M events every copy counts
-        sources[name] = steps.validate_source(name, staged.pop(name), parameters, config)
+        sources[name] = steps.validate_source(name, staged.pop(name), parameters, config, take_over=True)
     event_files: dict[str, int] = {}
     if daily:
         state = steps.read_event_state(out_dir)

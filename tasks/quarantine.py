@@ -64,8 +64,12 @@ ROW_LEVEL = {
 }
 
 
-def split_quarantine(frame: pl.DataFrame, validation: SourceValidation, parameters: dict[str, Any]) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(rows kept, rows quarantined with a `quarantine_reasons` column)."""
+def split_quarantine(
+    frame: pl.DataFrame, validation: SourceValidation, parameters: dict[str, Any], take_over: bool = False
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(rows kept, rows quarantined with a `quarantine_reasons` column). `take_over`: `frame`
+    is not read again, so when rows are set aside its columns are let go as the kept rows are
+    taken from them (`_rows_kept`), and it is left with none."""
     failed = [o for o in validation.warnings if o.expectation in ROW_LEVEL and o.unexpected_count is not None]
     if not failed:
         return frame, frame.clear().with_columns(pl.lit(None, pl.String).alias("quarantine_reasons"))
@@ -89,7 +93,22 @@ def split_quarantine(frame: pl.DataFrame, validation: SourceValidation, paramete
             ignore_nulls=True,
         ).alias("quarantine_reasons")
     )
-    return frame.filter(~bad), compacted(pl.concat([frame.filter(bad), reasons], how="horizontal"))
+    quarantined = compacted(pl.concat([frame.filter(bad), reasons], how="horizontal"))
+    return _rows_kept(frame, ~bad, take_over), quarantined
+
+
+def _rows_kept(frame: pl.DataFrame, keep: pl.Series, take_over: bool) -> pl.DataFrame:
+    """`frame.filter(keep)`. A filter copies each text value's 16-byte view: with rows set aside
+    all through the frame (a real export's order), the kept copy of 10M contacts' 11 text columns
+    took 1.7 GiB beside the frame's own views. Taken over, the frame gives up each column once
+    it is filtered, so only one column's copy is alive beside it."""
+    if not take_over:
+        return frame.filter(keep)
+    kept = []
+    for name in frame.columns:
+        kept.append(frame.get_column(name).filter(keep))
+        frame.drop_in_place(name)
+    return pl.DataFrame(kept)
 
 
 VALUE_CHARS = 60  # a value quoted in a reason is cut to this length

@@ -341,6 +341,13 @@ def test_quarantined_rows_do_not_keep_the_staged_frame_alive():
     assert quarantined.drop("quarantine_reasons").equals(staged.filter(pl.col("occurred_at").dt.year() == 2027))
     assert _text_bytes(staged) > 8_000_000
     assert _text_bytes(quarantined) < 10_000  # without `compacted`: 13 MB
+    # taken over (a run validates its staged rows once): the same rows, and the staged frame
+    # gives up its columns as they are filtered
+    validation = SourceValidation("events", ["events.csv"], rows, outcomes=[future])
+    taken = staged.clone()
+    kept_taken, quarantined_taken = split_quarantine(taken, validation, {}, take_over=True)
+    assert kept_taken.equals(kept) and quarantined_taken.equals(quarantined)
+    assert taken.width == 0 and staged.width == 4
 
 
 def test_compacted_rows_keep_their_types_and_values():
