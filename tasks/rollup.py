@@ -53,7 +53,7 @@ def contact_engagement(events: pl.LazyFrame | pl.DataFrame, config: Config, as_o
     into millions of groups over the text columns cost as much and held 1.5 GiB more. Every
     total is an integer (counts, points, decay weights in millionths), so any order adds up
     the same. Rows come out in no particular order: `contacts_with_engagement` orders them."""
-    return engagement_of_coded(coded_events(events, config, as_of), config, as_of)
+    return engagement_of_coded(in_one_piece(coded_query(events, config, as_of)), config, as_of)
 
 
 def _engagement_codes(config: Config, as_of: dt.date) -> tuple[dt.date, _EventCodes]:
@@ -62,14 +62,9 @@ def _engagement_codes(config: Config, as_of: dt.date) -> tuple[dt.date, _EventCo
     return earliest, _EventCodes(config, as_of, (as_of - earliest).days)
 
 
-def coded_events(events: pl.LazyFrame | pl.DataFrame, config: Config, as_of: dt.date) -> pl.DataFrame:
-    """The events engagement reads (the lookback and trend windows), each as its contact, a
-    number for its type (`_type`), its age in days (`_age`) and its time."""
-    return in_one_piece(coded_query(events, config, as_of))
-
-
 def coded_query(events: pl.LazyFrame | pl.DataFrame, config: Config, as_of: dt.date) -> pl.LazyFrame:
-    """`coded_events`, not yet run."""
+    """The events engagement reads (the lookback and trend windows), each as its contact, a
+    number for its type (`_type`), its age in days (`_age`) and its time; not yet run."""
     earliest, coded = _engagement_codes(config, as_of)
     return (
         events.lazy()
@@ -85,7 +80,7 @@ def in_one_piece(events: pl.LazyFrame) -> pl.DataFrame:
 
 
 def engagement_of_coded(in_window: pl.DataFrame, config: Config, as_of: dt.date) -> pl.DataFrame:
-    """`contact_engagement` of `coded_events` (all of them, or every event of some contacts).
+    """`contact_engagement` of `coded_query`'s rows (all of them, or every event of some contacts).
     Takes the frame over: pass it on without keeping a reference, and it is let go once in
     contact order."""
     rules, trend = config.lead_scoring.engagement, config.account_scoring.trend
