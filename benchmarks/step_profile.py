@@ -4,9 +4,10 @@
 
 Runs `pipeline.check_inputs` and `pipeline.assess` (stage → validate → gate → normalise →
 score → select; no report) with every step of `pipeline.PLAIN` wrapped by a timer and a
-sampler of the process's resident memory, and prints one row per step call: seconds, peak
-RSS during the step, RSS after it; `--outputs` goes on to the report and the output files, as
-the flow does (the flow process's peak was there). `--out` is the run folder whose state store holds the
+sampler of the process's resident memory, and prints one row per step call: seconds, cores
+busy (CPU seconds of every thread per second: 2.0 is both cores busy), peak RSS during the
+step, RSS after it; `--outputs` goes on to the report and the output files, as the flow does
+(the flow process's peak was there). `--out` is the run folder whose state store holds the
 daily event files already validated (the incremental benchmark's folder: as of its date
 every file is remembered and none is written); a size with one events export needs none.
 Run it alone on the machine: two cores shared with anything else change every figure.
@@ -66,15 +67,23 @@ INSIDE_SCORING = {
 }
 
 
-def timer(sampler: Sampler, rows: list[tuple[str, float, float, float]]):
+def cpu_seconds() -> float:
+    """User and system time of the process (every thread) so far."""
+    used = resource.getrusage(resource.RUSAGE_SELF)
+    return used.ru_utime + used.ru_stime
+
+
+def timer(sampler: Sampler, rows: list[tuple[str, float, float, float, float]]):
     def wrap(name, function, indent=""):
         def step(*args, **kwargs):
             peak_before = sampler.peak
             sampler.mark()
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), cpu_seconds()
             result = function(*args, **kwargs)
             label = f"{name} {args[SOURCE_ARG[name]]}" if name in SOURCE_ARG else name
-            rows.append((indent + label, time.perf_counter() - started, max(sampler.peak, rss_mib()), rss_mib()))
+            seconds = time.perf_counter() - started
+            cores = (cpu_seconds() - cpu_started) / seconds if seconds > 0 else 0.0
+            rows.append((indent + label, seconds, cores, max(sampler.peak, rss_mib()), rss_mib()))
             sampler.peak = max(sampler.peak, peak_before)  # an enclosing step's peak includes this one's
             return result
 
@@ -83,7 +92,7 @@ def timer(sampler: Sampler, rows: list[tuple[str, float, float, float]]):
     return wrap
 
 
-def timed_steps(sampler: Sampler, rows: list[tuple[str, float, float, float]], inside: bool):
+def timed_steps(sampler: Sampler, rows: list[tuple[str, float, float, float, float]], inside: bool):
     from abmq.tasks import pipeline, rollup, scoring
 
     wrap = timer(sampler, rows)
@@ -133,7 +142,7 @@ def main() -> None:
     config = load_config()
     sampler = Sampler()
     sampler.start()
-    rows: list[tuple[str, float, float, float]] = []
+    rows: list[tuple[str, float, float, float, float]] = []
     steps = timed_steps(sampler, rows, args.inside)
     spill = None
     if args.spill:  # as the flow on threads: catalog.SpilledRows in a temporary folder
@@ -145,7 +154,7 @@ def main() -> None:
         spill = catalog.SpilledRows(Path(spill_folder.name))
         spill.keep = timer(sampler, rows)("keep", spill.keep, indent="  ")
         spill.parted = timer(sampler, rows)("parted", spill.parted, indent="  ")
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), cpu_seconds()
     checked = pipeline.check_inputs(str(ROOT / "benchmarks" / "data" / args.size), args.out, config, as_of, [], steps)
     assessment = pipeline.assess(
         checked.sources, config, as_of, steps, shard_count=args.shards, out_dir=None, release_rows=True, spill=spill
@@ -155,10 +164,12 @@ def main() -> None:
         assessment = assessment.without_rows()
         render_and_write(assessment, config, as_of, steps, timer(sampler, rows), details)
     total = time.perf_counter() - started
-    print(f"{'step':40} {'seconds':>8} {'peak MiB':>9} {'RSS after':>9}")
-    for name, seconds, peak, after in rows:
-        print(f"{name:40} {seconds:8.1f} {peak:9,.0f} {after:9,.0f}")
-    print(f"{'total':40} {total:8.1f} {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:9,.0f}  (peak of the process)")
+    print(f"{'step':40} {'seconds':>8} {'cores':>6} {'peak MiB':>9} {'RSS after':>9}")
+    for name, seconds, cores, peak, after in rows:
+        print(f"{name:40} {seconds:8.1f} {cores:6.2f} {peak:9,.0f} {after:9,.0f}")
+    cores = (cpu_seconds() - cpu_started) / total
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"{'total':40} {total:8.1f} {cores:6.2f} {peak:9,.0f}  (peak of the process)")
     decisions = assessment.accounts.get_column("decision").value_counts(sort=True).rows()
     print(f"accounts {assessment.accounts.height:,}: " + ", ".join(f"{d} {n:,}" for d, n in decisions))
 

@@ -9,16 +9,18 @@ import pytest
 from abmq.tasks import catalog
 
 
-@pytest.fixture
-def scores() -> pl.DataFrame:
+# flat columns go through polars' sink, a list column through pyarrow (catalog.write_row_groups)
+@pytest.fixture(params=["flat", "with a list column"])
+def scores(request) -> pl.DataFrame:
     rows = 600_003  # more distinct values in a row group than one dictionary page holds
+    nested = [pl.concat_list(pl.format("dept-{}", pl.col("n") % 4)).alias("departments")] if request.param != "flat" else []
     return pl.DataFrame({"n": pl.int_range(rows, eager=True)}).select(
         pl.format("C{}-a-contact-id-longer-than-a-view", "n").alias("contact_id"),
         (pl.col("n") % 97).alias("lead_score"),
         (pl.col("n") * 7).alias("points_total"),
         (pl.col("n") % 3 == 0).alias("sql_ready"),
         pl.when(pl.col("n") % 5 > 0).then(pl.lit(dt.datetime(2026, 11, 1))).dt.replace_time_zone("UTC").alias("last_activity_at"),
-        pl.concat_list(pl.format("dept-{}", pl.col("n") % 4)).alias("departments"),
+        *nested,
     )
 
 
