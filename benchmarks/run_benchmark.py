@@ -13,6 +13,10 @@ and run with the mapping that reads it back, alternating with the contract-forma
 routine on daily files: a full run as of the day before (empty state store: every daily
 file of the scoring window is validated), then the run as of the benchmark date, which
 finds one new daily file. L's daily files are generated into benchmarks/data/L-daily/.
+`--shuffled XL` does the same on the daily data with the contacts in no particular order, as
+real CRM exports come (the generator writes them in id order; benchmarks/data/XL-shuffled/:
+the contacts rewritten shuffled, every other file linked), and says whether the scores and
+the target list are byte-identical to the run in id order (`--incremental XL`'s, if present).
 
 Every run is a fresh child process (peak memory = ru_maxrss of that run alone) with the
 real Prefect flow; per-stage times are read back from its task runs through the Prefect
@@ -100,6 +104,40 @@ def ensure_data(size: str) -> float | None:
     generate(folder, parameters.pop("n_accounts"), seed=SEED, as_of=AS_OF, fmt="parquet", progress=True, **parameters)
     (folder / ".complete").write_text("ok\n")
     return time.perf_counter() - started
+
+
+SHUFFLE_SEED = 5
+
+
+def ensure_shuffled(size: str) -> str:
+    """The size's data with the contacts' rows shuffled (seed SHUFFLE_SEED); every other file
+    and folder is a link to the size's own."""
+    import polars as pl
+
+    shuffled = f"{size}-shuffled"
+    folder, source = data_dir(shuffled), data_dir(size)
+    if (folder / ".complete").exists():
+        return shuffled
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    for path in sorted(source.iterdir()):
+        if path.name == "contacts.parquet":
+            pl.read_parquet(path).sample(fraction=1.0, shuffle=True, seed=SHUFFLE_SEED).write_parquet(folder / path.name)
+        elif not path.name.startswith("."):
+            (folder / path.name).symlink_to(path.resolve())
+    (folder / ".complete").write_text("ok\n")
+    return shuffled
+
+
+def same_scores(out: Path, in_order: Path) -> str:
+    """Which of the published scores and target list are byte-identical to the run in id order."""
+    if not in_order.exists():
+        return f"no run in id order in {in_order} to compare with"
+    names = ("account_scores.parquet", "contact_scores.parquet", "targets.csv")
+    same = [n for n in names if (out / n).read_bytes() == (in_order / n).read_bytes()]
+    return f"byte-identical to {in_order.name}: {', '.join(same) or 'none'}" + (
+        f"; differ: {', '.join(n for n in names if n not in same)}" if len(same) < len(names) else ""
+    )
 
 
 def mapping_file(size: str) -> Path:
@@ -273,6 +311,7 @@ def main() -> None:
     parser.add_argument("--sizes", nargs="*", default=["S", "M", "L"], choices=[s for s in SIZES if s != "L-daily"])
     parser.add_argument("--incremental", nargs="*", default=[], choices=list(DAILY), help="daily run with one new file, per size")
     parser.add_argument("--yardstick", action="store_true", help="also time benchmarks/yardstick.py on each of --sizes")
+    parser.add_argument("--shuffled", nargs="*", default=[], choices=list(DAILY), help="--incremental with the contacts shuffled")
     parser.add_argument("--mapped", nargs="*", default=[], choices=["S", "M", "L"], help="the cost of a mapping, per size")
     parser.add_argument("--repeat", type=int, default=2, help="runs of each variant with --mapped (alternating)")
     parser.add_argument("--one", help=argparse.SUPPRESS)
@@ -292,17 +331,23 @@ def main() -> None:
         figures.append(figure)
         if args.yardstick:
             compare_with_yardstick(size, out, figure)
-    for size in args.incremental:
+    runs = [(size, False) for size in args.incremental] + [(size, True) for size in args.shuffled]
+    for size, shuffled in runs:
         daily = DAILY[size]
         generated = ensure_data(daily)
-        out = ROOT / "benchmarks" / "out" / f"{size}-incremental"
+        if shuffled:
+            daily = ensure_shuffled(daily)
+        label = f"{size} shuffled" if shuffled else size
+        out = ROOT / "benchmarks" / "out" / f"{size}{'-shuffled' if shuffled else ''}-incremental"
         shutil.rmtree(out, ignore_errors=True)
-        yesterday = {**in_child(daily, out, AS_OF - dt.timedelta(days=1)), "label": f"{size} daily, full"}
-        describe(f"{size} daily files, full run as of {AS_OF - dt.timedelta(days=1)} (empty state store)", daily, yesterday, generated)
+        yesterday = {**in_child(daily, out, AS_OF - dt.timedelta(days=1)), "label": f"{label} daily, full"}
+        describe(f"{label} daily files, full run as of {AS_OF - dt.timedelta(days=1)} (empty state store)", daily, yesterday, generated)
         figures.append(yesterday)
-        figure = {**in_child(daily, out, AS_OF), "label": f"{size} daily, incremental"}
-        describe(f"{size} incremental, as of {AS_OF} (one new daily file)", daily, figure, None)
+        figure = {**in_child(daily, out, AS_OF), "label": f"{label} daily, incremental"}
+        describe(f"{label} incremental, as of {AS_OF} (one new daily file)", daily, figure, None)
         figures.append(figure)
+        if shuffled:
+            print(f"{label}: {same_scores(out, ROOT / 'benchmarks' / 'out' / f'{size}-incremental')}")
     for size in args.mapped:
         ensure_data(size)
         mapped = ensure_mapped(size)
