@@ -33,6 +33,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -106,6 +107,19 @@ def ensure_data(size: str) -> float | None:
     return time.perf_counter() - started
 
 
+def derived_data(size: str, variant: str, write: Callable[[Path, Path], None]) -> str:
+    """`<size>-<variant>`: the size's data rewritten by `write(source folder, new folder)`,
+    once (reused while its `.complete` marker is there)."""
+    derived = f"{size}-{variant}"
+    folder = data_dir(derived)
+    if not (folder / ".complete").exists():
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        write(data_dir(size), folder)
+        (folder / ".complete").write_text("ok\n")
+    return derived
+
+
 SHUFFLE_SEED = 5
 
 
@@ -114,19 +128,14 @@ def ensure_shuffled(size: str) -> str:
     and folder is a link to the size's own."""
     import polars as pl
 
-    shuffled = f"{size}-shuffled"
-    folder, source = data_dir(shuffled), data_dir(size)
-    if (folder / ".complete").exists():
-        return shuffled
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
-    for path in sorted(source.iterdir()):
-        if path.name == "contacts.parquet":
-            pl.read_parquet(path).sample(fraction=1.0, shuffle=True, seed=SHUFFLE_SEED).write_parquet(folder / path.name)
-        elif not path.name.startswith("."):
-            (folder / path.name).symlink_to(path.resolve())
-    (folder / ".complete").write_text("ok\n")
-    return shuffled
+    def write(source: Path, folder: Path) -> None:
+        for path in sorted(source.iterdir()):
+            if path.name == "contacts.parquet":
+                pl.read_parquet(path).sample(fraction=1.0, shuffle=True, seed=SHUFFLE_SEED).write_parquet(folder / path.name)
+            elif not path.name.startswith("."):
+                (folder / path.name).symlink_to(path.resolve())
+
+    return derived_data(size, "shuffled", write)
 
 
 def same_scores(out: Path, in_order: Path) -> str:
@@ -152,30 +161,25 @@ def ensure_mapped(size: str) -> str:
 
     from abmq.vocabulary import EVENT_TYPES
 
-    mapped = f"{size}-mapped"
-    folder, source = data_dir(mapped), data_dir(size)
-    if (folder / ".complete").exists():
-        return mapped
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
-    country_names = {c.alpha_2: c.name for c in pycountry.countries}
-    for path in sorted(source.glob("*.parquet")):
-        frame = pl.scan_parquet(path)
-        if path.stem == "accounts":
-            frame = frame.with_columns(pl.col("country").replace(country_names))
-        if path.stem == "events":
-            frame = frame.with_columns(
-                pl.col("occurred_at").dt.epoch("ms"),
-                pl.col("event_type").replace({t: activity_label(t) for t in EVENT_TYPES}),
-            )
-        frame.rename(VENDOR_HEADERS.get(path.stem, {})).sink_parquet(folder / path.name)
-    sources = {name: {"columns": {header: column for column, header in headers.items()}} for name, headers in VENDOR_HEADERS.items()}
-    sources["accounts"]["formats"] = {"employees": "band", "country": "iso_country"}
-    sources["events"]["values"] = {"event_type": {activity_label(t): t for t in EVENT_TYPES}}
-    sources["events"]["formats"] = {"occurred_at": {"format": "epoch_ms"}}
-    mapping_file(size).write_text(yaml.safe_dump({"sources": sources}, sort_keys=False))
-    (folder / ".complete").write_text("ok\n")
-    return mapped
+    def write(source: Path, folder: Path) -> None:
+        country_names = {c.alpha_2: c.name for c in pycountry.countries}
+        for path in sorted(source.glob("*.parquet")):
+            frame = pl.scan_parquet(path)
+            if path.stem == "accounts":
+                frame = frame.with_columns(pl.col("country").replace(country_names))
+            if path.stem == "events":
+                frame = frame.with_columns(
+                    pl.col("occurred_at").dt.epoch("ms"),
+                    pl.col("event_type").replace({t: activity_label(t) for t in EVENT_TYPES}),
+                )
+            frame.rename(VENDOR_HEADERS.get(path.stem, {})).sink_parquet(folder / path.name)
+        sources = {name: {"columns": {header: column for column, header in headers.items()}} for name, headers in VENDOR_HEADERS.items()}
+        sources["accounts"]["formats"] = {"employees": "band", "country": "iso_country"}
+        sources["events"]["values"] = {"event_type": {activity_label(t): t for t in EVENT_TYPES}}
+        sources["events"]["formats"] = {"occurred_at": {"format": "epoch_ms"}}
+        mapping_file(size).write_text(yaml.safe_dump({"sources": sources}, sort_keys=False))
+
+    return derived_data(size, "mapped", write)
 
 
 def run_one(size: str, out: Path, as_of: dt.date) -> None:
