@@ -340,6 +340,8 @@ def _run_flow(
     if "event_files" in result:
         files = result["event_files"]
         console.print(f"daily event files: {files['validated']} validated now, {files['remembered']} remembered from earlier runs")
+    if "exports_remembered" in result:
+        console.print(f"unchanged since the last published run, not staged or validated again: {', '.join(result['exports_remembered'])}")
     if "inputs_fetched" in result:
         console.print(_fetched_line(str(input_dir), result["inputs_fetched"]))
     if "published" in result:

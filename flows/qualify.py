@@ -16,7 +16,7 @@ from prefect import flow, get_run_logger
 from prefect.context import FlowRunContext
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from abmq.tasks import catalog, event_store, object_store, pipeline
+from abmq.tasks import catalog, object_store, pipeline, source_store
 from abmq.tasks.flow_tasks import (
     STEPS,
     alert_new_sql_ready,
@@ -69,7 +69,7 @@ def qualify(
     get_run_logger().info("qualifying accounts from %s as of %s", object_store.display(input_dir), as_of_date.isoformat())
     holder = f"as of {as_of_date.isoformat()}"
     with object_store.local_view(input_dir, out_dir, work_dir, lock_wait_seconds, holder) as view:
-        with catalog.output_lock(Path(view.out_dir), lock_wait_seconds, holder, cleanup=event_store.remove_leftovers):
+        with catalog.output_lock(Path(view.out_dir), lock_wait_seconds, holder, cleanup=source_store.remove_leftovers):
             synced = fetch_from_object_store(view) if view.remote else {}
             result = _qualify(view.input_dir, view.out_dir, config_path, as_of_date, shards, p_convert_model, mapping_path, presets, view)
             return {**result, **({"inputs_fetched": synced["fetched"]} if view.remote_input else {})}
@@ -130,5 +130,7 @@ def _qualify(
         "targets_count": int(accounts["tier"].is_not_null().sum()),
         "new_sql_ready": len(changes.get("new_sql_ready", [])),
         **({"event_files": checked.event_files} if checked.event_files else {}),
+        # exports unchanged since a published run: read back, not staged or validated again
+        **({"exports_remembered": remembered} if (remembered := [n for n, d in checked.sources.items() if d.recalled]) else {}),
         **({"published": remote} if remote else {}),
     }

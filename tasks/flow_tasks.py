@@ -36,8 +36,10 @@ from abmq.tasks import (
     object_store,
     output_contract,
     pipeline,
+    remembered,
     render,
     report,
+    source_store,
 )
 
 LogResult = Callable[[logging.Logger, Any, dict[str, Any]], None]
@@ -118,7 +120,8 @@ def log_validated(logger, data: ingest.SourceData, args) -> None:
                 _rows(outcome.unexpected_count),
                 outcome.explained_why,
             )
-    logger.info("%s: %s rows pass, %s quarantined", data.name, _rows(data.kept.height), _rows(data.quarantined.height))
+    recalled = " (as a published run validated it: the export is unchanged)" if data.recalled else ""
+    logger.info("%s: %s rows pass, %s quarantined%s", data.name, _rows(data.kept.height), _rows(data.quarantined.height), recalled)
 
 
 def log_event_files(logger, checked: list[ingest.CheckedEventFile], args) -> None:
@@ -227,6 +230,32 @@ validate_event_files = step_task(
     **READ_RETRIES,
 )
 validate_source = step_task(gate.validate_source, "validate-source", log_validated, task_run_name="validate-{source}", timeout_seconds=3600)
+read_source_state = step_task(
+    source_store.read_state,
+    "read-source-state",
+    lambda logger, state, args: logger.info("source state: %d exports remembered", len(state)),
+)
+recall_source = step_task(
+    remembered.recall_source,
+    "recall-source",
+    lambda logger, r, args: (
+        logger.info(
+            "%s: %s",
+            args["source"],
+            "unchanged since a published run: read back, not staged or validated" if r.data else "staged and validated",
+        )
+        if r.key
+        else None
+    ),
+    task_run_name="recall-{source}",
+)
+remember_sources = step_task(
+    remembered.remember_sources,
+    "remember-sources",
+    lambda logger, sources, args: logger.info(
+        "remembered for later runs: %s", ", ".join(n for n, d in sources.items() if d.store_entry and not d.recalled) or "none"
+    ),
+)
 assemble_event_window = step_task(ingest.assemble_event_window, "assemble-event-window", log_window)
 quality_gate = step_task(
     gate.quality_gate, "data-quality-gate", lambda logger, passed, args: logger.info("data-quality gate passed for %d sources", passed)
@@ -272,6 +301,9 @@ STEPS = pipeline.Steps(
     recall_event_files=recall_event_files,
     validate_event_files=validate_event_files,
     validate_source=validate_source,
+    read_source_state=read_source_state,
+    recall_source=recall_source,
+    remember_sources=remember_sources,
     assemble_event_window=assemble_event_window,
     quality_gate=quality_gate,
     normalise_sources=normalise_sources,
@@ -332,6 +364,7 @@ def write_outputs(outputs: catalog.RunOutputs, bundle: render.OutputBundle, as_o
 def publish_outputs(outputs: catalog.RunOutputs) -> str:
     published = outputs.publish()
     forgotten = event_store.remove_unlisted(Path(published))  # days that left the window
+    source_store.remove_unlisted(Path(published))  # exports that changed
     get_run_logger().info(
         "published report and target list in %s%s", published, f"; {forgotten} stored event files forgotten" if forgotten else ""
     )

@@ -10,7 +10,7 @@ import math
 from typing import Any
 
 from abmq.config import Config
-from abmq.tasks import account_links, catalog, quarantine, validate
+from abmq.tasks import account_links, catalog, quarantine, remembered, validate
 from abmq.tasks.ingest import SourceData
 from abmq.tasks.sources import SOURCES
 
@@ -52,6 +52,8 @@ def validate_source(source: str, data: SourceData, parameters: dict[str, Any], c
     only the verdict when a blocking check failed. `take_over`: the staged rows are not read
     again (a run validates them once; a backtest many times, as of each date), so their
     columns are let go as the kept rows are taken (`quarantine.split_quarantine`)."""
+    if data.recalled:  # validated by a published run: only its row counts are judged again
+        return remembered.rejudged(data, source_parameters(parameters, source))
     if data.staged is None:
         return data.replace(kept=None)
     suite = validate.load_suite(source, config.data_quality, value_sets=validate.config_value_sets(config))

@@ -55,6 +55,11 @@ class SourceData:
     event_state: dict[str, dict[str, Any]] | None = None
     # Daily event files: the kept rows, read where they are stored (`kept` stays None)
     window: event_window.EventWindow | None = None
+    # An export remembered across runs (tasks/source_store.py): the key of what its verdict
+    # depends on, its entry in the store's manifest, and whether it was read back from there
+    store_key: str | None = None
+    store_entry: dict[str, Any] | None = None
+    recalled: bool = False
 
     def replace(self, **changes: Any) -> SourceData:
         return dataclasses.replace(self, **changes)
@@ -64,10 +69,8 @@ def reference_keys(staged: dict[str, SourceData], for_source: str | None = None)
     """Keys of the sources staged so far that later sources are checked against."""
 
     def column(source: str, name: str) -> pl.Series | None:
-        data = staged.get(source)
-        if data is None or data.staged is None or name not in data.staged.columns:
-            return None
-        return data.staged[name]
+        rows = staged_rows(staged.get(source), [name])
+        return rows[name] if rows is not None else None
 
     # accounts are matched by their key: the canonical domain, or "id:<account_id>" for an
     # account without one (only contacts linked by account_id can name such a key)
@@ -78,8 +81,23 @@ def reference_keys(staged: dict[str, SourceData], for_source: str | None = None)
     }
     if for_source == "contacts":  # contacts link to accounts by id first (tasks/account_links.py)
         accounts = staged.get("accounts")
-        keys["accounts_by_id"] = account_links.accounts_by_id(accounts.staged if accounts is not None else None)
+        keys["accounts_by_id"] = account_links.accounts_by_id(staged_rows(accounts, ["account_id", ACCOUNT_KEY, "domain"]))
     return keys
+
+
+def staged_rows(data: SourceData | None, columns: list[str]) -> pl.DataFrame | None:
+    """The columns of `columns` a source's staged rows have (None: none of them, or no rows):
+    of a source read back from the store (`tasks/source_store.py`), its kept and quarantined
+    rows together, which are the rows it staged."""
+    if data is None:
+        return None
+    if data.recalled:
+        present = [c for c in columns if c in data.kept.columns]
+        parts = [data.kept.select(present), data.quarantined.select(c for c in present if c in data.quarantined.columns)]
+        frame = pl.concat(parts, how="diagonal_relaxed") if present else None
+    else:
+        frame = data.staged.select(c for c in columns if c in data.staged.columns) if data.staged is not None else None
+    return frame if frame is not None and frame.width else None
 
 
 def stage_source(
@@ -90,11 +108,13 @@ def stage_source(
     limits: Limits | None = None,
     source_mapping: SourceMapping | None = None,
     accounts_by_id: pl.DataFrame | None = None,
+    fingerprint: str | None = None,
 ) -> SourceData:
     """Read one source (lazy scan), reshape it as its `source_mapping` says (the config's
     `sources:` entry, tasks/mapping.py), cast it to the contract and stage it; CSV files beyond
     the size `limits` (default: the config's defaults) are refused, naming file, line, column.
-    Contacts link to accounts by `accounts_by_id` (`reference_keys`), then by domain."""
+    Contacts link to accounts by `accounts_by_id` (`reference_keys`), then by domain.
+    `fingerprint`: the files' content hash, when the caller has worked it out."""
     spec = SOURCES[source]
     limits = limits or Limits()
     found = (source_mapping.files, tuple(source_mapping.columns)) if source_mapping else ((), ())
@@ -117,7 +137,8 @@ def stage_source(
     except Exception as exc:  # an unreadable file surfaces when the scan runs
         raise catalog.read_error(source, names, exc) from None
     unknown = [c for c in scan.collect_schema().names()[1:] if c not in {*spec.columns, *derived_columns(spec), mapping.MAPPING_ERROR}]
-    return SourceData(source, names, catalog.fingerprint_files(files), frame, rows_in=frame.height, unknown_columns=unknown)
+    fingerprint = fingerprint or catalog.fingerprint_files(files)
+    return SourceData(source, names, fingerprint, frame, rows_in=frame.height, unknown_columns=unknown)
 
 
 # --- events as daily files -----------------------------------------------------------------

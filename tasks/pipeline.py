@@ -30,10 +30,12 @@ from abmq.tasks import (
     ingest,
     mapping,
     output_contract,
+    remembered,
     render,
     rollup,
     selection,
     shards,
+    source_store,
     validate,
 )
 from abmq.tasks.clean import CleanData, Cleaned, normalise_sources
@@ -111,6 +113,9 @@ class Steps:
     recall_event_files: Callable[..., ingest.RecalledFiles] = ingest.recall_event_files
     validate_event_files: Callable[..., list[ingest.CheckedEventFile]] = ingest.validate_event_files
     validate_source: Callable[..., SourceData] = gate.validate_source
+    read_source_state: Callable[..., dict] = source_store.read_state
+    recall_source: Callable[..., remembered.Recalled] = remembered.recall_source
+    remember_sources: Callable[..., dict[str, SourceData]] = remembered.remember_sources
     assemble_event_window: Callable[..., SourceData] = ingest.assemble_event_window
     quality_gate: Callable[..., int] = gate.quality_gate
     normalise_sources: Callable[..., Cleaned] = normalise_sources
@@ -131,25 +136,59 @@ PLAIN = Steps()
 # --- the pipeline ----------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class SourceStore:
+    """Where exports are remembered across runs (`tasks/remembered.py`), the config their
+    keys are made of, and the run's parameters their verdicts are judged with."""
+
+    out_dir: str
+    state: dict[str, dict[str, Any]]
+    config: Config
+    parameters: dict[str, Any]
+
+
 def stage_all(
     input_dir: str | Path,
     steps: Steps = PLAIN,
     skip: tuple[str, ...] = (),
     limits: Limits | None = None,
     mappings: dict[str, SourceMapping] | None = None,
+    store: SourceStore | None = None,
 ) -> dict[str, SourceData]:
     """Every source read and staged (reshaped by its entry in `mappings`, the config's
     `sources:`), each after the ones its referential checks look at (staging does not depend
-    on the as-of date)."""
+    on the as-of date). With a `store`, a source whose verdict a published run left there
+    is read back instead (validated, see `source_store`), and the others carry their key."""
     staged: dict[str, SourceData] = {}
     mappings = mappings or {}
     for name in SOURCE_ORDER:
-        if name not in skip:
-            keys = ingest.reference_keys(staged, name)
-            if name in mappings:  # only then: a run without mappings calls the step as before
-                keys["source_mapping"] = mappings[name]
-            staged[name] = steps.stage_source(str(input_dir), name, **keys, limits=limits)
+        if name in skip:
+            continue
+        recalled = _recalled(input_dir, name, staged, store, steps)
+        if recalled.data is not None:
+            staged[name] = recalled.data
+            continue
+        keys = ingest.reference_keys(staged, name)
+        if name in mappings:  # only then: a run without mappings calls the step as before
+            keys["source_mapping"] = mappings[name]
+        if recalled.fingerprint is not None:
+            keys["fingerprint"] = recalled.fingerprint
+        data = steps.stage_source(str(input_dir), name, **keys, limits=limits)
+        staged[name] = data.replace(store_key=recalled.key) if recalled.key else data
     return staged
+
+
+def _recalled(
+    input_dir: str | Path, name: str, staged: dict[str, SourceData], store: SourceStore | None, steps: Steps
+) -> remembered.Recalled:
+    if store is None or not remembered.rememberable(name, store.config):
+        return remembered.Recalled(None, None)
+    upstream = staged.get(remembered.UPSTREAM.get(name, ""))
+    if upstream is not None and upstream.store_key is None:
+        return remembered.Recalled(None, None)  # checked against a source that is not remembered
+    upstream_key = upstream.store_key if upstream is not None else None
+    parameters = gate.source_parameters(store.parameters, name)
+    return steps.recall_source(str(input_dir), name, upstream_key, store.state, store.out_dir, store.config, parameters)
 
 
 def validate_all(staged: dict[str, SourceData], parameters: dict[str, Any], config: Config, steps: Steps = PLAIN) -> dict[str, SourceData]:
@@ -176,7 +215,8 @@ def check_inputs(
     daily = steps.find_daily_event_files(str(input_dir), config, as_of)
     if daily and out_dir is None:
         raise ValueError(f"{input_dir}: daily event files need an output folder for the state store")
-    staged = stage_all(input_dir, steps, skip=("events",) if daily else (), limits=config.limits, mappings=config.sources)
+    store = SourceStore(out_dir, steps.read_source_state(out_dir), config, parameters) if out_dir is not None else None
+    staged = stage_all(input_dir, steps, skip=("events",) if daily else (), limits=config.limits, mappings=config.sources, store=store)
     keys = ingest.reference_keys(staged)
     sources = {}
     for name in list(staged):  # each staged frame released once validated: at 10M events every copy counts
@@ -228,7 +268,8 @@ def assess(
 ) -> Assessment:
     """Gate → normalise → score → select. `suppression` rewrites the suppression lists (a
     backtest rebuilds them as they stood on its date); `out_dir` holds the last snapshot
-    (tier hysteresis, changes); `model` gives p_convert, which orders equal scores.
+    (tier hysteresis, changes) and the store where exports validated now are remembered
+    (`remembered.remember_sources`); `model` gives p_convert, which orders equal scores.
 
     `release_rows` (the flow): once normalised, the validated rows are let go, in `sources`
     itself (its entries keep their verdicts and quarantined rows), and the normalised contacts
@@ -239,6 +280,9 @@ def assess(
     slice of contacts on disk, and the lead scores wait there to be written
     (`catalog.SpilledRows`); the assessment holds them as a lazy frame."""
     steps.quality_gate(sources)
+    if out_dir is not None and any(data.store_key and not data.recalled for data in sources.values()):
+        # past the gate: a run that stops there writes nothing into the store
+        sources.update(steps.remember_sources(sources, out_dir))
     cleaned = steps.normalise_sources(sources)
     clean = cleaned.clean
     if release_rows:

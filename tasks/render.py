@@ -12,7 +12,7 @@ from typing import Any
 import polars as pl
 
 from abmq.config import Config
-from abmq.tasks import catalog, changes, conversion, event_partitions, exports, report, rollup
+from abmq.tasks import catalog, changes, conversion, event_partitions, exports, report, rollup, source_store
 from abmq.tasks.clean import CleanData
 from abmq.tasks.gate import absent_sources, quality_summary
 from abmq.tasks.ingest import SourceData
@@ -132,6 +132,9 @@ def render_outputs(
     for data in sources.values():
         if data.event_state is not None:
             files[f"{event_partitions.STATE_DIR}/{event_partitions.MANIFEST}"] = event_partitions.manifest_text(data.event_state)
+    if any(data.store_key is not None for data in sources.values()):  # the run used the store: its manifest replaces the last
+        remembered = {name: data.store_entry for name, data in sources.items() if data.store_entry is not None}
+        files[f"{source_store.STORE_DIR}/{source_store.MANIFEST}"] = source_store.manifest_text(remembered)
     files["run.json"] = {**run, "quality": [{k: v for k, v in s.items() if k != "failed"} for s in quality["sources"]]}
     rows_in = {s["source"]: s["rows_in"] for s in quality["sources"]}
     files[catalog.HISTORY_FILE] = catalog.with_run(history, as_of.isoformat(), rows_in)

@@ -126,6 +126,8 @@ class SourceValidation:
     # The suite as run and GX's own result object, for the run's Data Docs.
     suite: dict[str, Any] = field(default_factory=dict, repr=False)
     gx_result: Any = field(default=None, repr=False)
+    # for each item of GX's result, the position of its outcome (GX groups its items by kind)
+    gx_positions: list[int] = field(default_factory=list, repr=False)
 
     @property
     def blocking_failures(self) -> list[ExpectationOutcome]:
@@ -358,6 +360,7 @@ def run_suite(
     # GX returns results grouped by kind; report them in the suite's order, with the suite's
     # own kwargs (GX substitutes $PARAMETER values in its copy).
     position = {expectation.id: i for i, expectation in enumerate(gx_suite.expectations)}
+    validation.gx_positions = [position[item.expectation_config.id] for item in result.results]
     for item in sorted(result.results, key=lambda r: position[r.expectation_config.id]):
         entry = suite["expectations"][position[item.expectation_config.id]]
         meta = entry.get("meta") or {}

@@ -12,7 +12,7 @@ import steps
 
 from abmq.flows.qualify import qualify
 from abmq.sample_data import generate
-from abmq.tasks import event_partitions, event_store
+from abmq.tasks import event_partitions, event_store, source_store
 from abmq.tasks.catalog import SourceError
 from abmq.tasks.validate import DataQualityError
 
@@ -51,6 +51,18 @@ def incremental(inputs, prefect_harness) -> dict:
 
 def test_today_validates_only_the_new_daily_file(incremental):
     assert incremental["yesterday"]["event_files"] == {"validated": 90, "remembered": 0}
+    # the exports are the same as yesterday's: those whose checks do not read the date are read back
+    assert "exports_remembered" not in incremental["yesterday"]
+    assert incremental["today"]["exports_remembered"] == [
+        "accounts",
+        "technographics",
+        "intent",
+        "contacts",
+        "crm_customers",
+        "crm_open_opportunities",
+        "competitors",
+        "opportunities",
+    ]
     assert incremental["today"]["event_files"] == {"validated": 1, "remembered": 89}
     state = event_store.read_state(incremental["out"])
     assert f"events/{AS_OF}.parquet" in state and f"events/{AS_OF}.parquet" not in incremental["state_before"]
@@ -69,9 +81,10 @@ def test_incremental_run_equals_a_full_recompute(inputs, incremental, prefect_ha
     targets, report, quarantine and snapshots are byte-identical."""
     out = inputs["root"] / "out-full"
     shutil.copytree(inputs["root"] / "out-yesterday", out)
-    shutil.rmtree(event_store.state_folder(out))
+    shutil.rmtree(out / "state")  # daily files and exports alike
     full = run(inputs["daily"], out, AS_OF)
     assert full["event_files"] == {"validated": 90, "remembered": 0}
+    assert "exports_remembered" not in full and "exports_remembered" in incremental["today"]
     assert outputs_digest(out) == outputs_digest(incremental["out"])
 
 
@@ -104,6 +117,30 @@ def test_a_changed_daily_file_is_validated_again(later_day, prefect_harness):
     assert again["event_files"] == {"validated": 1, "remembered": 89}
     after = pl.read_parquet(later_day["out"] / "contact_scores.parquet").filter(pl.col("contact_id") == contact)
     assert after["n_demo_request"].to_list() == [before["n_demo_request"][0] + 1]
+
+
+def test_a_changed_contacts_export_is_validated_again_and_its_old_rows_forgotten(later_day, prefect_harness):
+    """A CRM export with one contact re-titled: the contacts are staged and validated again
+    (the accounts are read back), the new title scores, and the store keeps only the rows
+    its published manifest lists."""
+    before = source_store.read_state(later_day["out"])["contacts"]
+    contacts = pl.read_parquet(later_day["input"] / "contacts.parquet")
+    contact = contacts["contact_id"][0]
+    contacts.with_columns(
+        pl.when(pl.col("contact_id") == contact).then(pl.lit("Chief Executive Officer")).otherwise("title").alias("title"),
+        pl.when(pl.col("contact_id") == contact).then(pl.lit(None, pl.String)).otherwise("seniority").alias("seniority"),
+    ).write_parquet(later_day["input"] / "contacts.parquet")
+    again = run(later_day["input"], later_day["out"], AS_OF)
+    assert "contacts" not in again["exports_remembered"] and "accounts" in again["exports_remembered"]
+    scored = pl.read_parquet(later_day["out"] / "contact_scores.parquet").filter(pl.col("contact_id") == contact)
+    assert scored["seniority"].to_list() == ["c_level"]
+    state = source_store.read_state(later_day["out"])
+    assert state["contacts"]["key"] != before["key"]
+    stored = {p.name for p in source_store.store_folder(later_day["out"]).iterdir()}
+    assert before["kept"] not in stored and state["contacts"]["kept"] in stored
+    assert stored == {source_store.MANIFEST} | {
+        name for entry in state.values() for name in (entry["kept"], entry["quarantined"], entry["record"])
+    }
 
 
 def test_bad_rows_in_a_daily_file_are_quarantined_with_their_file(later_day, prefect_harness):

@@ -10,7 +10,14 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 # The I/O layer, and the sample generator (it writes the sample exports, nothing else).
-WRITERS = {"tasks/catalog.py", "tasks/event_store.py", "tasks/object_store.py", "tasks/data_docs.py", "abmq/sample_data.py"}
+WRITERS = {
+    "tasks/catalog.py",
+    "tasks/event_store.py",
+    "tasks/source_store.py",
+    "tasks/object_store.py",
+    "tasks/data_docs.py",
+    "abmq/sample_data.py",
+}
 WRITING_METHODS = {
     "write_parquet",
     "write_csv",

@@ -1,0 +1,103 @@
+"""The export store (`OUT/state/sources/`): exports remembered across runs (what may be, and
+what a remembered verdict says, is `tasks/remembered.py`), their kept and quarantined rows and
+their verdicts written and read back.
+
+Files are written in place under names made of the export's key and become part of the
+outputs only when the run's manifest is published, as in the event store
+(`tasks/event_store.py`); `remove_unlisted` drops what no published manifest lists.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from abmq.tasks import catalog, event_store
+
+STORE_DIR = "state/sources"
+MANIFEST = "_sources.json"
+FILES = ("kept", "quarantined", "record")  # an entry's files
+
+
+def store_folder(out_dir: str | Path) -> Path:
+    return Path(out_dir) / STORE_DIR
+
+
+def read_state(out_dir: str | Path | None) -> dict[str, dict[str, Any]]:
+    """The published manifest: {source: entry}."""
+    if out_dir is None:
+        return {}
+    path = store_folder(out_dir) / MANIFEST
+    if not path.exists():
+        return {}
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))["sources"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise catalog.SourceError(f"{path}: unreadable export state ({exc}); delete {store_folder(out_dir)} to rebuild it") from None
+
+
+def manifest_text(entries: dict[str, dict[str, Any]]) -> str:
+    return json.dumps({"sources": dict(sorted(entries.items()))}, indent=2, sort_keys=True) + "\n"
+
+
+def new_entry(source: str, key: str) -> dict[str, str]:
+    stem = f"{source}.{key[:16]}"
+    return {"key": key, "kept": f"{stem}.kept.parquet", "quarantined": f"{stem}.quarantined.parquet", "record": f"{stem}.json"}
+
+
+def write_entry(out_dir: str | Path, entry: dict[str, str], kept: pl.DataFrame, quarantined: pl.DataFrame, record: str) -> None:
+    folder = store_folder(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    # zstd: at XL the 9.85M kept contacts are 138 MiB, written in 2.2 s and read in 0.8 s
+    _write_atomically(folder / entry["kept"], lambda path: kept.write_parquet(path, compression="zstd", statistics=False))
+    _write_atomically(folder / entry["quarantined"], lambda path: quarantined.write_parquet(path, compression="zstd", statistics=False))
+    _write_atomically(folder / entry["record"], lambda path: path.write_text(record, encoding="utf-8"))
+
+
+def _write_atomically(path: Path, write: Callable[[Path], Any]) -> None:
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
+    write(temporary)
+    os.replace(temporary, path)
+
+
+def read_record(out_dir: str | Path, entry: dict[str, str]) -> str | None:
+    """An entry's record, or None when any of its files is missing (a tampered store: the
+    export is staged and validated again)."""
+    folder = store_folder(out_dir)
+    if not all((folder / entry[which]).exists() for which in FILES):
+        return None
+    return (folder / entry["record"]).read_text(encoding="utf-8")
+
+
+def read_rows(out_dir: str | Path, entry: dict[str, str]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(kept rows, quarantined rows) of an entry."""
+    folder = store_folder(out_dir)
+    return pl.read_parquet(folder / entry["kept"]), pl.read_parquet(folder / entry["quarantined"])
+
+
+def remove_unlisted(out_dir: str | Path) -> int:
+    """Stored files no published manifest lists (a killed run's, a changed export's). Only
+    called while holding the output lock."""
+    folder = store_folder(out_dir)
+    if not folder.is_dir():
+        return 0
+    listed = {MANIFEST} | {entry[which] for entry in read_state(out_dir).values() for which in FILES}
+    removed = 0
+    for path in folder.iterdir():
+        if path.name not in listed:
+            path.unlink()
+            removed += 1
+    return removed
+
+
+def remove_leftovers(out_dir: Path) -> None:
+    """What killed runs left behind: staging folders and unlisted state files, of the event
+    store and this one (only called while holding the output lock)."""
+    event_store.remove_leftovers(out_dir)
+    remove_unlisted(out_dir)
