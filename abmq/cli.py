@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
+import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -324,6 +325,9 @@ def _run_flow(
             )
             raise typer.Exit(1) from None
         except Exception as exc:  # a bug: one line here, the traceback in the log above and in a file
+            if (signum := run_guard.stopped_by()) is not None:  # the signal's `Stopped`, changed on its way out
+                _error(f"stopped by {signal.Signals(signum).name}; {shown_out} keeps the outputs of the last run that published")
+                raise typer.Exit(128 + signum) from None
             if _server_did_not_start(exc):
                 _error(
                     "Prefect's temporary server did not start in time (a busy machine?); nothing ran. Start a server "

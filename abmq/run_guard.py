@@ -110,6 +110,16 @@ class Stopped(BaseException):
         self.signum = signum
 
 
+_RECEIVED: list[int] = []  # the signal a `signals_raise` block turned into `Stopped`
+
+
+def stopped_by() -> int | None:
+    """The signal the current `signals_raise` block received, if any. Prefect may turn the
+    `Stopped` on its way out into an error of its own: a SIGINT while a task run was being set
+    up came back as "ValueError: Task run is not set"."""
+    return _RECEIVED[-1] if _RECEIVED else None
+
+
 @contextlib.contextmanager
 def signals_raise() -> Iterator[None]:
     """SIGTERM and SIGINT raise `Stopped` in the main thread while the block runs; a second
@@ -123,7 +133,10 @@ def signals_raise() -> Iterator[None]:
     def stop(signum, frame):
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, signal.SIG_DFL)
+        _RECEIVED.append(signum)
         raise Stopped(signum)
+
+    _RECEIVED.clear()
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:

@@ -96,7 +96,7 @@ def remove_unlisted(out_dir: Path) -> int:
         return 0
     listed = {MANIFEST}
     for entry in read_state(out_dir).values():
-        listed.update(name for name in (entry["kept"], entry["quarantined"]) if name)
+        listed.update(name for name in (entry["kept"], entry["quarantined"], entry.get("naming", {}).get("rows")) if name)
     removed = 0
     for path in folder.iterdir():
         if path.name not in listed:
@@ -144,12 +144,47 @@ def stored_files(entries: list[tuple[EventFile, dict[str, Any]]], out_dir: Path,
     files, offset = [], 0
     for file, entry in entries:
         if entry[which]:
-            scan = pl.scan_parquet(folder / entry[which]).with_columns(
-                (pl.col("_row") + offset).alias("_row"), pl.lit(file.name).alias("file")
-            )
-            files.append(StoredFile(scan, offset, entry["rows"]))
+            files.append(StoredFile(in_window(pl.scan_parquet(folder / entry[which]), file, offset), offset, entry["rows"]))
         offset += entry["rows"]
     return files
+
+
+def in_window(rows: pl.LazyFrame, file: EventFile, first_row: int) -> pl.LazyFrame:
+    """A daily file's stored rows as the window has them: `_row` numbered across the window
+    (the file's first is `first_row`), and `file` naming it."""
+    return rows.with_columns((pl.col("_row") + first_row).alias("_row"), pl.lit(file.name).alias("file"))
+
+
+# --- the rows of each file naming no contact, or a quarantined one ---------------------------
+# They depend on the file and on the contacts (their key, `tasks/remembered.py`): kept beside
+# the file's rows for the runs after, while the contacts stay the same.
+
+
+def naming_entry(file: EventFile, entry: dict[str, Any], contacts_key: str, rows: pl.DataFrame, out_dir: Path) -> dict[str, Any]:
+    """`entry` with its rows naming no contact or a quarantined one (`rows`, numbered in the
+    file, with `naming`) written beside its kept rows."""
+    name = None
+    if rows.height:
+        name = f"{file.path.stem}.{entry['sha256'][:16]}.{contacts_key[:16]}.naming.parquet"
+        folder = state_folder(out_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        _write_atomically(rows, folder / name)
+    return {**entry, "naming": {"contacts": contacts_key, "rows": name}}
+
+
+def remembered_naming(entry: dict[str, Any], contacts_key: str | None, out_dir: Path) -> bool:
+    naming = entry.get("naming")
+    if contacts_key is None or naming is None or naming["contacts"] != contacts_key:
+        return False
+    return naming["rows"] is None or (state_folder(out_dir) / naming["rows"]).exists()
+
+
+def read_naming(file: EventFile, entry: dict[str, Any], first_row: int, out_dir: Path, schema: pl.Schema) -> pl.DataFrame:
+    """A file's remembered rows naming no contact or a quarantined one, as the window has them."""
+    name = entry["naming"]["rows"]
+    if name is None:
+        return pl.DataFrame(schema={**schema, "naming": pl.String})
+    return in_window(pl.scan_parquet(state_folder(out_dir) / name), file, first_row).collect()
 
 
 def one_scan(files: list[StoredFile], which: str) -> pl.LazyFrame:

@@ -95,6 +95,28 @@ def test_sigterm_becomes_an_exception_that_unwinds_the_run():
     assert signal.getsignal(signal.SIGTERM) == before  # restored for whoever called
 
 
+def test_a_signal_is_known_even_when_its_exception_comes_back_as_another():
+    """Prefect turned a SIGINT that arrived while a task run was set up into "ValueError: Task
+    run is not set"; the command still ends as stopped (exit 130), not as a bug."""
+    import os
+    import signal
+
+    import pytest
+
+    from abmq import run_guard
+
+    with pytest.raises(ValueError), run_guard.signals_raise():
+        assert run_guard.stopped_by() is None
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            signal.pause() if hasattr(signal, "pause") else None
+        except run_guard.Stopped:
+            raise ValueError("Task run is not set") from None
+    assert run_guard.stopped_by() == signal.SIGINT
+    with run_guard.signals_raise():  # a new block starts with none
+        assert run_guard.stopped_by() is None
+
+
 def test_expected_errors_are_logged_without_their_traceback():
     import logging
 

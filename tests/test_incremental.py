@@ -12,7 +12,7 @@ import steps
 
 from abmq.flows.qualify import qualify
 from abmq.sample_data import generate
-from abmq.tasks import event_partitions, event_store, source_store
+from abmq.tasks import event_partitions, event_store, event_window, ingest, normalise, source_store
 from abmq.tasks.catalog import SourceError
 from abmq.tasks.validate import DataQualityError
 
@@ -70,9 +70,44 @@ def test_today_validates_only_the_new_daily_file(incremental):
     gone = f"events/{AS_OF - dt.timedelta(days=90)}.parquet"
     assert gone in incremental["state_before"] and gone not in state
     stored = {p.name for p in event_store.state_folder(incremental["out"]).iterdir()}
-    assert stored == {event_partitions.MANIFEST} | {e["kept"] for e in state.values()} | {
-        e["quarantined"] for e in state.values() if e["quarantined"]
-    }
+    named = {e["naming"]["rows"] for e in state.values() if e["naming"]["rows"]}
+    assert (
+        stored
+        == {event_partitions.MANIFEST}
+        | {e["kept"] for e in state.values()}
+        | {e["quarantined"] for e in state.values() if e["quarantined"]}
+        | named
+    )
+    # each file's rows naming no contact or a quarantined one, found against today's contacts
+    contacts_key = source_store.read_state(incremental["out"])["contacts"]["key"]
+    assert named and {e["naming"]["contacts"] for e in state.values()} == {contacts_key}
+
+
+def test_rows_naming_no_contact_are_read_back_as_the_whole_window_finds_them(inputs, incremental, tmp_path):
+    """The window's events naming no contact or a quarantined one: read back file by file
+    (today's store), found in one scan of every file (no key), and found anew for a changed
+    contacts key give the same rows, in the same order."""
+    out = incremental["out"]
+    sources = steps.stage_and_validate(inputs["daily"], AS_OF)
+    contacts = sources["contacts"]
+    state = event_store.read_state(out)
+    entries = sorted(
+        ((event_partitions.EventFile(Path(name), dt.date.fromisoformat(e["day"])), e) for name, e in state.items()), key=lambda p: p[0].day
+    )
+    files = event_store.stored_files(entries, out, "kept")
+    ids = pl.concat([contacts.kept["contact_id"], contacts.quarantined["contact_id"]])
+    unusable = normalise.unusable_contact_ids(contacts.kept, contacts.quarantined)
+    whole = event_window.rows_naming(event_store.one_scan(files, "kept"), unusable, ids)
+    key = source_store.read_state(out)["contacts"]["key"]
+    shutil.copytree(out, tmp_path / "out")
+    read_back = ingest.rows_naming_by_file(
+        entries, event_store.stored_files(entries, tmp_path / "out", "kept"), unusable, ids, key, str(tmp_path / "out")
+    )
+    assert read_back[2] == {}  # nothing found anew: every file's rows were remembered
+    anew = ingest.rows_naming_by_file(entries, files, unusable, ids, "another contacts key", str(tmp_path / "out"))
+    assert sorted(anew[2]) == sorted(state)
+    for found in (read_back, anew, ingest.rows_naming_by_file(entries, files, unusable, ids, None, str(tmp_path / "out"))):
+        assert whole[0].height and found[0].equals(whole[0]) and found[1].equals(whole[1])
 
 
 def test_incremental_run_equals_a_full_recompute(inputs, incremental, prefect_harness):
@@ -136,6 +171,8 @@ def test_a_changed_contacts_export_is_validated_again_and_its_old_rows_forgotten
     assert scored["seniority"].to_list() == ["c_level"]
     state = source_store.read_state(later_day["out"])
     assert state["contacts"]["key"] != before["key"]
+    # every file's events were checked against the changed contacts, and remembered with their key
+    assert {e["naming"]["contacts"] for e in event_store.read_state(later_day["out"]).values()} == {state["contacts"]["key"]}
     stored = {p.name for p in source_store.store_folder(later_day["out"]).iterdir()}
     assert before["kept"] not in stored and state["contacts"]["kept"] in stored
     assert stored == {source_store.MANIFEST} | {

@@ -274,13 +274,18 @@ def test_the_next_day_fetches_only_the_new_file_and_remembers_validated_days(s3_
     assert _compared(copy) == _compared(local)
     assert object_store.read_published(OUT, "targets.csv") == (local / "targets.csv").read_bytes()
     # the state store's files of yesterday were not uploaded again: the same objects
-    state = {r: e for r, e in today["files"].items() if r.startswith("state/events/") and not r.endswith("_partitions.json")}
+    state = {
+        r: e for r, e in today["files"].items() if r.startswith("state/events/") and not r.endswith(("_partitions.json", ".naming.parquet"))
+    }
     kept = {r for r, e in state.items() if r in yesterday["files"] and e["key"] == yesterday["files"][r]["key"]}
     assert len(state) == 4 and len(kept) == 3, sorted(set(state) - kept)  # all but the new day's file
     # the exports are yesterday's: read back from the store, whose files are yesterday's objects
     assert "not staged or validated again: accounts, technographics, intent, contacts" in s3_runs["second"]
     exports = {r: e for r, e in today["files"].items() if r.startswith("state/sources/") and not r.endswith("_sources.json")}
     assert exports and all(r in yesterday["files"] and e["key"] == yesterday["files"][r]["key"] for r, e in exports.items())
+    # so are the rows of yesterday's files naming a quarantined contact (the contacts did not change)
+    named = {r: e for r, e in today["files"].items() if r.endswith(".naming.parquet") and r in yesterday["files"]}
+    assert named and all(e["key"] == yesterday["files"][r]["key"] for r, e in named.items())
 
 
 def test_a_run_killed_while_uploading_leaves_the_last_run_published(s3_runs):
