@@ -19,8 +19,9 @@ _LOAD_STAMP = re.compile(r"\?d=\d{8}T\d{6}\.\d+Z")
 
 
 def build(results: dict[str, tuple[dict[str, Any], Any]], target: Path, as_of: dt.date) -> Path:
-    """Write Data Docs for {source: (suite JSON, GX validation result)} into `target`."""
+    """Write Data Docs for {source: (suite JSON, GX validation result, or its JSON)} into `target`."""
     import great_expectations as gx
+    from great_expectations.core.expectation_validation_result import ExpectationSuiteValidationResultSchema
     from great_expectations.core.run_identifier import RunIdentifier
     from great_expectations.data_context.types.resource_identifiers import (
         ExpectationSuiteIdentifier,
@@ -41,6 +42,8 @@ def build(results: dict[str, tuple[dict[str, Any], Any]], target: Path, as_of: d
     stamp = clock.strftime("%Y%m%dT%H%M%S.%fZ")
     run_id = RunIdentifier(run_name=f"as-of-{as_of.isoformat()}", run_time=clock)
     for source, (suite, result) in sorted(results.items()):
+        if isinstance(result, dict):  # a result read back from the export store (tasks/remembered.py)
+            result = ExpectationSuiteValidationResultSchema().load(result)
         context.suites.add(gx.ExpectationSuite(**suite))
         # The run's clock is the as-of date, not the wall clock.
         result.meta["run_id"] = run_id

@@ -211,6 +211,7 @@ def check_inputs(
     not raised: `quality_gate` stops the run."""
     validate.check_severity_overrides(config.data_quality)
     mapping.check_mappings(config.sources)
+    validate.import_gx_in_background()
     parameters = gate.gate_parameters(as_of, config, history or [])
     daily = steps.find_daily_event_files(str(input_dir), config, as_of)
     if daily and out_dir is None:

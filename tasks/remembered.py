@@ -140,16 +140,17 @@ def rejudged(data: SourceData, parameters: dict[str, Any]) -> SourceData:
 
 
 def _rejudge_gx_item(validation: validate.SourceValidation, position: int, resolved: dict[str, Any], success: bool) -> None:
+    """The same judgement in GX's result as read back (its JSON, `tasks/data_docs.py` loads it)."""
     result = validation.gx_result
     if result is None:
         return
-    for item, at in zip(result.results, validation.gx_positions, strict=True):
+    for item, at in zip(result["results"], validation.gx_positions, strict=True):
         if at == position:
-            item.expectation_config.kwargs.update(resolved)
-            item.success = success
-    judged = [item.success for item in result.results]
-    result.success = all(judged)
-    result.statistics.update(
+            item["expectation_config"]["kwargs"].update(resolved)
+            item["success"] = success
+    judged = [item["success"] for item in result["results"]]
+    result["success"] = all(judged)
+    result["statistics"].update(
         successful_expectations=sum(judged),
         unsuccessful_expectations=len(judged) - sum(judged),
         success_percent=100 * sum(judged) / len(judged) if judged else None,
@@ -243,14 +244,6 @@ def _in_order(examples: dict[str, list[dict[str, Any]]]) -> list:
     return [(label, [list(row.items()) for row in rows]) for label, rows in examples.items()]
 
 
-def _gx_result(stored: dict[str, Any] | None) -> Any:
-    if stored is None:
-        return None
-    from great_expectations.core.expectation_validation_result import ExpectationSuiteValidationResultSchema
-
-    return ExpectationSuiteValidationResultSchema().load(stored)
-
-
 # --- the pipeline's steps --------------------------------------------------------------------
 
 
@@ -297,7 +290,7 @@ def recall_source(
         unknown_columns=record["unknown_columns"],
         outcomes=outcomes,
         suite=record["suite"],
-        gx_result=_gx_result(record["gx_result"]),
+        gx_result=record["gx_result"],  # as JSON: made GX's own object only for the Data Docs
         gx_positions=record["gx_positions"],
     )
     data = SourceData(

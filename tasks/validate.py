@@ -13,6 +13,7 @@ import difflib
 import functools
 import json
 import logging
+import sys
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -297,6 +298,15 @@ def _gx_settings() -> None:
     # GX logs every ephemeral context it makes; run logs should carry our counts instead.
     for name in ("great_expectations", "great_expectations.data_context.types.base"):
         logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def import_gx_in_background() -> None:
+    """GX's import (2.5–3.5 s: scipy.stats, sqlalchemy, altair) started on a thread of its own
+    as a run begins. A daily run whose exports are all remembered (tasks/remembered.py) needs
+    GX first for the new daily file, seconds later: meanwhile it reads files back and hashes
+    them, which leave the interpreter free for the import."""
+    if "great_expectations" not in sys.modules:
+        threading.Thread(target=_gx_settings, name="import-great-expectations", daemon=True).start()
 
 
 _DEFINITIONS: dict[tuple[str, str], tuple[Any, Any]] = {}
