@@ -167,6 +167,30 @@ def fingerprint_files(files: list[Path]) -> str:
     return digest.hexdigest()[:16]
 
 
+def read_state_manifest(path: Path, section: str, what: str) -> dict[str, dict[str, Any]]:
+    """The `section` of a state store's published manifest (`tasks/event_store.py`,
+    `tasks/source_store.py`); {} before any run published one."""
+    if not path.exists():
+        return {}
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))[section]
+    except (OSError, ValueError, KeyError) as exc:
+        raise SourceError(f"{path}: unreadable {what} ({exc}); delete {path.parent} to rebuild it") from None
+
+
+def remove_files_not_listed(folder: Path, listed: set[str]) -> int:
+    """The files of a state store's folder its published manifest does not list (a killed
+    run's, a replaced file's). Only called while holding the output lock."""
+    if not folder.is_dir():
+        return 0
+    removed = 0
+    for path in folder.iterdir():
+        if path.name not in listed:
+            path.unlink()
+            removed += 1
+    return removed
+
+
 def append_handle(path: Path) -> IO[bytes]:
     """A file opened to append bytes to (a log), its folder made if needed."""
     path.parent.mkdir(parents=True, exist_ok=True)

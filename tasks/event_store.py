@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 import os
 import uuid
 from pathlib import Path
@@ -67,13 +66,7 @@ def state_folder(out_dir: Path) -> Path:
 def read_state(out_dir: Path) -> dict[str, dict[str, Any]]:
     """The published manifest: {file name: entry}. A file listed here was validated by a run
     that published; its rows are in the entry's `kept` / `quarantined` files."""
-    path = state_folder(out_dir) / MANIFEST
-    if not path.exists():
-        return {}
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))["files"]
-    except (OSError, ValueError, KeyError) as exc:
-        raise catalog.SourceError(f"{path}: unreadable event state ({exc}); delete {state_folder(out_dir)} to rebuild it") from None
+    return catalog.read_state_manifest(state_folder(out_dir) / MANIFEST, "files", "event state")
 
 
 def cached_entry(
@@ -91,18 +84,10 @@ def cached_entry(
 def remove_unlisted(out_dir: Path) -> int:
     """State files no published manifest refers to (a killed run's, or a replaced file's).
     Only called while holding the output lock."""
-    folder = state_folder(out_dir)
-    if not folder.is_dir():
-        return 0
     listed = {MANIFEST}
     for entry in read_state(out_dir).values():
         listed.update(name for name in (entry["kept"], entry["quarantined"], entry.get("naming", {}).get("rows")) if name)
-    removed = 0
-    for path in folder.iterdir():
-        if path.name not in listed:
-            path.unlink()
-            removed += 1
-    return removed
+    return catalog.remove_files_not_listed(state_folder(out_dir), listed)
 
 
 def stage_file(file: EventFile, limits: Limits | None = None, source_mapping: SourceMapping | None = None) -> pl.DataFrame:

@@ -33,13 +33,7 @@ def read_state(out_dir: str | Path | None) -> dict[str, dict[str, Any]]:
     """The published manifest: {source: entry}."""
     if out_dir is None:
         return {}
-    path = store_folder(out_dir) / MANIFEST
-    if not path.exists():
-        return {}
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))["sources"]
-    except (OSError, ValueError, KeyError) as exc:
-        raise catalog.SourceError(f"{path}: unreadable export state ({exc}); delete {store_folder(out_dir)} to rebuild it") from None
+    return catalog.read_state_manifest(store_folder(out_dir) / MANIFEST, "sources", "export state")
 
 
 def manifest_text(entries: dict[str, dict[str, Any]]) -> str:
@@ -84,16 +78,8 @@ def read_rows(out_dir: str | Path, entry: dict[str, str]) -> tuple[pl.DataFrame,
 def remove_unlisted(out_dir: str | Path) -> int:
     """Stored files no published manifest lists (a killed run's, a changed export's). Only
     called while holding the output lock."""
-    folder = store_folder(out_dir)
-    if not folder.is_dir():
-        return 0
     listed = {MANIFEST} | {entry[which] for entry in read_state(out_dir).values() for which in FILES}
-    removed = 0
-    for path in folder.iterdir():
-        if path.name not in listed:
-            path.unlink()
-            removed += 1
-    return removed
+    return catalog.remove_files_not_listed(store_folder(out_dir), listed)
 
 
 def remove_leftovers(out_dir: Path) -> None:

@@ -14,6 +14,7 @@ import pytest
 
 from abmq.config import load_config
 from abmq.tasks import gate, pipeline, remembered, source_store
+from abmq.tasks.catalog import SourceError
 from abmq.tasks.validate import DataQualityError
 
 AS_OF = handbuilt.AS_OF
@@ -232,3 +233,9 @@ def test_a_run_stopped_by_the_gate_writes_nothing_into_the_store(inputs, tmp_pat
     # nor would a blocked source be, asked on its own
     written = remembered.remember_sources(sources, str(out))
     assert written["contacts"].store_entry is None and written["accounts"].store_entry is not None
+
+
+def test_an_unreadable_manifest_says_how_to_start_afresh(inputs, stored):
+    (source_store.store_folder(stored["out"]) / source_store.MANIFEST).write_text("{not json")
+    with pytest.raises(SourceError, match=r"_sources\.json: unreadable export state .*delete .*state/sources to rebuild it"):
+        check(inputs, stored["out"])
