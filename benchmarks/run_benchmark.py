@@ -17,6 +17,9 @@ finds one new daily file. L's daily files are generated into benchmarks/data/L-d
 real CRM exports come (the generator writes them in id order; benchmarks/data/XL-shuffled/:
 the contacts rewritten shuffled, every other file linked), and says whether the scores and
 the target list are byte-identical to the run in id order (`--incremental XL`'s, if present).
+`--changed XL`: the same pair, the second day's contacts export with one contact's title
+changed (benchmarks/data/XL-changed/): the realistic CRM day, on which the contacts are
+staged and validated again while the other exports are read back (tasks/remembered.py).
 
 Every run is a fresh child process (peak memory = ru_maxrss of that run alone) with the
 real Prefect flow; per-stage times are read back from its task runs through the Prefect
@@ -139,6 +142,28 @@ def ensure_shuffled(size: str) -> str:
                 (folder / path.name).symlink_to(path.resolve())
 
     return derived_data(size, "shuffled", write)
+
+
+CHANGED_CONTACT = 12_345  # the row whose title `ensure_changed` changes
+
+
+def ensure_changed(size: str) -> str:
+    """The size's data with one contact's title changed, as the next day's CRM export would
+    differ; every other file and folder is a link to the size's own."""
+    import polars as pl
+
+    def write(source: Path, folder: Path) -> None:
+        for path in sorted(source.iterdir()):
+            if path.name == "contacts.parquet":
+                contacts = pl.read_parquet(path)
+                changed = pl.int_range(pl.len()) == CHANGED_CONTACT
+                contacts.with_columns(
+                    pl.when(changed).then(pl.lit("Chief Revenue Officer")).otherwise("title").alias("title")
+                ).write_parquet(folder / path.name)
+            elif not path.name.startswith("."):
+                (folder / path.name).symlink_to(path.resolve())
+
+    return derived_data(size, "changed", write)
 
 
 def same_scores(out: Path, in_order: Path) -> str:
@@ -319,6 +344,9 @@ def main() -> None:
     parser.add_argument("--incremental", nargs="*", default=[], choices=list(DAILY), help="daily run with one new file, per size")
     parser.add_argument("--yardstick", action="store_true", help="also time benchmarks/yardstick.py on each of --sizes")
     parser.add_argument("--shuffled", nargs="*", default=[], choices=list(DAILY), help="--incremental with the contacts shuffled")
+    parser.add_argument(
+        "--changed", nargs="*", default=[], choices=list(DAILY), help="--incremental with one contact changed on the second day"
+    )
     parser.add_argument("--mapped", nargs="*", default=[], choices=["S", "M", "L"], help="the cost of a mapping, per size")
     parser.add_argument("--repeat", type=int, default=2, help="runs of each variant with --mapped (alternating)")
     parser.add_argument("--one", help=argparse.SUPPRESS)
@@ -338,22 +366,27 @@ def main() -> None:
         figures.append(figure)
         if args.yardstick:
             compare_with_yardstick(size, out, figure)
-    runs = [(size, False) for size in args.incremental] + [(size, True) for size in args.shuffled]
-    for size, shuffled in runs:
+    runs = [(size, "") for size in args.incremental] + [(size, "shuffled") for size in args.shuffled]
+    runs += [(size, "changed") for size in args.changed]
+    for size, variant in runs:
         daily = DAILY[size]
         generated = ensure_data(daily)
-        if shuffled:
-            daily = ensure_shuffled(daily)
-        label = f"{size} shuffled" if shuffled else size
-        out = ROOT / "benchmarks" / "out" / f"{size}{'-shuffled' if shuffled else ''}-incremental"
+        first_day = daily
+        if variant == "shuffled":
+            first_day = daily = ensure_shuffled(daily)
+        elif variant == "changed":  # the first day's export as generated, the second's changed
+            daily = ensure_changed(daily)
+        label = f"{size} {variant}" if variant else size
+        out = ROOT / "benchmarks" / "out" / f"{size}{f'-{variant}' if variant else ''}-incremental"
         shutil.rmtree(out, ignore_errors=True)
-        yesterday = {**in_child(daily, out, AS_OF - dt.timedelta(days=1)), "label": f"{label} daily, full"}
-        describe(f"{label} daily files, full run as of {AS_OF - dt.timedelta(days=1)} (empty state store)", daily, yesterday, generated)
+        yesterday = {**in_child(first_day, out, AS_OF - dt.timedelta(days=1)), "label": f"{label} daily, full"}
+        describe(f"{label} daily files, full run as of {AS_OF - dt.timedelta(days=1)} (empty state store)", first_day, yesterday, generated)
         figures.append(yesterday)
         figure = {**in_child(daily, out, AS_OF), "label": f"{label} daily, incremental"}
-        describe(f"{label} incremental, as of {AS_OF} (one new daily file)", daily, figure, None)
+        what = "one new daily file" + (", one contact changed" if variant == "changed" else "")
+        describe(f"{label} incremental, as of {AS_OF} ({what})", daily, figure, None)
         figures.append(figure)
-        if shuffled:
+        if variant == "shuffled":
             print(f"{label}: {same_scores(out, ROOT / 'benchmarks' / 'out' / f'{size}-incremental')}")
     for size in args.mapped:
         ensure_data(size)
