@@ -52,7 +52,7 @@ def validate_source(source: str, data: SourceData, parameters: dict[str, Any], c
     only the verdict when a blocking check failed. `take_over`: the staged rows are not read
     again (a run validates them once; a backtest many times, as of each date), so their
     columns are let go as the kept rows are taken (`quarantine.split_quarantine`)."""
-    if data.recalled:  # validated by a published run: only its row counts are judged again
+    if data.recalled:  # validated by a published run: only what reads this run's parameters is judged again
         return remembered.rejudged(data, source_parameters(parameters, source))
     if data.staged is None:
         return data.replace(kept=None)

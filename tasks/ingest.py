@@ -55,7 +55,7 @@ class SourceData:
     event_state: dict[str, dict[str, Any]] | None = None
     # Daily event files: the kept rows, read where they are stored (`kept` stays None)
     window: event_window.EventWindow | None = None
-    # An export remembered across runs (tasks/source_store.py): the key of what its verdict
+    # An export remembered across runs (tasks/remembered.py): the key of what its verdict
     # depends on, its entry in the store's manifest, and whether it was read back from there
     store_key: str | None = None
     store_entry: dict[str, Any] | None = None
@@ -269,7 +269,7 @@ def assemble_event_window(
     # no kept contacts (they blocked): the gate stops the run before anything is set aside
     unusable = normalise.unusable_contact_ids(contacts.kept, contacts.quarantined) if contacts and contacts.kept is not None else EMPTY_KEYS
     contacts_key = contacts.store_key if contacts is not None and contacts.kept is not None else None
-    of_quarantined_contacts, orphaned, named = rows_naming_by_file(entries, files, unusable, contact_ids, contacts_key, out_dir)
+    of_quarantined_contacts, orphaned, named = rows_naming_by_file(entries, files, stored, unusable, contact_ids, contacts_key, out_dir)
     by_name.update(named)
     window_outcomes, orphans = event_partitions.window_checks(
         stored, contact_ids, rows_in, parameters, config.data_quality.severity_overrides.get("events", {}), orphaned
@@ -297,19 +297,21 @@ NAMING_QUARANTINED, NAMING_NO_CONTACT = "quarantined contact", "no contact"
 def rows_naming_by_file(
     entries: list[tuple[event_partitions.EventFile, dict[str, Any]]],
     files: list[event_window.StoredFile],
+    stored: pl.LazyFrame,
     unusable: pl.Series,
     contact_ids: pl.Series,
     contacts_key: str | None,
     out_dir: str,
 ) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, dict[str, Any]]]:
     """`event_window.rows_naming` over the window: (rows naming a quarantined contact, rows
-    naming no contact, the entries of files whose rows were found now and remembered). Which
+    naming no contact, the entries of files whose rows were found now and remembered);
+    `stored`: `files` as one scan (`event_store.one_scan`). Which
     of a file's rows name no contact or a quarantined one follows from the file and the
     contacts alone: while the contacts keep their key (an unchanged export, `tasks/remembered.py`),
     a file's rows found by an earlier run are read back, and only the new files are scanned
     (at XL the whole window's ids against 10M contacts took ~5.7 s)."""
     folder = Path(out_dir)
-    schema = event_store.one_scan(files, "kept").collect_schema()
+    schema = stored.collect_schema()
     known = {i for i, (_, entry) in enumerate(entries) if event_store.remembered_naming(entry, contacts_key, folder)}
     if len(files) != len(entries):  # a file without kept rows: number them all afresh
         known = set()
@@ -317,16 +319,16 @@ def rows_naming_by_file(
     parts = [event_store.read_naming(*entries[i], files[i].first_row, folder, schema) for i in sorted(known)]
     remembered_now: dict[str, dict[str, Any]] = {}
     if fresh:
-        quarantined_contact, no_contact = event_window.rows_naming(
-            event_store.one_scan([files[i] for i in fresh], "kept"), unusable, contact_ids
-        )
+        scanned = stored if not known else event_store.one_scan([files[i] for i in fresh], "kept")
+        quarantined_contact, no_contact = event_window.rows_naming(scanned, unusable, contact_ids)
         found = pl.concat(
             [quarantined_contact.with_columns(naming=pl.lit(NAMING_QUARANTINED)), no_contact.with_columns(naming=pl.lit(NAMING_NO_CONTACT))]
         )
         parts.append(found)
+        by_file = found.partition_by("file", as_dict=True, include_key=False) if contacts_key is not None else {}
         for i in fresh if contacts_key is not None else ():
             file, entry = entries[i]
-            own = found.filter(pl.col("file") == file.name).drop("file")
+            own = by_file.get((file.name,), found.clear().drop("file"))
             own = own.with_columns((pl.col("_row") - files[i].first_row).cast(schema["_row"]))
             remembered_now[file.name] = event_store.naming_entry(file, entry, contacts_key, own, folder)
     if not parts:

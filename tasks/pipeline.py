@@ -158,7 +158,7 @@ def stage_all(
     """Every source read and staged (reshaped by its entry in `mappings`, the config's
     `sources:`), each after the ones its referential checks look at (staging does not depend
     on the as-of date). With a `store`, a source whose verdict a published run left there
-    is read back instead (validated, see `source_store`), and the others carry their key."""
+    is read back instead (validated, see `remembered`), and the others carry their key."""
     staged: dict[str, SourceData] = {}
     mappings = mappings or {}
     for name in SOURCE_ORDER:

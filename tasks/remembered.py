@@ -34,7 +34,7 @@ from abmq.tasks import catalog, source_store, validate
 from abmq.tasks.ingest import SourceData
 
 # the source each is checked against when staged (`ingest.reference_keys`)
-UPSTREAM = {"contacts": "accounts", "technographics": "accounts", "intent": "accounts", "events": "contacts"}
+UPSTREAM = {"contacts": "accounts", "technographics": "accounts", "intent": "accounts"}
 ROW_COUNT = "expect_table_row_count_to_be_between"
 OBSERVED = {ROW_COUNT, "expect_column_max_to_be_between", "expect_column_min_to_be_between"}  # judged from one observed value
 ROW_BOUNDS = "expect_column_values_to_be_between"  # holds while no row fails and its bounds do not tighten

@@ -100,13 +100,13 @@ def test_rows_naming_no_contact_are_read_back_as_the_whole_window_finds_them(inp
     whole = event_window.rows_naming(event_store.one_scan(files, "kept"), unusable, ids)
     key = source_store.read_state(out)["contacts"]["key"]
     shutil.copytree(out, tmp_path / "out")
-    read_back = ingest.rows_naming_by_file(
-        entries, event_store.stored_files(entries, tmp_path / "out", "kept"), unusable, ids, key, str(tmp_path / "out")
-    )
+    copied = event_store.stored_files(entries, tmp_path / "out", "kept")
+    read_back = ingest.rows_naming_by_file(entries, copied, event_store.one_scan(copied, "kept"), unusable, ids, key, str(tmp_path / "out"))
     assert read_back[2] == {}  # nothing found anew: every file's rows were remembered
-    anew = ingest.rows_naming_by_file(entries, files, unusable, ids, "another contacts key", str(tmp_path / "out"))
+    stored = event_store.one_scan(files, "kept")
+    anew = ingest.rows_naming_by_file(entries, files, stored, unusable, ids, "another contacts key", str(tmp_path / "out"))
     assert sorted(anew[2]) == sorted(state)
-    for found in (read_back, anew, ingest.rows_naming_by_file(entries, files, unusable, ids, None, str(tmp_path / "out"))):
+    for found in (read_back, anew, ingest.rows_naming_by_file(entries, files, stored, unusable, ids, None, str(tmp_path / "out"))):
         assert whole[0].height and found[0].equals(whole[0]) and found[1].equals(whole[1])
 
 
