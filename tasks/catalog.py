@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import fcntl
+import functools
 import hashlib
 import itertools
 import json
@@ -18,6 +19,8 @@ import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from importlib import metadata
+from importlib.resources import files as package_files
 from pathlib import Path
 from typing import IO, Any
 
@@ -475,6 +478,21 @@ def write_traceback(out_dir: Path, error: BaseException) -> Path | None:
         return path
     except OSError:
         return None
+
+
+@functools.cache
+def code_fingerprint() -> str:
+    """The package's code and the versions of the libraries that stage and judge rows: a
+    changed rule must not be answered by a verdict of the old one."""
+    digest = hashlib.sha256()
+    for package in ("abmq", "abmq.tasks"):
+        for entry in sorted(package_files(package).iterdir(), key=lambda e: e.name):
+            if entry.name.endswith(".py"):
+                digest.update(f"{package}/{entry.name}\0".encode())
+                digest.update(entry.read_bytes())
+    for library in ("polars", "great_expectations", "pandas"):
+        digest.update(f"{library}={metadata.version(library)}\0".encode())
+    return digest.hexdigest()
 
 
 def combined_fingerprint(fingerprints: dict[str, str]) -> str:

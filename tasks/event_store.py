@@ -141,25 +141,25 @@ def in_window(rows: pl.LazyFrame, file: EventFile, first_row: int) -> pl.LazyFra
 
 
 # --- the rows of each file naming no contact, or a quarantined one ---------------------------
-# They depend on the file and on the contacts (their key, `tasks/remembered.py`): kept beside
-# the file's rows for the runs after, while the contacts stay the same.
+# They depend on the file and on the contact ids (their key, `ingest.contact_ids_key`): kept
+# beside the file's rows for the runs after, while no contact comes, goes or is quarantined.
 
 
-def naming_entry(file: EventFile, entry: dict[str, Any], contacts_key: str, rows: pl.DataFrame, out_dir: Path) -> dict[str, Any]:
+def naming_entry(file: EventFile, entry: dict[str, Any], ids_key: str, rows: pl.DataFrame, out_dir: Path) -> dict[str, Any]:
     """`entry` with its rows naming no contact or a quarantined one (`rows`, numbered in the
     file, with `naming`) written beside its kept rows."""
     name = None
     if rows.height:
-        name = f"{file.path.stem}.{entry['sha256'][:16]}.{contacts_key[:16]}.naming.parquet"
+        name = f"{file.path.stem}.{entry['sha256'][:16]}.{ids_key[:16]}.naming.parquet"
         folder = state_folder(out_dir)
         folder.mkdir(parents=True, exist_ok=True)
         _write_atomically(rows, folder / name)
-    return {**entry, "naming": {"contacts": contacts_key, "rows": name}}
+    return {**entry, "naming": {"contact_ids": ids_key, "rows": name}}
 
 
-def remembered_naming(entry: dict[str, Any], contacts_key: str | None, out_dir: Path) -> bool:
+def remembered_naming(entry: dict[str, Any], ids_key: str | None, out_dir: Path) -> bool:
     naming = entry.get("naming")
-    if contacts_key is None or naming is None or naming["contacts"] != contacts_key:
+    if ids_key is None or naming is None or naming.get("contact_ids") != ids_key:
         return False
     return naming["rows"] is None or (state_folder(out_dir) / naming["rows"]).exists()
 

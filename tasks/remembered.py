@@ -20,12 +20,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import functools
 import hashlib
 import json
 import uuid
-from importlib import metadata
-from importlib.resources import files as package_files
 from pathlib import Path
 from typing import Any
 
@@ -61,21 +58,6 @@ def rememberable(source: str, config: Config) -> bool:
     return True
 
 
-@functools.cache
-def code_fingerprint() -> str:
-    """The package's code and the versions of the libraries that stage and judge rows: a
-    changed rule must not be answered by a verdict of the old one."""
-    digest = hashlib.sha256()
-    for package in ("abmq", "abmq.tasks"):
-        for entry in sorted(package_files(package).iterdir(), key=lambda e: e.name):
-            if entry.name.endswith(".py"):
-                digest.update(f"{package}/{entry.name}\0".encode())
-                digest.update(entry.read_bytes())
-    for library in ("polars", "great_expectations", "pandas"):
-        digest.update(f"{library}={metadata.version(library)}\0".encode())
-    return digest.hexdigest()
-
-
 def source_key(source: str, fingerprint: str, config: Config, upstream: str | None) -> str:
     """What a source's verdict depends on, as one hash (see the module's text)."""
     mapping = config.sources.get(source)
@@ -87,7 +69,7 @@ def source_key(source: str, fingerprint: str, config: Config, upstream: str | No
         "suite": suite_of(source, config),
         "max_quarantine_share": config.data_quality.max_quarantine_share,
         "upstream": upstream,
-        "code": code_fingerprint(),
+        "code": catalog.code_fingerprint(),
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 

@@ -78,9 +78,8 @@ def test_today_validates_only_the_new_daily_file(incremental):
         | {e["quarantined"] for e in state.values() if e["quarantined"]}
         | named
     )
-    # each file's rows naming no contact or a quarantined one, found against today's contacts
-    contacts_key = source_store.read_state(incremental["out"])["contacts"]["key"]
-    assert named and {e["naming"]["contacts"] for e in state.values()} == {contacts_key}
+    # each file's rows naming no contact or a quarantined one, found against today's contact ids
+    assert named and len({e["naming"]["contact_ids"] for e in state.values()}) == 1
 
 
 def test_rows_naming_no_contact_are_read_back_as_the_whole_window_finds_them(inputs, incremental, tmp_path):
@@ -98,7 +97,10 @@ def test_rows_naming_no_contact_are_read_back_as_the_whole_window_finds_them(inp
     ids = pl.concat([contacts.kept["contact_id"], contacts.quarantined["contact_id"]])
     unusable = normalise.unusable_contact_ids(contacts.kept, contacts.quarantined)
     whole = event_window.rows_naming(event_store.one_scan(files, "kept"), unusable, ids)
-    key = source_store.read_state(out)["contacts"]["key"]
+    key = ingest.contact_ids_key(ids, unusable)
+    assert {e["naming"]["contact_ids"] for e in state.values()} == {key}  # the key the run stored
+    # the same ids in another order, the same key; one id fewer, another
+    assert ingest.contact_ids_key(ids.reverse(), unusable) == key != ingest.contact_ids_key(ids.slice(1), unusable)
     shutil.copytree(out, tmp_path / "out")
     copied = event_store.stored_files(entries, tmp_path / "out", "kept")
     read_back = ingest.rows_naming_by_file(entries, copied, event_store.one_scan(copied, "kept"), unusable, ids, key, str(tmp_path / "out"))
@@ -159,6 +161,7 @@ def test_a_changed_contacts_export_is_validated_again_and_its_old_rows_forgotten
     (the accounts are read back), the new title scores, and the store keeps only the rows
     its published manifest lists."""
     before = source_store.read_state(later_day["out"])["contacts"]
+    events_state_before = event_store.read_state(later_day["out"])
     contacts = pl.read_parquet(later_day["input"] / "contacts.parquet")
     contact = contacts["contact_id"][0]
     contacts.with_columns(
@@ -171,13 +174,41 @@ def test_a_changed_contacts_export_is_validated_again_and_its_old_rows_forgotten
     assert scored["seniority"].to_list() == ["c_level"]
     state = source_store.read_state(later_day["out"])
     assert state["contacts"]["key"] != before["key"]
-    # every file's events were checked against the changed contacts, and remembered with their key
-    assert {e["naming"]["contacts"] for e in event_store.read_state(later_day["out"]).values()} == {state["contacts"]["key"]}
+    # no contact came, went or was quarantined: each file's rows naming none were read back
+    assert event_store.read_state(later_day["out"]) == events_state_before
     stored = {p.name for p in source_store.store_folder(later_day["out"]).iterdir()}
     assert before["kept"] not in stored and state["contacts"]["kept"] in stored
     assert stored == {source_store.MANIFEST} | {
         name for entry in state.values() for name in (entry["kept"], entry["quarantined"], entry["record"])
     }
+    assert outputs_digest(later_day["out"]) == full_recompute(later_day)
+
+
+def full_recompute(later_day: dict[str, Path]) -> dict[str, str]:
+    """The outputs of the same run in a copy of the folder with its state store deleted."""
+    out = later_day["out"].parent / "out-full"
+    shutil.copytree(later_day["out"], out)
+    shutil.rmtree(out / "state")
+    run(later_day["input"], out, AS_OF)
+    return outputs_digest(out)
+
+
+def test_a_contact_gone_from_the_export_orphans_its_events(later_day, prefect_harness):
+    """A contact deleted in the CRM: the contact ids changed, so every file's events are checked
+    again; the contact's events are set aside as naming no contact, as a full recompute finds."""
+    events_state_before = event_store.read_state(later_day["out"])
+    scored = pl.read_parquet(later_day["out"] / "contact_scores.parquet")
+    contact = scored.filter(pl.col("engagement_points") > 0)["contact_id"][0]
+    contacts = pl.read_parquet(later_day["input"] / "contacts.parquet")
+    contacts.filter(pl.col("contact_id") != contact).write_parquet(later_day["input"] / "contacts.parquet")
+    run(later_day["input"], later_day["out"], AS_OF)
+    state = event_store.read_state(later_day["out"])
+    keys_before = {e["naming"]["contact_ids"] for e in events_state_before.values()}
+    keys_after = {e["naming"]["contact_ids"] for e in state.values()}
+    assert len(keys_after) == 1 and keys_after != keys_before
+    orphans = pl.read_parquet(later_day["out"] / "quarantine" / "events.parquet").filter(pl.col("contact_id") == contact)
+    assert orphans.height and orphans["quarantine_reasons"].str.contains("contact").all()
+    assert outputs_digest(later_day["out"]) == full_recompute(later_day)
 
 
 def test_bad_rows_in_a_daily_file_are_quarantined_with_their_file(later_day, prefect_harness):
