@@ -170,6 +170,15 @@ def fingerprint_files(files: list[Path]) -> str:
     return digest.hexdigest()[:16]
 
 
+def write_atomically(path: Path, write: Callable[[Path], Any]) -> None:
+    """`write(temporary)` beside `path`, then renamed over it: a reader finds the old file or
+    the whole new one. A killed run's temporary (".name.xxxxxxxx") is listed by no manifest and
+    removed with the unlisted files (`remove_files_not_listed`)."""
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
+    write(temporary)
+    os.replace(temporary, path)
+
+
 def read_state_manifest(path: Path, section: str, what: str) -> dict[str, dict[str, Any]]:
     """The `section` of a state store's published manifest (`tasks/event_store.py`,
     `tasks/source_store.py`); {} before any run published one."""

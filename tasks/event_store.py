@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import os
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -116,9 +114,7 @@ def store_file(validated: ValidatedFile, out_dir: Path) -> None:
 
 
 def _write_atomically(frame: pl.DataFrame, path: Path) -> None:
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
-    frame.write_parquet(temporary, statistics=False)
-    os.replace(temporary, path)
+    catalog.write_atomically(path, lambda temporary: frame.write_parquet(temporary, statistics=False))
 
 
 def stored_files(entries: list[tuple[EventFile, dict[str, Any]]], out_dir: Path, which: str) -> list[StoredFile]:
@@ -164,12 +160,13 @@ def remembered_naming(entry: dict[str, Any], ids_key: str | None, out_dir: Path)
     return naming["rows"] is None or (state_folder(out_dir) / naming["rows"]).exists()
 
 
-def read_naming(file: EventFile, entry: dict[str, Any], first_row: int, out_dir: Path, schema: pl.Schema) -> pl.DataFrame:
-    """A file's remembered rows naming no contact or a quarantined one, as the window has them."""
+def read_naming(file: EventFile, entry: dict[str, Any], first_row: int, out_dir: Path, schema: pl.Schema) -> pl.LazyFrame:
+    """A file's remembered rows naming no contact or a quarantined one, as the window has them
+    (a query: the caller collects every file's at once)."""
     name = entry["naming"]["rows"]
     if name is None:
-        return pl.DataFrame(schema={**schema, "naming": pl.String})
-    return in_window(pl.scan_parquet(state_folder(out_dir) / name), file, first_row).collect()
+        return pl.LazyFrame(schema={**schema, "naming": pl.String})
+    return in_window(pl.scan_parquet(state_folder(out_dir) / name), file, first_row)
 
 
 def one_scan(files: list[StoredFile], which: str) -> pl.LazyFrame:

@@ -323,7 +323,7 @@ def rows_naming_by_file(
     if len(files) != len(entries):  # a file without kept rows: number them all afresh
         known = set()
     fresh = [i for i in range(len(entries)) if i not in known]
-    parts = [event_store.read_naming(*entries[i], files[i].first_row, folder, schema) for i in sorted(known)]
+    parts = pl.collect_all([event_store.read_naming(*entries[i], files[i].first_row, folder, schema) for i in sorted(known)])
     remembered_now: dict[str, dict[str, Any]] = {}
     if fresh:
         scanned = stored if not known else event_store.one_scan([files[i] for i in fresh], "kept")
