@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import resource
 import shutil
 import subprocess
@@ -243,9 +244,15 @@ def run_one(size: str, out: Path, as_of: dt.date) -> None:
                         return runs
 
         stages: dict[str, float] = {}
-        for run in asyncio.run(task_runs()):
+        runs = asyncio.run(task_runs())
+        for run in runs:
             stage = next((v for k, v in STAGES.items() if run.name.startswith(k)), run.name)
             stages[stage] = stages.get(stage, 0.0) + run.total_run_time.total_seconds()
+        if os.environ.get("ABMQ_BENCH_TIMELINE"):  # each task's start (from the first's) and run time, to stderr
+            timed = sorted((r for r in runs if r.start_time), key=lambda r: r.start_time)
+            for run in timed:
+                offset = (run.start_time - timed[0].start_time).total_seconds()
+                print(f"{offset:7.2f} {run.total_run_time.total_seconds():7.2f}  {run.name}", file=sys.stderr)
     print(
         json.dumps(
             {
@@ -268,6 +275,9 @@ def in_child(size: str, out: Path, as_of: dt.date) -> dict:
     if child.returncode != 0:
         sys.stderr.write(child.stderr[-4000:])
         raise SystemExit(f"benchmark run for size {size} as of {as_of} failed")
+    if os.environ.get("ABMQ_BENCH_TIMELINE"):
+        sys.stderr.write(f"task timeline, {size} as of {as_of} (start, seconds, task):\n")
+        sys.stderr.writelines(line + "\n" for line in child.stderr.splitlines() if line[:7].strip().replace(".", "").isdigit())
     return json.loads(child.stdout.strip().splitlines()[-1])
 
 

@@ -2,6 +2,7 @@
 blocking data-quality failure publishes nothing."""
 
 import datetime as dt
+import re
 import shutil
 from pathlib import Path
 
@@ -169,6 +170,38 @@ def test_run_summary_artifacts_are_published_without_contacts(first_run):
     assert "@" not in summary.data and "@" not in str(table.data)
     top = pl.read_csv(out / "targets.csv").head(1)
     assert top["domain"][0] in str(table.data)
+
+
+def test_flow_run_links_each_task_to_the_tasks_it_reads(first_run):
+    """The Prefect UI draws the run as a graph of which task read which task's results. Tasks
+    take their arguments `opaque` (tasks/flow_tasks.py: Prefect does not walk into the
+    sources), and still link to a task whose result they get, whole or in a list or dict.
+    Prefect finds results by `id()`, so an object made where a freed result was may add a
+    link that is not there: the links are checked as subsets."""
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    async def task_runs():
+        async with get_client() as client:
+            return await client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[first_run[1]["flow_run_id"]])))
+
+    runs = asyncio.run(task_runs())
+    names = {run.id: run.name for run in runs}
+
+    def reads(name_start: str) -> set[str]:
+        (run,) = [run for run in runs if run.name.startswith(name_start)]
+        return {
+            re.sub(r"-[0-9a-f]{3}$", "", names[i.id]) for inputs in run.task_inputs.values() for i in inputs if i.input_type == "task_run"
+        }
+
+    sources = {"accounts", "technographics", "intent", "contacts", "events", "crm_customers"}
+    assert {f"validate-{s}" for s in sources} <= reads("data-quality-gate")  # a dict of the validations
+    assert "stage-contacts" in reads("validate-contacts")  # a result passed whole
+    assert "score-shard-0" in reads("combine-shards")  # a list of the shards' results
+    assert {"select-targets", "render-outputs"} <= reads("publish-run-summary")
+    assert "render-outputs" in reads("write-outputs")
 
 
 def test_volume_is_checked_against_the_last_earlier_run(generated, tmp_path, prefect_harness):
