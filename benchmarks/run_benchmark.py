@@ -20,6 +20,8 @@ the target list are byte-identical to the run in id order (`--incremental XL`'s,
 `--changed XL`: the same pair, the second day's contacts export with one contact's title
 changed (benchmarks/data/XL-changed/): the realistic CRM day, on which the contacts are
 staged and validated again while the other exports are read back (tasks/remembered.py).
+`--crm-day XL`: `--changed` with one account renamed and its employees doubled as well
+(benchmarks/data/XL-crm-day/).
 
 Every run is a fresh child process (peak memory = ru_maxrss of that run alone) with the
 real Prefect flow; per-stage times are read back from its task runs through the Prefect
@@ -165,6 +167,31 @@ def ensure_changed(size: str) -> str:
                 (folder / path.name).symlink_to(path.resolve())
 
     return derived_data(size, "changed", write)
+
+
+CHANGED_ACCOUNT = 4_321  # the row whose name and size `ensure_crm_day` changes
+
+
+def ensure_crm_day(size: str) -> str:
+    """`ensure_changed`'s data with one account renamed and its employees doubled too: a CRM
+    day on which both exports differ from the day before."""
+    import polars as pl
+
+    changed_contacts = data_dir(ensure_changed(size))
+
+    def write(source: Path, folder: Path) -> None:
+        for path in sorted(changed_contacts.iterdir()):
+            if path.name == "accounts.parquet":
+                accounts = pl.read_parquet(path)
+                changed = pl.int_range(pl.len()) == CHANGED_ACCOUNT
+                accounts.with_columns(
+                    pl.when(changed).then(pl.lit("Renamed Holdings")).otherwise("name").alias("name"),
+                    pl.when(changed).then(pl.col("employees") * 2).otherwise("employees").alias("employees"),
+                ).write_parquet(folder / path.name)
+            elif not path.name.startswith("."):
+                (folder / path.name).symlink_to(path.resolve())
+
+    return derived_data(size, "crm-day", write)
 
 
 def same_scores(out: Path, in_order: Path) -> str:
@@ -357,6 +384,7 @@ def main() -> None:
     parser.add_argument(
         "--changed", nargs="*", default=[], choices=list(DAILY), help="--incremental with one contact changed on the second day"
     )
+    parser.add_argument("--crm-day", nargs="*", default=[], choices=list(DAILY), help="--changed with one account renamed and re-sized too")
     parser.add_argument("--mapped", nargs="*", default=[], choices=["S", "M", "L"], help="the cost of a mapping, per size")
     parser.add_argument("--repeat", type=int, default=2, help="runs of each variant with --mapped (alternating)")
     parser.add_argument("--one", help=argparse.SUPPRESS)
@@ -377,7 +405,7 @@ def main() -> None:
         if args.yardstick:
             compare_with_yardstick(size, out, figure)
     runs = [(size, "") for size in args.incremental] + [(size, "shuffled") for size in args.shuffled]
-    runs += [(size, "changed") for size in args.changed]
+    runs += [(size, "changed") for size in args.changed] + [(size, "crm-day") for size in args.crm_day]
     for size, variant in runs:
         daily = DAILY[size]
         generated = ensure_data(daily)
@@ -386,6 +414,8 @@ def main() -> None:
             first_day = daily = ensure_shuffled(daily)
         elif variant == "changed":  # the first day's export as generated, the second's changed
             daily = ensure_changed(daily)
+        elif variant == "crm-day":
+            daily = ensure_crm_day(daily)
         label = f"{size} {variant}" if variant else size
         out = ROOT / "benchmarks" / "out" / f"{size}{f'-{variant}' if variant else ''}-incremental"
         shutil.rmtree(out, ignore_errors=True)
@@ -393,7 +423,9 @@ def main() -> None:
         describe(f"{label} daily files, full run as of {AS_OF - dt.timedelta(days=1)} (empty state store)", first_day, yesterday, generated)
         figures.append(yesterday)
         figure = {**in_child(daily, out, AS_OF), "label": f"{label} daily, incremental"}
-        what = "one new daily file" + (", one contact changed" if variant == "changed" else "")
+        what = "one new daily file" + {"changed": ", one contact changed", "crm-day": ", one contact and one account changed"}.get(
+            variant, ""
+        )
         describe(f"{label} incremental, as of {AS_OF} ({what})", daily, figure, None)
         figures.append(figure)
         if variant == "shuffled":

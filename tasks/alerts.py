@@ -8,12 +8,22 @@ import os
 import urllib.request
 from typing import Any
 
+import polars as pl
+
 from abmq.tasks.sources import ID_KEY_PREFIX
 
 WEBHOOK_ENV = "ABMQ_ALERT_WEBHOOK_URL"
 WEBHOOK_SECRET_BLOCK = "abmq-alert-webhook-url"
 EVENT_NAME = "abm-qualify.accounts.sql-ready"
 ALERT_FIELDS = ("domain", "name", "score", "tier", "top_signal")
+
+
+def owners_of_new(changes: dict[str, Any], accounts: pl.DataFrame) -> dict[str, str | None]:
+    """The owners of the newly SQL-ready accounts, by account key (`accounts`' `domain`
+    column): the alert reads only theirs (reading all 1M accounts' took 0.7 s at XL)."""
+    keys = [a.get("account_key", a["domain"]) for a in changes.get("new_sql_ready") or []]
+    named = accounts.filter(pl.col("domain").is_in(pl.Series(keys, dtype=pl.String).implode()))
+    return dict(named.select("domain", "owner").iter_rows())
 
 
 def alert_payload(changes: dict[str, Any], as_of: str, owners: dict[str, str | None]) -> dict[str, Any] | None:

@@ -478,8 +478,7 @@ def publish_run_summary(accounts: pl.DataFrame, quality: dict[str, Any], config:
 def alert_new_sql_ready(changes: dict[str, Any], accounts: pl.DataFrame, as_of: dt.date) -> dict[str, Any] | None:
     """Emit a Prefect event for newly SQL-ready accounts (a Prefect automation can route it)
     and post it to the webhook, if one is configured."""
-    owners = dict(accounts.select("domain", "owner").iter_rows())
-    payload = alerts.alert_payload(changes, as_of.isoformat(), owners)
+    payload = alerts.alert_payload(changes, as_of.isoformat(), alerts.owners_of_new(changes, accounts))
     logger = get_run_logger()
     if payload is None:
         logger.info("no newly SQL-ready accounts to alert on")

@@ -164,11 +164,11 @@ def stage_all(
     for name in SOURCE_ORDER:
         if name in skip:
             continue
-        recalled = _recalled(input_dir, name, staged, store, steps)
+        keys = ingest.reference_keys(staged, name)
+        recalled = _recalled(input_dir, name, keys, store, steps)
         if recalled.data is not None:
             staged[name] = recalled.data
             continue
-        keys = ingest.reference_keys(staged, name)
         if name in mappings:  # only then: a run without mappings calls the step as before
             keys["source_mapping"] = mappings[name]
         if recalled.fingerprint is not None:
@@ -178,17 +178,14 @@ def stage_all(
     return staged
 
 
-def _recalled(
-    input_dir: str | Path, name: str, staged: dict[str, SourceData], store: SourceStore | None, steps: Steps
-) -> remembered.Recalled:
+def _recalled(input_dir: str | Path, name: str, keys: dict[str, Any], store: SourceStore | None, steps: Steps) -> remembered.Recalled:
+    """`keys`: `ingest.reference_keys` for `name`; its verdict depends on them, not on the rest
+    of the accounts export (`remembered.upstream_key`)."""
     if store is None or not remembered.rememberable(name, store.config):
         return remembered.Recalled(None, None)
-    upstream = staged.get(remembered.UPSTREAM.get(name, ""))
-    if upstream is not None and upstream.store_key is None:
-        return remembered.Recalled(None, None)  # checked against a source that is not remembered
-    upstream_key = upstream.store_key if upstream is not None else None
     parameters = gate.source_parameters(store.parameters, name)
-    return steps.recall_source(str(input_dir), name, upstream_key, store.state, store.out_dir, store.config, parameters)
+    upstream = remembered.upstream_key(name, keys)
+    return steps.recall_source(str(input_dir), name, upstream, store.state, store.out_dir, store.config, parameters)
 
 
 def validate_all(staged: dict[str, SourceData], parameters: dict[str, Any], config: Config, steps: Steps = PLAIN) -> dict[str, SourceData]:

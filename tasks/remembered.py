@@ -2,8 +2,9 @@
 export whose content is the same as a published run's is not staged or validated again.
 
 A source's verdict depends on its files, its mapping, the config's size limits and quality
-settings, its suite, the code, and the source it is checked against (contacts, technographics
-and intent: the accounts). All of those make its key (`source_key`). A run that finds the
+settings, its suite, the code, and what it reads of the source it is checked against
+(contacts, technographics and intent: the account keys, `upstream_key`). All of those make
+its key (`source_key`). A run that finds the
 key in the published manifest reads the kept and quarantined rows and the verdicts back
 (`tasks/source_store.py`), and judges again only what reads this run's own parameters:
 - a row count against the volume floor, and a column's newest value against a freshness
@@ -56,6 +57,26 @@ def rememberable(source: str, config: Config) -> bool:
         if read and not (entry["type"] in OBSERVED or (entry["type"] == ROW_BOUNDS and set(read) <= {"min_value", "max_value"})):
             return False
     return True
+
+
+def upstream_key(source: str, keys: dict[str, Any]) -> str | None:
+    """What staging `source` reads of the source it is checked against (`UPSTREAM`), as one
+    hash: the account keys (a multiset of 64-bit hashes: the same in any row order) and, for
+    contacts, which account each account id names (`account_links.accounts_by_id`, a sorted
+    table). `keys`: `ingest.reference_keys` for `source`. None when there is nothing upstream.
+    A renamed or re-scored account leaves it as it was, so the contacts, technographics and
+    intent keep their verdicts; an account that comes, goes or changes its domain or id does
+    not. A wrong answer needs an account key that came and one that went in the same run to
+    share a 64-bit hash."""
+    if source not in UPSTREAM or keys.get("account_domains") is None:
+        return None
+    domains = keys["account_domains"]
+    digest = hashlib.sha256(f"{domains.len()} {domains.null_count()}\0".encode())
+    digest.update(domains.hash(seed=0).sort().to_numpy().tobytes())
+    by_id = keys.get("accounts_by_id")
+    if source == "contacts":
+        digest.update(b"no ids\0" if by_id is None else by_id.hash_rows(seed=0).sort().to_numpy().tobytes())
+    return digest.hexdigest()
 
 
 def source_key(source: str, fingerprint: str, config: Config, upstream: str | None) -> str:
@@ -246,8 +267,9 @@ def recall_source(
     parameters: dict[str, Any],
 ) -> Recalled:
     """The source as a published run left it, when nothing its verdict depends on changed;
-    else its key, for `remember_sources`. `upstream`: the key of the source it is checked
-    against (`UPSTREAM`), if that one is there; `parameters`: the run's (`gate.gate_parameters`)."""
+    else its key, for `remember_sources`. `upstream`: what it reads of the source it is
+    checked against (`upstream_key`), if that one is there; `parameters`: the run's
+    (`gate.gate_parameters`)."""
     if not rememberable(source, config):
         return Recalled(None, None)
     mapping = config.sources.get(source)

@@ -211,6 +211,24 @@ def test_a_contact_gone_from_the_export_orphans_its_events(later_day, prefect_ha
     assert outputs_digest(later_day["out"]) == full_recompute(later_day)
 
 
+def test_a_renamed_account_is_validated_again_and_its_contacts_are_read_back(later_day, prefect_harness):
+    """A CRM export with one account renamed and grown: the accounts are staged and validated
+    again; the contacts, technographics and intent read only the account keys and ids of it,
+    so they are read back; the new size scores, as a full recompute scores it."""
+    accounts = pl.read_parquet(later_day["input"] / "accounts.parquet")
+    domain = accounts["domain"][0]
+    accounts.with_columns(
+        pl.when(pl.col("domain") == domain).then(pl.lit("Renamed Holdings")).otherwise("name").alias("name"),
+        pl.when(pl.col("domain") == domain).then(pl.lit(2500)).otherwise("employees").alias("employees"),
+    ).write_parquet(later_day["input"] / "accounts.parquet")
+    again = run(later_day["input"], later_day["out"], AS_OF)
+    assert "accounts" not in again["exports_remembered"]
+    assert {"contacts", "technographics", "intent"} <= set(again["exports_remembered"])
+    scored = pl.read_parquet(later_day["out"] / "account_scores.parquet")
+    assert scored.filter(pl.col("name") == "Renamed Holdings")["employees"].to_list() == [2500]
+    assert outputs_digest(later_day["out"]) == full_recompute(later_day)
+
+
 def test_bad_rows_in_a_daily_file_are_quarantined_with_their_file(later_day, prefect_harness):
     day = pl.read_parquet(later_day["today"])
     bad = pl.concat(

@@ -56,6 +56,13 @@ def test_no_alert_on_a_first_run_or_without_news():
     assert alerts.alert_payload({"previous_as_of": "2026-11-18", "new_sql_ready": []}, "2026-11-25", {}) is None
 
 
+def test_the_alert_reads_the_owners_of_the_new_accounts_only():
+    accounts = pl.DataFrame({"domain": ["a.com", "b.com", "id:42"], "owner": ["Ann", None, "Kim"]})
+    changes = {"new_sql_ready": [{"domain": "b.com"}, {"domain": None, "account_key": "id:42"}, {"domain": "gone.com"}]}
+    assert alerts.owners_of_new(changes, accounts) == {"b.com": None, "id:42": "Kim"}
+    assert alerts.owners_of_new({"previous_as_of": None}, accounts) == {}
+
+
 def test_newly_sql_ready_accounts_reach_the_webhook(handbuilt_dir, tmp_path, webhook, prefect_harness):
     quiet_week = tmp_path / "before"
     shutil.copytree(handbuilt_dir, quiet_week)

@@ -188,6 +188,35 @@ def test_a_changed_account_makes_the_contacts_be_validated_again(inputs, stored,
     assert [o.unexpected_count for o in found] != [o.unexpected_count for o in before]
 
 
+def test_a_renamed_account_leaves_the_contacts_technographics_and_intent_their_verdicts(inputs, stored, tmp_path):
+    """Those read of the accounts only their keys and ids (`remembered.upstream_key`): a CRM
+    export with an account renamed and re-sized every day does not validate them again."""
+    accounts = pl.read_csv(inputs / "accounts.csv")
+    accounts.with_columns(
+        pl.when(pl.col("account_id") == "A02").then(pl.lit("Renamed Inc")).otherwise("name").alias("name"),
+        pl.when(pl.col("account_id") == "A02").then(pl.col("employees") * 3).otherwise("employees").alias("employees"),
+    ).reverse().write_csv(inputs / "accounts.csv")  # and in another order
+    again = check(inputs, stored["out"])
+    assert [name for name, data in again.items() if not data.recalled] == ["accounts", "events", "opportunities"]
+    assert "Renamed Inc" in again["accounts"].kept["name"].to_list()
+    assert_same_verdicts(again, check(inputs, tmp_path / "fresh"))
+
+
+@pytest.mark.parametrize("change", ["domain", "account_id"])
+def test_an_account_with_a_new_domain_or_id_makes_the_contacts_be_validated_again(inputs, stored, tmp_path, change):
+    accounts = pl.read_csv(inputs / "accounts.csv")
+    new = pl.lit("renamed-domain.com") if change == "domain" else pl.lit("A99")
+    accounts.with_columns(pl.when(pl.col("account_id") == "A02").then(new).otherwise(change).alias(change)).write_csv(
+        inputs / "accounts.csv"
+    )
+    again = check(inputs, stored["out"])
+    not_recalled = [name for name, data in again.items() if not data.recalled]
+    # a new id changes only which account an id names: technographics and intent read domains
+    expected = ["accounts", "technographics", "intent", "contacts"] if change == "domain" else ["accounts", "contacts"]
+    assert not_recalled == [*expected, "events", "opportunities"]
+    assert_same_verdicts(again, check(inputs, tmp_path / "fresh"))
+
+
 def test_a_changed_quality_setting_or_limit_is_not_answered_by_the_store(inputs, stored):
     config = load_config()
     stricter = config.model_copy(update={"data_quality": config.data_quality.model_copy(update={"max_quarantine_share": 0.3})})
