@@ -164,11 +164,11 @@ def stage_all(
     for name in SOURCE_ORDER:
         if name in skip:
             continue
-        keys = ingest.reference_keys(staged, name)
-        recalled = _recalled(input_dir, name, keys, store, steps)
+        recalled = _recalled(input_dir, name, staged, store, steps)
         if recalled.data is not None:
             staged[name] = recalled.data
             continue
+        keys = ingest.reference_keys(staged, name)
         if name in mappings:  # only then: a run without mappings calls the step as before
             keys["source_mapping"] = mappings[name]
         if recalled.fingerprint is not None:
@@ -178,13 +178,13 @@ def stage_all(
     return staged
 
 
-def _recalled(input_dir: str | Path, name: str, keys: dict[str, Any], store: SourceStore | None, steps: Steps) -> remembered.Recalled:
-    """`keys`: `ingest.reference_keys` for `name`; its verdict depends on them, not on the rest
-    of the accounts export (`remembered.upstream_key`)."""
+def _recalled(
+    input_dir: str | Path, name: str, staged: dict[str, SourceData], store: SourceStore | None, steps: Steps
+) -> remembered.Recalled:
     if store is None or not remembered.rememberable(name, store.config):
         return remembered.Recalled(None, None)
     parameters = gate.source_parameters(store.parameters, name)
-    upstream = remembered.upstream_key(name, keys)
+    upstream = remembered.upstream_key(name, staged)  # what it reads of the accounts, not all of them
     return steps.recall_source(str(input_dir), name, upstream, store.state, store.out_dir, store.config, parameters)
 
 

@@ -28,8 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from abmq.config import Config
-from abmq.tasks import catalog, source_store, validate
+from abmq.tasks import catalog, ingest, source_store, validate
 from abmq.tasks.ingest import SourceData
+from abmq.tasks.sources import ACCOUNT_KEY
 
 # the source each is checked against when staged (`ingest.reference_keys`)
 UPSTREAM = {"contacts": "accounts", "technographics": "accounts", "intent": "accounts"}
@@ -59,23 +60,24 @@ def rememberable(source: str, config: Config) -> bool:
     return True
 
 
-def upstream_key(source: str, keys: dict[str, Any]) -> str | None:
+def upstream_key(source: str, staged: dict[str, SourceData]) -> str | None:
     """What staging `source` reads of the source it is checked against (`UPSTREAM`), as one
-    hash: the account keys (a multiset of 64-bit hashes: the same in any row order) and, for
-    contacts, which account each account id names (`account_links.accounts_by_id`, a sorted
-    table). `keys`: `ingest.reference_keys` for `source`. None when there is nothing upstream.
-    A renamed or re-scored account leaves it as it was, so the contacts, technographics and
-    intent keep their verdicts; an account that comes, goes or changes its domain or id does
-    not. A wrong answer needs an account key that came and one that went in the same run to
-    share a 64-bit hash."""
-    if source not in UPSTREAM or keys.get("account_domains") is None:
+    hash of `staged` (the sources staged or read back so far): the account keys and, for
+    contacts, the accounts' ids with their keys (`account_links.accounts_by_id` is made of
+    them), each as a multiset of 64-bit hashes (the same in any row order). None when there is
+    nothing upstream. A renamed or re-sized account leaves it as it was, so the contacts,
+    technographics and intent keep their verdicts; an account that comes, goes or changes its
+    domain or id does not. A wrong answer needs a key that came and one that went in the same
+    run to share a 64-bit hash."""
+    domains = ingest.reference_keys(staged)["account_domains"] if source in UPSTREAM else None
+    if domains is None:
         return None
-    domains = keys["account_domains"]
     digest = hashlib.sha256(f"{domains.len()} {domains.null_count()}\0".encode())
     digest.update(domains.hash(seed=0).sort().to_numpy().tobytes())
-    by_id = keys.get("accounts_by_id")
     if source == "contacts":
-        digest.update(b"no ids\0" if by_id is None else by_id.hash_rows(seed=0).sort().to_numpy().tobytes())
+        ids = ingest.staged_rows(staged.get(UPSTREAM[source]), ["account_id", ACCOUNT_KEY, "domain"])
+        with_ids = ids is not None and "account_id" in ids.columns
+        digest.update(ids.hash_rows(seed=0).sort().to_numpy().tobytes() if with_ids else b"no ids\0")
     return digest.hexdigest()
 
 
