@@ -64,13 +64,15 @@ class FrameTask(Task):
         )
 
 
-def _taken_as_is(value: Any) -> Any:
-    if isinstance(value, BaseAnnotation) or get_state_for_result(value) is not None:  # a task's result itself
-        return value if isinstance(value, BaseAnnotation) else opaque(value)
-    if type(value) in (list, tuple):
-        return type(value)(_taken_as_is(item) for item in value)
-    if type(value) is dict:
-        return {key: _taken_as_is(item) for key, item in value.items()}
+def _taken_as_is(value: Any, opened: bool = False) -> Any:
+    """`value` as `opaque`, or a plain list, tuple or dict of `opaque` items (once: their own
+    items are not opened), unless it is itself a task's result."""
+    if isinstance(value, BaseAnnotation):
+        return value
+    if not opened and type(value) in (list, tuple, dict) and get_state_for_result(value) is None:
+        if type(value) is dict:
+            return {key: _taken_as_is(item, opened=True) for key, item in value.items()}
+        return type(value)(_taken_as_is(item, opened=True) for item in value)
     return opaque(value)
 
 
