@@ -132,44 +132,39 @@ def derived_data(size: str, variant: str, write: Callable[[Path, Path], None]) -
 SHUFFLE_SEED = 5
 
 
-def ensure_shuffled(size: str) -> str:
-    """The size's data with the contacts' rows shuffled (seed SHUFFLE_SEED); every other file
-    and folder is a link to the size's own."""
+def one_file_rewritten(name: str, rewrite: Callable) -> Callable[[Path, Path], None]:
+    """A `derived_data` writer: `name` (a Parquet file) read, `rewrite`-n and written; every
+    other file and folder a link to the source's own."""
     import polars as pl
 
     def write(source: Path, folder: Path) -> None:
         for path in sorted(source.iterdir()):
-            if path.name == "contacts.parquet":
-                pl.read_parquet(path).sample(fraction=1.0, shuffle=True, seed=SHUFFLE_SEED).write_parquet(folder / path.name)
+            if path.name == name:
+                rewrite(pl.read_parquet(path)).write_parquet(folder / path.name)
             elif not path.name.startswith("."):
                 (folder / path.name).symlink_to(path.resolve())
 
-    return derived_data(size, "shuffled", write)
+    return write
+
+
+def ensure_shuffled(size: str) -> str:
+    """The size's data with the contacts' rows shuffled (seed SHUFFLE_SEED)."""
+    return derived_data(
+        size, "shuffled", one_file_rewritten("contacts.parquet", lambda c: c.sample(fraction=1.0, shuffle=True, seed=SHUFFLE_SEED))
+    )
 
 
 CHANGED_CONTACT = 12_345  # the row whose title `ensure_changed` changes
+CHANGED_ACCOUNT = 4_321  # the row whose name and size `ensure_crm_day` changes
 
 
 def ensure_changed(size: str) -> str:
-    """The size's data with one contact's title changed, as the next day's CRM export would
-    differ; every other file and folder is a link to the size's own."""
+    """The size's data with one contact's title changed, as the next day's CRM export would differ."""
     import polars as pl
 
-    def write(source: Path, folder: Path) -> None:
-        for path in sorted(source.iterdir()):
-            if path.name == "contacts.parquet":
-                contacts = pl.read_parquet(path)
-                changed = pl.int_range(pl.len()) == CHANGED_CONTACT
-                contacts.with_columns(
-                    pl.when(changed).then(pl.lit("Chief Revenue Officer")).otherwise("title").alias("title")
-                ).write_parquet(folder / path.name)
-            elif not path.name.startswith("."):
-                (folder / path.name).symlink_to(path.resolve())
-
-    return derived_data(size, "changed", write)
-
-
-CHANGED_ACCOUNT = 4_321  # the row whose name and size `ensure_crm_day` changes
+    changed = pl.int_range(pl.len()) == CHANGED_CONTACT
+    retitled = pl.when(changed).then(pl.lit("Chief Revenue Officer")).otherwise("title").alias("title")
+    return derived_data(size, "changed", one_file_rewritten("contacts.parquet", lambda contacts: contacts.with_columns(retitled)))
 
 
 def ensure_crm_day(size: str) -> str:
@@ -177,21 +172,14 @@ def ensure_crm_day(size: str) -> str:
     day on which both exports differ from the day before."""
     import polars as pl
 
-    changed_contacts = data_dir(ensure_changed(size))
-
-    def write(source: Path, folder: Path) -> None:
-        for path in sorted(changed_contacts.iterdir()):
-            if path.name == "accounts.parquet":
-                accounts = pl.read_parquet(path)
-                changed = pl.int_range(pl.len()) == CHANGED_ACCOUNT
-                accounts.with_columns(
-                    pl.when(changed).then(pl.lit("Renamed Holdings")).otherwise("name").alias("name"),
-                    pl.when(changed).then(pl.col("employees") * 2).otherwise("employees").alias("employees"),
-                ).write_parquet(folder / path.name)
-            elif not path.name.startswith("."):
-                (folder / path.name).symlink_to(path.resolve())
-
-    return derived_data(size, "crm-day", write)
+    changed = pl.int_range(pl.len()) == CHANGED_ACCOUNT
+    renamed = [
+        pl.when(changed).then(pl.lit("Renamed Holdings")).otherwise("name").alias("name"),
+        pl.when(changed).then(pl.col("employees") * 2).otherwise("employees").alias("employees"),
+    ]
+    contacts_changed = data_dir(ensure_changed(size))
+    rewrite = one_file_rewritten("accounts.parquet", lambda accounts: accounts.with_columns(renamed))
+    return derived_data(size, "crm-day", lambda _source, folder: rewrite(contacts_changed, folder))
 
 
 def same_scores(out: Path, in_order: Path) -> str:
