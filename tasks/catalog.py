@@ -507,6 +507,15 @@ def code_fingerprint() -> str:
     return digest.hexdigest()
 
 
+def multiset_bytes(values: pl.Series | pl.DataFrame) -> bytes:
+    """`values` (a column, or a frame's rows) as a multiset: their count and their sorted 64-bit
+    hashes, the same bytes in any row order. For keys of what a verdict depends on (a wrong
+    answer needs a value that came and one that went to share a 64-bit hash)."""
+    if isinstance(values, pl.DataFrame):
+        return f"{values.height} rows\0".encode() + values.hash_rows(seed=0).sort().to_numpy().tobytes()
+    return f"{values.len()} {values.null_count()}\0".encode() + values.hash(seed=0).sort().to_numpy().tobytes()
+
+
 def combined_fingerprint(fingerprints: dict[str, str]) -> str:
     payload = json.dumps(fingerprints, sort_keys=True).encode()
     return hashlib.sha256(payload).hexdigest()[:16]

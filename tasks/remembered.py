@@ -64,20 +64,16 @@ def upstream_key(source: str, staged: dict[str, SourceData]) -> str | None:
     """What staging `source` reads of the source it is checked against (`UPSTREAM`), as one
     hash of `staged` (the sources staged or read back so far): the account keys and, for
     contacts, the accounts' ids with their keys (`account_links.accounts_by_id` is made of
-    them), each as a multiset of 64-bit hashes (the same in any row order). None when there is
-    nothing upstream. A renamed or re-sized account leaves it as it was, so the contacts,
-    technographics and intent keep their verdicts; an account that comes, goes or changes its
-    domain or id does not. A wrong answer needs a key that came and one that went in the same
-    run to share a 64-bit hash."""
+    them), each as a multiset (`catalog.multiset_bytes`). None when there is nothing upstream.
+    A renamed or re-sized account leaves it as it was, so the contacts, technographics and
+    intent keep their verdicts; an account that comes, goes or changes its domain or id does not."""
     domains = ingest.reference_keys(staged)["account_domains"] if source in UPSTREAM else None
     if domains is None:
         return None
-    digest = hashlib.sha256(f"{domains.len()} {domains.null_count()}\0".encode())
-    digest.update(domains.hash(seed=0).sort().to_numpy().tobytes())
+    digest = hashlib.sha256(catalog.multiset_bytes(domains))
     if source == "contacts":
         ids = ingest.staged_rows(staged.get(UPSTREAM[source]), ["account_id", ACCOUNT_KEY, "domain"])
-        with_ids = ids is not None and "account_id" in ids.columns
-        digest.update(ids.hash_rows(seed=0).sort().to_numpy().tobytes() if with_ids else b"no ids\0")
+        digest.update(catalog.multiset_bytes(ids) if ids is not None and "account_id" in ids.columns else b"no ids\0")
     return digest.hexdigest()
 
 
