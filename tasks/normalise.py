@@ -21,9 +21,21 @@ def _completeness(columns: list[str]) -> pl.Expr:
 def merge_duplicate_accounts(accounts: pl.DataFrame) -> tuple[pl.DataFrame, int]:
     """One row per canonical domain; the most complete record wins, gaps filled from the rest.
 
-    The order of rows in the export never changes the result (ties break on values).
+    The order of rows in the export never changes the result (ties break on values). Only
+    the rows whose domain may repeat (`repeated_values`) are ranked and merged: at XL that
+    is ~10k of 1M, and ranking all of them took 1.8 s.
     """
     value_columns = [c for c in accounts.columns if c not in ("domain", "_row", "_cast_error", "domain_as_given")]
+    repeated = repeated_values(accounts.get_column("domain"))
+    alone = accounts.filter(~repeated).select(
+        "domain", *value_columns, pl.concat_list("domain_as_given").list.drop_nulls().alias("domain_spellings")
+    )
+    merged = pl.concat([alone, _merged(accounts.filter(repeated), value_columns)], how="vertical").sort("domain")
+    return merged, accounts.height - merged.height
+
+
+def _merged(accounts: pl.DataFrame, value_columns: list[str]) -> pl.DataFrame:
+    """`merge_duplicate_accounts` of rows whose domains may repeat."""
     ranked = accounts.with_columns(_completeness=_completeness([c for c in (*FIRMOGRAPHICS, "name") if c in accounts.columns]))
     tie_break = [c for c in ("account_id", "domain_as_given", "name") if c in accounts.columns]
     ranked = ranked.sort(
@@ -31,12 +43,11 @@ def merge_duplicate_accounts(accounts: pl.DataFrame) -> tuple[pl.DataFrame, int]
         descending=[False, True, *([False] * len(tie_break))],
         nulls_last=True,
     )
-    merged = ranked.group_by("domain", maintain_order=True).agg(
+    return ranked.group_by("domain", maintain_order=True).agg(
         *[pl.col(c).drop_nulls().first().alias(c) for c in value_columns],
         # an account keyed by its id has no spelling of a domain (and may have rows without one)
         pl.col("domain_as_given").drop_nulls().unique().sort().alias("domain_spellings"),
     )
-    return merged.sort("domain"), accounts.height - merged.height
 
 
 def repeated_hashes(hashes: pl.Series) -> pl.Series:
