@@ -25,6 +25,7 @@ from abmq.tasks import (
     catalog,
     changes,
     conversion,
+    domain_summaries,
     exports,
     gate,
     ingest,
@@ -51,15 +52,22 @@ Spill = shards.Spill
 @dataclass(frozen=True)
 class ShardedInputs:
     parts: list[shards.Shard]
+    # the store entries of the summarised exports, with the summaries kept (`domain_summaries`)
+    store_entries: dict[str, dict[str, Any] | None] = dataclasses.field(default_factory=dict)
+    summaries_recalled: list[str] = dataclasses.field(default_factory=list)  # the exports whose summary was read back
 
 
-def split_into_shards(clean: CleanData, count: int, config: Config, as_of: dt.date) -> ShardedInputs:
+def split_into_shards(
+    clean: CleanData, count: int, config: Config, as_of: dt.date, store: domain_summaries.SummaryStore | None = None
+) -> ShardedInputs:
     """Accounts (with their contacts, events, intent surges and technology matches) in `count`
     shards by hash of domain. The surges and matches are worked out here, over every account:
-    they judge 'new' surges against the provider's latest week, which is the same for all."""
-    surges = rollup.intent_surges(clean.intent, config, as_of, rollup.latest_intent_week(clean.intent, config, as_of))
-    matches = rollup.technology_matches(clean.technographics, config, as_of)
-    return ShardedInputs(shards.split(clean.accounts, clean.contacts, clean.events, surges, matches, count))
+    they judge 'new' surges against the provider's latest week, which is the same for all.
+    With a `store`, a summary a published run kept is read back when it would be the same."""
+    surges = domain_summaries.intent_surges(clean.intent, config, as_of, store)
+    matches = domain_summaries.technology_matches(clean.technographics, config, as_of, store)
+    parts = shards.split(clean.accounts, clean.contacts, clean.events, surges, matches, count)
+    return ShardedInputs(parts, store.entries, store.recalled) if store is not None else ShardedInputs(parts)
 
 
 def score_shard(shard: shards.Shard, config: Config, as_of: dt.date, spill: Spill | None = None) -> tuple[Rows, pl.DataFrame]:
@@ -290,7 +298,14 @@ def assess(
     if suppression is not None:
         clean = CleanData(**{**clean.__dict__, "suppression": suppression(clean.suppression)})
     # accounts are scored in shards: threads in the flow, Dask workers with --task-runner dask
-    sharded = steps.split_into_shards(clean, shard_count, config, as_of)
+    summarised = {name: cleaned.sources[name].store_entry for name in ("technographics", "intent")}
+    store = domain_summaries.SummaryStore(out_dir, summarised) if out_dir is not None else None
+    sharded = steps.split_into_shards(clean, shard_count, config, as_of, store)
+    if sharded.store_entries:  # published with the run's manifest: the summaries it kept
+        published = {
+            name: data.replace(store_entry=sharded.store_entries.get(name, data.store_entry)) for name, data in cleaned.sources.items()
+        }
+        cleaned = Cleaned(clean, published, cleaned.accounting)
     if release_rows:  # summarised per domain in the split; the report reads only recent intent
         recent = compacted(render.recent_intent(clean.intent, as_of))
         clean = CleanData(**{**clean.__dict__, "intent": recent, "technographics": clean.technographics.clear()})

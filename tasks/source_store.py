@@ -68,11 +68,29 @@ def read_rows(out_dir: str | Path, entry: dict[str, str]) -> tuple[pl.DataFrame,
     return pl.read_parquet(folder / entry["kept"]), pl.read_parquet(folder / entry["quarantined"])
 
 
+def read_summary(out_dir: str | Path, file: str) -> pl.DataFrame | None:
+    """A per-domain summary kept beside its export (`tasks/domain_summaries.py`), or None when
+    the file is gone (a tampered store: the summary is worked out again)."""
+    path = store_folder(out_dir) / file
+    return pl.read_parquet(path) if path.exists() else None
+
+
+def write_summary(out_dir: str | Path, file: str, summary: pl.DataFrame) -> None:
+    folder = store_folder(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    catalog.write_atomically(folder / file, lambda path: summary.write_parquet(path, compression="zstd", statistics=False))
+
+
 def remove_unlisted(out_dir: str | Path) -> int:
-    """Stored files no published manifest lists (a killed run's, a changed export's). Only
-    called while holding the output lock."""
-    listed = {MANIFEST} | {entry[which] for entry in read_state(out_dir).values() for which in FILES}
+    """Stored files no published manifest lists (a killed run's, a changed export's, a summary
+    worked out again). Only called while holding the output lock."""
+    listed = {MANIFEST} | {name for entry in read_state(out_dir).values() for name in entry_files(entry)}
     return catalog.remove_files_not_listed(store_folder(out_dir), listed)
+
+
+def entry_files(entry: dict[str, Any]) -> list[str]:
+    """The files of a store entry: its export's, and the summary kept beside it, if any."""
+    return [entry[which] for which in FILES] + ([entry["summary"]["file"]] if entry.get("summary") else [])
 
 
 def remove_leftovers(out_dir: Path) -> None:

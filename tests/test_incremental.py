@@ -178,9 +178,7 @@ def test_a_changed_contacts_export_is_validated_again_and_its_old_rows_forgotten
     assert event_store.read_state(later_day["out"]) == events_state_before
     stored = {p.name for p in source_store.store_folder(later_day["out"]).iterdir()}
     assert before["kept"] not in stored and state["contacts"]["kept"] in stored
-    assert stored == {source_store.MANIFEST} | {
-        name for entry in state.values() for name in (entry["kept"], entry["quarantined"], entry["record"])
-    }
+    assert stored == {source_store.MANIFEST} | {name for entry in state.values() for name in source_store.entry_files(entry)}
     assert outputs_digest(later_day["out"]) == full_recompute(later_day)
 
 
