@@ -333,6 +333,26 @@ def compare_with_yardstick(size: str, out: Path, figure: dict) -> None:
     )
 
 
+def machine_reference() -> float:
+    """Seconds of a fixed workload (a sort and a group-by of 20M numbers, a pure-Python loop),
+    printed before and after the runs: on these shared machines the same code's times move by
+    a third from hour to hour (the XL incremental run took 54–56 s in one session and 74–81 s
+    in the next), and this says which kind of hour a figure came from."""
+    import numpy as np
+    import polars as pl
+
+    rng = np.random.default_rng(SEED)
+    values = pl.Series("value", rng.integers(0, 2**62, 20_000_000))
+    keys = pl.Series("key", rng.integers(0, 1_000_000, 20_000_000))
+    started = time.perf_counter()
+    values.sort()
+    pl.DataFrame([keys, values]).group_by("key").agg(pl.col("value").sum())
+    total = 0
+    for number in range(5_000_000):
+        total += number
+    return time.perf_counter() - started
+
+
 def describe(label: str, size: str, figure: dict, generated: float | None) -> None:
     rows = input_rows(size)
     files = figure.get("event_files")
@@ -382,6 +402,8 @@ def main() -> None:
     if args.one:
         run_one(args.one, Path(args.out), dt.date.fromisoformat(args.as_of))
         return
+    reference = machine_reference()
+    print(f"machine reference workload (benchmarks/run_benchmark.py, machine_reference): {reference:.2f} s", flush=True)
     figures = []
     for size in args.sizes:
         generated = ensure_data(size)
@@ -435,6 +457,7 @@ def main() -> None:
             f"{size}: mean flow wall time {plain:.1f} s as contract files, {with_mapping:.1f} s as mapped exports ({100 * (with_mapping / plain - 1):+.1f}%)"
         )
     table(figures)
+    print(f"\nmachine reference workload: {reference:.2f} s before the runs, {machine_reference():.2f} s after")
 
 
 if __name__ == "__main__":
