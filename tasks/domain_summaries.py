@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,10 +40,8 @@ def technology_matches(technographics: pl.DataFrame, config: Config, as_of: dt.d
 def intent_surges(intent: pl.DataFrame, config: Config, as_of: dt.date, store: SummaryStore | None) -> pl.DataFrame:
     rules = config.account_scoring.intent
     since = as_of - dt.timedelta(weeks=rules.recent_weeks)
-    on_or_before = intent.select((pl.col("week") <= as_of).sum().alias("as_of"), (pl.col("week") <= since).sum().alias("since")).row(
-        0, named=True
-    )
-    reads = {"settings": rules.model_dump(mode="json"), "weeks": on_or_before}
+    on_or_before = intent.select((pl.col("week") <= as_of).sum().alias("as_of"), (pl.col("week") <= since).sum().alias("since"))
+    reads = {"settings": rules.model_dump(mode="json"), "weeks": on_or_before.row(0, named=True)}
     return _recalled_or_made(
         store, "intent", reads, lambda: rollup.intent_surges(intent, config, as_of, rollup.latest_intent_week(intent, config, as_of))
     )
@@ -59,7 +58,9 @@ class SummaryStore:
         self.recalled: list[str] = []  # the exports whose summary was read back
 
 
-def _recalled_or_made(store: SummaryStore | None, source: str, reads: dict[str, Any], make) -> pl.DataFrame:
+def _recalled_or_made(store: SummaryStore | None, source: str, reads: dict[str, Any], make: Callable[[], pl.DataFrame]) -> pl.DataFrame:
+    """The summary `make` gives, read back when the export's entry keeps one made from the same
+    export and `reads`; else made, and kept under a new entry for the run's manifest."""
     entry = store.entries.get(source) if store is not None else None
     if entry is None:  # the export is not in the store (not rememberable, or it blocked)
         return make()
