@@ -13,13 +13,16 @@ import polars as pl
 from abmq.config import Config, load_config
 from abmq.tasks import gate, ingest, pipeline
 
+# Each call's state store is a folder in this one, removed when the test process ends.
+_STATE_STORES = tempfile.TemporaryDirectory(prefix="abmq-steps-")
+
 
 def stage_and_validate(
     input_dir: Path, as_of: dt.date, config: Config | None = None, last_volumes: dict[str, int] | None = None
 ) -> dict[str, ingest.SourceData]:
     config = config or load_config()
     history = [{"as_of": "1970-01-01", "rows_in": last_volumes}] if last_volumes else []
-    state_dir = tempfile.mkdtemp(prefix="abmq-steps-")  # the event state store, if events come as daily files
+    state_dir = tempfile.mkdtemp(dir=_STATE_STORES.name)  # the event state store, if events come as daily files
     return pipeline.check_inputs(str(input_dir), state_dir, config, as_of, history).sources
 
 
