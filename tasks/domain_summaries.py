@@ -26,8 +26,6 @@ import polars as pl
 from abmq.config import Config
 from abmq.tasks import rollup, source_store
 
-SUMMARY = "summary"  # the store entry's field: {"key": ..., "file": ...}
-
 
 def technology_matches(technographics: pl.DataFrame, config: Config, as_of: dt.date, store: SummaryStore | None) -> pl.DataFrame:
     settings = config.account_scoring.fit.technologies.model_dump(mode="json")
@@ -65,14 +63,13 @@ def _recalled_or_made(store: SummaryStore | None, source: str, reads: dict[str, 
     if entry is None:  # the export is not in the store (not rememberable, or it blocked)
         return make()
     key = hashlib.sha256(json.dumps({"export": entry["key"], **reads}, sort_keys=True).encode()).hexdigest()
-    kept = entry.get(SUMMARY)
+    kept = entry.get(source_store.SUMMARY)
     if kept is not None and kept["key"] == key:
         summary = source_store.read_summary(store.out_dir, kept["file"])
         if summary is not None:
             store.recalled.append(source)
             return summary
     summary = make()
-    file = f"{Path(entry['kept']).name.removesuffix('.kept.parquet')}.{key[:16]}.summary.parquet"
-    source_store.write_summary(store.out_dir, file, summary)
-    store.entries[source] = {**entry, SUMMARY: {"key": key, "file": file}}
+    store.entries[source] = source_store.with_summary(source, entry, key)
+    source_store.write_summary(store.out_dir, store.entries[source][source_store.SUMMARY]["file"], summary)
     return summary
