@@ -35,6 +35,7 @@ VALUE_SET_ADVICE = {
     "event_type": (
         "map it onto a known type under sources.events.values.event_type, or add it as a category under lead_scoring.engagement.events"
     ),
+    "country": "write ISO 3166 alpha-2 codes, or read names and alpha-3 codes with sources.accounts.formats.country: iso_country",
 }
 
 

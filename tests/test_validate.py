@@ -367,3 +367,17 @@ def test_compacted_rows_keep_their_types_and_values():
     assert compacted(rows).schema == frame.schema
     assert compacted(rows).to_dicts() == rows.to_dicts()
     assert compacted(frame.clear()).schema == frame.schema
+
+
+def test_a_country_name_is_kept_aside_with_the_way_to_read_names(handbuilt_dir, tmp_path, as_of):
+    def named(frame):
+        return frame.with_columns(
+            pl.when(pl.col("domain") == "quiet.com").then(pl.lit("Netherlands")).otherwise(pl.col("country")).alias("country")
+        )
+
+    result = break_and_validate(handbuilt_dir, tmp_path, as_of, "accounts", named)
+    (reason,) = result.quarantined["quarantine_reasons"].to_list()  # the value as staged (upper case)
+    assert reason == (
+        "expect_column_values_to_be_in_set(country): country must be an ISO 3166 alpha-2 code 'NETHERLANDS'; "
+        "write ISO 3166 alpha-2 codes, or read names and alpha-3 codes with sources.accounts.formats.country: iso_country"
+    )
