@@ -55,6 +55,7 @@ class Sampler(threading.Thread):
 INSIDE_SCORING = {
     "rollup": (
         "in_one_piece",
+        "contacts_with_events",
         "engagement_of_coded",
         "contacts_with_engagement",
         "account_totals",

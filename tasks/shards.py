@@ -114,9 +114,7 @@ def score(shard: Shard, config: Config, as_of: dt.date, spill: Spill | None = No
     windows = _events_by_slice(rollup.coded_query(shard.events, config, as_of), first_ids, spill)
     contact_scores, totals, engaged = [], [], []
     for number, (start, length) in enumerate(slices):
-        engagement = rollup.engagement_of_coded(_read(windows.pop(number)), config, as_of)
-        people = rollup.contacts_with_engagement(_in_id_order(contacts, order, start, length), engagement)
-        del engagement
+        people = rollup.contacts_with_events(_in_id_order(contacts, order, start, length), windows.pop(number), config, as_of)
         # merged as they come: most accounts have contacts in every slice
         totals = [rollup.merged_totals([*totals, rollup.account_totals(people, config)])]
         engaged.append(rollup.engaged_rows(people, config))
@@ -158,20 +156,14 @@ def _in_id_order(contacts: pl.DataFrame, order: pl.Series | None, start: int, le
     return contacts.slice(start, length) if order is None else contacts[order.slice(start, length)]
 
 
-def _read(window: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
-    """A slice's events, read from disk when parted there. Passed on with no other reference,
-    so that `engagement_of_coded` can let them go."""
-    return rollup.in_one_piece(window) if isinstance(window, pl.LazyFrame) else window
-
-
 def _events_by_slice(events: pl.LazyFrame, first_ids: list[str], spill: Spill | None) -> dict[int, pl.DataFrame | pl.LazyFrame]:
     """`events` (coded) parted by the slice of contacts whose range of ids their contact id
     falls in (`first_ids`: the first id of each slice after the first; a missing id: the
     first). An event of no contact of the shard matches none in its slice either, as in one
     piece. Parted in memory, the whole window and its parts lived at once (at XL ~1 GiB each);
     parted on disk, neither does."""
-    if not first_ids:
-        return {0: rollup.in_one_piece(events)}
+    if not first_ids:  # one slice: read as it is added up (`rollup.contacts_with_events`)
+        return {0: events}
     number = pl.sum_horizontal([(pl.col("contact_id") >= first).fill_null(False).cast(pl.Int32) for first in first_ids])
     if spill is not None:
         return dict(enumerate(spill.parted(events, number, len(first_ids) + 1)))

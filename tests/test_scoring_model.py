@@ -392,6 +392,47 @@ def test_engagement_adds_up_each_contacts_events_however_they_are_sorted_and_sli
     assert rollup.contact_engagement(events.clear(), CONFIG, AS_OF).schema == engagement.schema  # no events
 
 
+def test_events_added_up_by_hash_pair_with_their_contacts_as_by_id(monkeypatch):
+    """`contacts_with_events` adds events up by the contact id's hash and pairs them with the
+    contacts by it: the table `contacts_with_engagement` gives from the events ordered by id.
+    By hand first (a contact with no events, events of an id that is no contact, missing ids on
+    both sides), then the same table where the hash cannot be trusted: two contacts sharing a
+    hash, and an id that is no contact sharing a contact's hash (caught by the second seed)."""
+    contacts = pl.DataFrame({"contact_id": ["c2", "c1", "c3", None], "domain": ["a.com", "a.com", "b.com", "b.com"]})
+    events = events_frame(
+        [
+            ("c1", "demo_request", 2),
+            ("x9", "demo_request", 1),  # no contact of these: counted for nobody
+            ("c1", "email_open", 40),
+            ("c2", "pricing_page_visit", 15),
+            (None, "email_click", 3),  # a missing id pairs with no contact, not even one without an id
+            ("c1", "email_open", 1),
+        ]
+    )
+
+    def by_hash() -> pl.DataFrame:
+        return rollup.contacts_with_events(contacts, rollup.in_one_piece(rollup.coded_query(events, CONFIG, AS_OF)), CONFIG, AS_OF)
+
+    expected = rollup.contacts_with_engagement(contacts, rollup.contact_engagement(events, CONFIG, AS_OF))
+    paired = by_hash()
+    assert paired.equals(expected) and paired.schema == expected.schema
+    by_id = {row["contact_id"]: row for row in paired.to_dicts()}
+    # c1: a demo request (20) and an e-mail open (3) in the last 30 days, one more open (3) 40 days ago
+    assert (by_id["c1"]["n_demo_request"], by_id["c1"]["n_email_open"], by_id["c1"]["recent_points"]) == (1, 2, 23)
+    assert by_id["c1"]["engagement_raw_points"] == 26 and by_id["c1"]["previous_points"] == 3
+    assert (by_id["c2"]["n_pricing_page_visit"], by_id["c2"]["engagement_points"]) == (1, 15)
+    assert (by_id["c3"]["engagement_points"], by_id["c3"]["decayed_points"], by_id["c3"]["decayed_by_type"]) == (0, 0.0, None)
+    assert (by_id[None]["n_email_click"], by_id[None]["last_activity_at"]) == (0, None)
+
+    monkeypatch.setattr(rollup, "id_hash", lambda ids: ids.str.replace("c2", "c1").hash(seed=0))  # two contacts share a hash
+    assert by_hash().equals(expected)
+    monkeypatch.setattr(rollup, "id_hash", lambda ids: ids.str.replace("x9", "c1").hash(seed=0))  # x9 shares c1's
+    assert by_hash().equals(expected)
+    # were the second hash to collide too, c1 would be given x9's demo request (odds ~2^-128)
+    monkeypatch.setattr(rollup, "check_hash", lambda ids: ids.str.replace("x9", "c1").hash(seed=1).alias("_id_check"))
+    assert by_hash().filter(pl.col("contact_id") == "c1")["n_demo_request"].item() == 2
+
+
 def test_contacts_join_their_engagement_by_id_even_when_two_ids_share_a_hash(monkeypatch):
     """The join goes by the ids' 64-bit hashes; were two ids to share one, the ids would not
     match their partners and the join is made on the ids themselves: the same table."""
