@@ -5,6 +5,7 @@ A Parquet output's bytes do not depend on how its frame is chunked."""
 from __future__ import annotations
 
 import polars as pl
+import pytest
 
 from abmq.config import load_config
 from abmq.tasks import catalog, pipeline, rollup
@@ -72,3 +73,11 @@ def test_write_bundle_lets_each_frame_go_once_it_is_written(tmp_path, as_of):
     assert list(files) == ["report.html", "run.json"]  # the frame taken out, the rest left
     assert pl.read_parquet(outputs.path("contact_scores.parquet")).equals(scores)
     assert outputs.path("report.html").read_text() == "<p>ok</p>"
+
+
+def test_a_frame_that_fails_to_write_fails_the_bundle(tmp_path, as_of):
+    """Frames are written on a thread beside the pages and Data Docs: its error is the bundle's."""
+    broken = pl.LazyFrame({"employees": ["twelve"]}).select(pl.col("employees").cast(pl.Int64))
+    outputs = catalog.RunOutputs(tmp_path)
+    with pytest.raises(pl.exceptions.InvalidOperationError):
+        outputs.write_bundle({"account_scores.parquet": broken, "report.html": "<p>ok</p>"}, {}, as_of)
