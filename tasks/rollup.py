@@ -131,7 +131,9 @@ def contacts_with_events(contacts: pl.DataFrame, in_window: pl.DataFrame | pl.La
         .agg(pl.col(totals.summed).sum(), pl.col(totals.maxed).max(), check.min().alias("_check_min"), check.max().alias("_check_max"))
         .collect(engine="streaming")
     )
-    engagement = totals.finished(by_hash.lazy().select("_key_hash", "_check_min", "_check_max", *totals.made)).collect()
+    engagement = totals.finished(
+        by_hash.lazy().select("_key_hash", "_check_min", "_check_max", *totals.made).pipe(totals.as_integers)
+    ).collect()
     del by_hash
     aligned = keyed.join(engagement, on="_key_hash", how="left", maintain_order="left")
     del engagement
@@ -166,17 +168,23 @@ class _EngagementTotals:
         in_lookback = age < rules.lookback_days
         points = coded.points()
         self._decay = decay = _decay_per_event(config, coded, in_lookback)
+        # counts as booleans: the streaming group-by holds its inputs a while, and 8 columns of
+        # 8-byte integers held ~0.6 GiB more a slice at XL; each sum is made an Int64 after
         self.per_event = [
-            *[((type_code == coded.of(t)) & in_lookback).cast(pl.Int64).alias(f"n_{t}") for t in rules.event_types],
+            *[((type_code == coded.of(t)) & in_lookback).alias(f"n_{t}") for t in rules.event_types],
             pl.when(in_lookback).then(pl.col("occurred_at")).alias("last_activity_at"),
             pl.when(age < trend.window_days).then(points).otherwise(0).alias("recent_points"),
             pl.when(age.is_between(trend.window_days, 2 * trend.window_days - 1)).then(points).otherwise(0).alias("previous_points"),
-            in_lookback.cast(pl.Int64).alias("_in_lookback"),
+            in_lookback.alias("_in_lookback"),
             *decay.per_event,
         ]
         self.made = [p.meta.output_name() for p in self.per_event]  # the columns in the order they are made
         self.summed = [*[f"n_{t}" for t in rules.event_types], "recent_points", "previous_points", "_in_lookback", *decay.summed]
         self.maxed = ["last_activity_at", *decay.maxed]
+
+    def as_integers(self, totals: pl.LazyFrame) -> pl.LazyFrame:
+        """Sums as Int64 (a count of booleans comes as UInt32)."""
+        return totals.with_columns(pl.col(self.summed).cast(pl.Int64))
 
     def finished(self, totals: pl.LazyFrame) -> pl.LazyFrame:
         """A contact's engagement from its totals (`made`)."""
@@ -264,7 +272,7 @@ def _contact_totals(per_event: pl.LazyFrame, summed: list[str], maxed: list[str]
     sums of `summed` (running sums at the last rows, less the previous contact's) and the
     maxima of `maxed` (a group-by over the contacts' numbers, which are sorted)."""
     sums = (
-        per_event.select("contact_id", "_last", pl.col(summed).fill_null(0).cum_sum())
+        per_event.select("contact_id", "_last", pl.col(summed).cast(pl.Int64).fill_null(0).cum_sum())
         .filter("_last")
         .select("contact_id", *[pl.col(c) - pl.col(c).shift(1, fill_value=0) for c in summed])
     )
