@@ -131,9 +131,7 @@ def contacts_with_events(contacts: pl.DataFrame, in_window: pl.DataFrame | pl.La
         .agg(pl.col(totals.summed).sum(), pl.col(totals.maxed).max(), check.min().alias("_check_min"), check.max().alias("_check_max"))
         .collect(engine="streaming")
     )
-    engagement = totals.finished(
-        by_hash.lazy().select("_key_hash", "_check_min", "_check_max", *totals.made).pipe(totals.as_integers)
-    ).collect()
+    engagement = totals.finished(by_hash.lazy().select("_key_hash", "_check_min", "_check_max", *totals.made)).collect()
     del by_hash
     aligned = keyed.join(engagement, on="_key_hash", how="left", maintain_order="left")
     del engagement
@@ -182,12 +180,9 @@ class _EngagementTotals:
         self.summed = [*[f"n_{t}" for t in rules.event_types], "recent_points", "previous_points", "_in_lookback", *decay.summed]
         self.maxed = ["last_activity_at", *decay.maxed]
 
-    def as_integers(self, totals: pl.LazyFrame) -> pl.LazyFrame:
-        """Sums as Int64 (a count of booleans comes as UInt32)."""
-        return totals.with_columns(pl.col(self.summed).cast(pl.Int64))
-
     def finished(self, totals: pl.LazyFrame) -> pl.LazyFrame:
-        """A contact's engagement from its totals (`made`)."""
+        """A contact's engagement from its totals (`made`), the sums as Int64 (a group-by's
+        count of booleans comes as UInt32)."""
         rules, decay = self._rules, self._decay
         contributions = [
             pl.lit(rule.points, pl.Int64) * (pl.col(f"n_{t}").clip(upper_bound=1) if rule.count == "once" else pl.col(f"n_{t}"))
@@ -195,7 +190,8 @@ class _EngagementTotals:
         ]
         # decayed_by_type is empty (null) for a contact with no event in the lookback window
         return (
-            totals.with_columns(pl.sum_horizontal(contributions).alias("engagement_raw_points"))
+            totals.with_columns(pl.col(self.summed).cast(pl.Int64))
+            .with_columns(pl.sum_horizontal(contributions).alias("engagement_raw_points"))
             .with_columns(pl.col("engagement_raw_points").clip(upper_bound=rules.cap).alias("engagement_points"))
             .with_columns(
                 decay.points.fill_null(0.0).alias("decayed_points"),
@@ -368,7 +364,7 @@ def joined_by_id(left: pl.DataFrame, right: pl.DataFrame, key: str) -> pl.DataFr
     partner, found = f"_{key}_joined", f"_{key}_found"
 
     def hashed(frame: pl.DataFrame) -> pl.DataFrame:
-        return frame.with_columns(pl.when(pl.col(key).is_not_null()).then(id_hash(pl.col(key))).alias("_key_hash"))
+        return frame.with_columns(_key_hash(pl.col(key)))
 
     joined = hashed(left).join(
         hashed(right).rename({key: partner}).with_columns(pl.lit(True).alias(found)),
