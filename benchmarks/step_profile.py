@@ -109,12 +109,14 @@ def render_and_write(assessment, config, as_of: dt.date, steps, wrap, details) -
     a temporary folder, deleted after)."""
     import tempfile
 
-    from abmq.tasks import catalog, pipeline
+    from abmq.tasks import catalog, pipeline, render
 
-    rendered = pipeline.render_run(assessment, [], config, as_of, steps, details)
     with tempfile.TemporaryDirectory() as folder:
         outputs = catalog.RunOutputs(Path(folder))
         outputs.write_parquet = wrap("write_parquet", outputs.write_parquet, indent="  ")  # a row per Parquet file
+        # as the flow: the score tables written while the contract is checked and the pages rendered
+        outputs.write_early(render.score_tables(assessment.accounts, assessment.contacts))
+        rendered = pipeline.render_run(assessment, [], config, as_of, steps, details)
         wrap("write_bundle", outputs.write_bundle)(rendered.bundle.files, rendered.bundle.gx_results, as_of)
         outputs.discard()
 

@@ -28,6 +28,7 @@ from abmq.tasks.flow_tasks import (
     publish_to_object_store,
     read_run_history,
     record_failure,
+    start_writing_scores,
     write_outputs,
 )
 
@@ -106,6 +107,7 @@ def _qualify(
             checked.sources, config, as_of_date, STEPS, shards, out_dir, model=model, release_rows=True, spill=_spill(outputs)
         )
         details = pipeline.report_details(assessment, config, as_of_date, STEPS)
+        start_writing_scores(outputs, assessment.accounts, assessment.contacts)
         assessment = assessment.without_rows()
         rendered = pipeline.render_run(assessment, history, config, as_of_date, STEPS, details)
         accounts, assessment = assessment.accounts, None  # the contact scores live on only in the bundle, until written

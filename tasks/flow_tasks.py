@@ -391,6 +391,14 @@ def read_run_history(out_dir: str) -> list[dict]:
     return history
 
 
+@frame_task(name="start-writing-scores")
+def start_writing_scores(outputs: catalog.RunOutputs, accounts: pl.DataFrame, contacts: pipeline.Rows) -> None:
+    """The contact and account score tables written into the staging folder on a thread of
+    their own, while the output contract is checked and the pages are rendered (one core);
+    `write-outputs` waits for them (`RunOutputs.write_early`)."""
+    outputs.write_early(render.score_tables(accounts, contacts))
+
+
 @frame_task(name="write-outputs")
 def write_outputs(outputs: catalog.RunOutputs, bundle: render.OutputBundle, as_of: dt.date) -> None:
     """Write every output into the run's staging folder (published later, all or nothing)."""

@@ -94,6 +94,21 @@ def run_record(
     }
 
 
+def score_tables(accounts: pl.DataFrame, contacts: pl.DataFrame | pl.LazyFrame) -> dict[str, pl.DataFrame | pl.LazyFrame]:
+    """The contact and account score tables as published (`render_outputs`' first files; the
+    flow starts writing them early, `RunOutputs.write_early`)."""
+    # in key order; an account keyed by its account_id shows a blank domain (tasks/sources.py)
+    # selection leaves them in key order already: a sort would copy 1M accounts' lists
+    columns = [*ACCOUNT_COLUMNS_FIRST, *(c for c in accounts.columns if c not in ACCOUNT_COLUMNS_FIRST)]
+    ordered = in_key_order(accounts.select(columns), "domain")
+    # the contact scores first: written and let go before the account table's writer needs
+    # its memory (`RunOutputs.write_bundle`, `write_early`)
+    return {
+        "contact_scores.parquet": contacts.with_columns(published_domain(pl.col("domain")).alias("domain")),
+        "account_scores.parquet": ordered.with_columns(published_domain(pl.col("domain")).alias("domain")),
+    }
+
+
 def render_outputs(
     history: list[dict],
     accounts: pl.DataFrame,
@@ -111,15 +126,7 @@ def render_outputs(
     snapshot, quality results and quarantined rows, the event state manifest, run records."""
     quality = quality_summary(sources, accounting)
     run = run_record(sources, config, as_of, model)
-    files: dict[str, pl.DataFrame | str | dict | list] = {}
-    # in key order; an account keyed by its account_id shows a blank domain (tasks/sources.py)
-    # selection leaves them in key order already: a sort would copy 1M accounts' lists
-    columns = [*ACCOUNT_COLUMNS_FIRST, *(c for c in accounts.columns if c not in ACCOUNT_COLUMNS_FIRST)]
-    ordered = in_key_order(accounts.select(columns), "domain")
-    # the contact scores first: written and let go (`RunOutputs.write_bundle`) before the
-    # account table's writer needs its memory
-    files["contact_scores.parquet"] = contacts.with_columns(published_domain(pl.col("domain")).alias("domain"))
-    files["account_scores.parquet"] = ordered.with_columns(published_domain(pl.col("domain")).alias("domain"))
+    files: dict[str, pl.DataFrame | pl.LazyFrame | str | dict | list] = score_tables(accounts, contacts)
     files.update(exports.export_files(exports.targets_table(accounts), model.horizon_days))
     files.update(report.render_site(accounts, quality, config, as_of, run, changes_since, weekly, intent))
     files[catalog.snapshot_name(as_of.isoformat())] = changes.published_snapshot(accounts)

@@ -460,9 +460,20 @@ def resolve_parameters(kwargs: dict[str, Any], parameters: dict[str, Any]) -> di
     return {k: (parameters[v["$PARAMETER"]] if isinstance(v, dict) and "$PARAMETER" in v else v) for k, v in kwargs.items()}
 
 
+# GX compares a column to a range in one vectorised step only for int64, float64 and
+# timestamps; any other dtype goes through a Python function per value (an Int8 flag column
+# of the output contract: 1.3 s of its 2.6 s for 1M accounts).
+_WIDENED = {
+    **dict.fromkeys((pl.Int8, pl.Int16, pl.Int32, pl.UInt8, pl.UInt16, pl.UInt32), pl.Int64),
+    pl.Float32: pl.Float64,
+}
+
+
 def as_validated(frame: pl.DataFrame) -> pl.DataFrame:
-    """Dates as UTC timestamps: GX compares a naive date column to a date parameter
-    element by element (4.6 s for 1.7M intent rows) but tz-aware timestamps in 0.02 s."""
+    """The columns as GX compares them fast: dates as UTC timestamps (GX compares a naive
+    date column to a date parameter element by element, 4.6 s for 1.7M intent rows, but
+    tz-aware timestamps in 0.02 s), and small integers and floats widened (`_WIDENED`)."""
     return frame.with_columns(
-        pl.col(name).cast(pl.Datetime("us")).dt.replace_time_zone("UTC") for name, dtype in frame.schema.items() if dtype == pl.Date
+        *(pl.col(name).cast(pl.Datetime("us")).dt.replace_time_zone("UTC") for name, dtype in frame.schema.items() if dtype == pl.Date),
+        *(pl.col(name).cast(_WIDENED[dtype]) for name, dtype in frame.schema.items() if dtype in _WIDENED),
     )

@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 
 from abmq.config import load_config
-from abmq.tasks import catalog, pipeline, rollup
+from abmq.tasks import catalog, pipeline, render, rollup
 
 
 def _assessed(handbuilt_dir, as_of):
@@ -81,3 +81,40 @@ def test_a_frame_that_fails_to_write_fails_the_bundle(tmp_path, as_of):
     outputs = catalog.RunOutputs(tmp_path)
     with pytest.raises(pl.exceptions.InvalidOperationError):
         outputs.write_bundle({"account_scores.parquet": broken, "report.html": "<p>ok</p>"}, {}, as_of)
+
+
+def test_frames_written_early_are_not_written_again_and_their_error_fails_the_bundle(tmp_path, as_of):
+    """The flow starts the score tables as the pages are rendered (`write_early`); the bundle,
+    which lists them too, waits for them instead of writing them twice."""
+    early = pl.DataFrame({"contact_id": ["c-1", "c-2"], "points": [3, 5]})
+    outputs = catalog.RunOutputs(tmp_path)
+    frames = {"contact_scores.parquet": early}
+    outputs.write_early(frames)
+    assert frames == {}  # taken over, let go once written
+    stale = pl.DataFrame({"contact_id": ["other"], "points": [0]})
+    files = {"contact_scores.parquet": stale, "report.html": "<p>ok</p>"}
+    outputs.write_bundle(files, {}, as_of)
+    assert pl.read_parquet(outputs.path("contact_scores.parquet")).equals(early)
+    assert outputs.path("report.html").read_text() == "<p>ok</p>"
+
+    broken = pl.LazyFrame({"employees": ["twelve"]}).select(pl.col("employees").cast(pl.Int64))
+    failing = catalog.RunOutputs(tmp_path / "failing")
+    failing.write_early({"account_scores.parquet": broken})
+    with pytest.raises(pl.exceptions.InvalidOperationError):
+        failing.write_bundle({"report.html": "<p>ok</p>"}, {}, as_of)
+    failing.write_early({"account_scores.parquet": broken})
+    failing.discard()  # waits for the writer, then removes the staging folder
+    assert not failing.staging.exists()
+
+
+def test_the_flow_publishes_the_score_tables_it_wrote_early(handbuilt_dir, tmp_path, as_of):
+    """The same bytes as a bundle written in one go (step by step, as `flows.qualify` does)."""
+    assessment, config = _assessed(handbuilt_dir, as_of)
+    rendered = pipeline.render_run(assessment, [], config, as_of)
+    whole = catalog.RunOutputs(tmp_path / "whole")
+    whole.write_bundle(dict(rendered.bundle.files), rendered.bundle.gx_results, as_of)
+    early = catalog.RunOutputs(tmp_path / "early")
+    early.write_early(render.score_tables(assessment.accounts, assessment.contacts))
+    early.write_bundle(dict(rendered.bundle.files), rendered.bundle.gx_results, as_of)
+    for name in ("contact_scores.parquet", "account_scores.parquet"):
+        assert early.path(name).read_bytes() == whole.path(name).read_bytes()

@@ -381,3 +381,29 @@ def test_a_country_name_is_kept_aside_with_the_way_to_read_names(handbuilt_dir, 
         "expect_column_values_to_be_in_set(country): country must be an ISO 3166 alpha-2 code 'NETHERLANDS'; "
         "write ISO 3166 alpha-2 codes, or read names and alpha-3 codes with sources.accounts.formats.country: iso_country"
     )
+
+
+def test_small_integers_and_floats_are_checked_as_gx_checks_int64_and_float64():
+    """GX checks a range in one step only on int64 / float64 columns (else a Python call per
+    value): narrower ones are widened first, with the same outcomes."""
+    from abmq.tasks import validate
+
+    frame = pl.DataFrame(
+        {
+            "flag": pl.Series([0, 1, 0, None, 0], dtype=pl.Int8),
+            "share": pl.Series([0.5, 2.0, 0.1, 0.2, 1.5], dtype=pl.Float32),
+            "count": pl.Series([1, 2, 3, 4, 70_000], dtype=pl.UInt32),
+        }
+    )
+    assert validate.as_validated(frame).schema == pl.Schema({"flag": pl.Int64, "share": pl.Float64, "count": pl.Int64})
+
+    def between(column, low, high):
+        return {
+            "type": "expect_column_values_to_be_between",
+            "kwargs": {"column": column, "min_value": low, "max_value": high},
+            "meta": {"severity": "blocking", "why": f"{column} out of range"},
+        }
+
+    suite = {"name": "widened", "expectations": [between("flag", 0, 0), between("share", 0, 1), between("count", 0, 65_535)]}
+    validation = validate.run_suite("widened", frame, suite, {}, ["widened.parquet"])
+    assert [(o.kwargs["column"], o.unexpected_count) for o in validation.outcomes] == [("flag", 1), ("share", 2), ("count", 1)]
