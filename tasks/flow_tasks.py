@@ -396,7 +396,9 @@ def start_writing_scores(outputs: catalog.RunOutputs, accounts: pl.DataFrame, co
     """The contact and account score tables written into the staging folder on a thread of
     their own, while the output contract is checked and the pages are rendered (one core);
     `write-outputs` waits for them (`RunOutputs.write_early`)."""
-    outputs.write_early(render.score_tables(accounts, contacts))
+    tables = render.score_tables(accounts, contacts)
+    get_run_logger().info("writing %s on a thread while the report is made (write-outputs waits for them)", " and ".join(tables))
+    outputs.write_early(tables)
 
 
 @frame_task(name="write-outputs")
