@@ -369,7 +369,8 @@ class RunOutputs:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.staging = self.out_dir / f".staging-{uuid.uuid4().hex[:12]}"
         self.staging.mkdir()
-        self._early: dict[str, Future] = {}  # frames being written ahead of the bundle (`write_early`)
+        self._early: list[Future] = []  # frames being written ahead of the bundle (`write_early`)
+        self._written_early: set[str] = set()  # and their names, which the bundle lists too
 
     def path(self, relative: str) -> Path:
         target = self.staging / relative
@@ -405,18 +406,18 @@ class RunOutputs:
         waits for them). The flow starts the score tables as the output contract is checked and
         the pages are rendered, which run on one core: at XL the writers' ~8 s on two cores had
         followed ~6 s with one core idle."""
+        taken = {relative: frames.pop(relative) for relative in list(frames)}
+        self._written_early.update(taken)
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parquet-early")
-        for relative in list(frames):
-            self._early[relative] = pool.submit(self.write_parquet, relative, frames.pop(relative))
+        self._early.append(pool.submit(self._write_frames, taken))
         pool.shutdown(wait=False)
 
     def _wait_for_early(self, raise_error: bool = True) -> None:
         """Every early write finished; the first error raised (unless another is on its way)."""
-        pending, self._early = list(self._early.values()), {}
-        for future in pending:
-            future.exception()  # all finished before any error is raised
-        for future in pending if raise_error else ():
-            future.result()
+        pending, self._early = self._early, []
+        errors = [error for future in pending if (error := future.exception()) is not None]
+        if errors and raise_error:
+            raise errors[0]
 
     def write_bundle(self, files: dict[str, pl.DataFrame | pl.LazyFrame | str | dict | list], gx_results: dict, as_of: dt.date) -> None:
         """Write a rendered bundle (`tasks/render.py`): frames as Parquet, text as is, other
@@ -426,7 +427,7 @@ class RunOutputs:
         writes the pages and builds the Data Docs: polars' writers leave the interpreter free,
         and GX's pages (~1.8 s at XL, on one core) took as long again after them. Frames
         already being written (`write_early`) are not written again."""
-        for relative in self._early:
+        for relative in self._written_early:
             files.pop(relative, None)
         frames = {relative: files.pop(relative) for relative in list(files) if isinstance(files[relative], pl.DataFrame | pl.LazyFrame)}
         try:
