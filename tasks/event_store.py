@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import zoneinfo
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from abmq.config import Limits, SourceMapping
+from abmq.config import Limits, SourceMapping, TimestampFormat
 from abmq.tasks import catalog, input_limits, mapping, staging
 from abmq.tasks.event_partitions import DAY_IN_NAME, MANIFEST, STATE_DIR, EventFile, ValidatedFile, suite_hash
 from abmq.tasks.event_window import StoredFile
@@ -90,16 +91,25 @@ def remove_unlisted(out_dir: Path) -> int:
 
 def stage_file(file: EventFile, limits: Limits | None = None, source_mapping: SourceMapping | None = None) -> pl.DataFrame:
     """The file reshaped by the events mapping (if any) and cast to the contract, with the end
-    of its day for the `file_day_end` check."""
+    of its day for the `file_day_end` check (`day_end`)."""
     spec = SOURCES["events"]
     limits = limits or Limits()
     scan = mapping.apply(input_limits.scan([file.path], catalog.scan_files, spec, limits), spec, source_mapping)
     typed = staging.stage_events(staging.cast_to_contract(scan, spec, limits.max_field_bytes), None)
-    day_end = dt.datetime.combine(file.day, dt.time.max, tzinfo=dt.timezone.utc)
+    day_end = file_day_end(file.day, source_mapping)
     try:
         return typed.with_columns(pl.lit(day_end, UTC_TIMESTAMP).alias("file_day_end")).collect(engine="streaming")
     except Exception as exc:  # an unreadable file surfaces when the scan runs
         raise catalog.read_error("events", [file.name], exc) from None
+
+
+def file_day_end(day: dt.date, source_mapping: SourceMapping | None = None) -> dt.datetime:
+    """The last moment of a daily file's day, in UTC. The day is the export's own: in the zone
+    its mapping reads `occurred_at` in (a CRM exporting New York days puts an 8 PM event, 01:00
+    UTC the next day, in that day's file), else UTC."""
+    written = source_mapping.formats.get("occurred_at") if source_mapping is not None else None
+    zone = zoneinfo.ZoneInfo(written.timezone) if isinstance(written, TimestampFormat) else dt.timezone.utc
+    return dt.datetime.combine(day, dt.time.max, tzinfo=zone).astimezone(dt.timezone.utc)
 
 
 def store_file(validated: ValidatedFile, out_dir: Path) -> None:

@@ -403,3 +403,28 @@ def test_numbers_in_a_parquet_export_take_a_format_as_they_are():
         (None, None, None, None),
     ]
     assert banded["annual_revenue_max"].to_list() == [2.5e7, 1e9]
+
+
+def test_a_daily_file_is_the_exports_own_day_in_its_zone(tmp_path):
+    """A CRM exporting New York days puts an 8 PM event (01:18 UTC the next day) in that day's
+    file: it is not "dated after the file's day", which ends at midnight New York time."""
+    from abmq.tasks import event_partitions, event_store
+
+    assert event_store.file_day_end(dt.date(2026, 10, 31)) == dt.datetime(2026, 10, 31, 23, 59, 59, 999999, tzinfo=dt.timezone.utc)
+    new_york = SourceMapping(
+        columns={"Activity Date": "occurred_at"},
+        formats={"occurred_at": TimestampFormat(format="%m/%d/%Y %I:%M %p", timezone="America/New_York")},
+    )
+    assert event_store.file_day_end(dt.date(2026, 10, 31), new_york) == dt.datetime(2026, 11, 1, 3, 59, 59, 999999, tzinfo=dt.timezone.utc)
+
+    (tmp_path / "events").mkdir()
+    path = tmp_path / "events" / "2026-10-31.csv"
+    path.write_text(
+        "event_id,contact_id,event_type,Activity Date\nE1,C1,web_visit,10/31/2026 08:18 PM\nE2,C1,web_visit,11/01/2026 09:00 AM\n"
+    )
+    file = event_store.daily_files(tmp_path)[0]
+    staged = event_store.stage_file(file, None, new_york)
+    validated = event_partitions.validate_file(file, "sha", staged, event_partitions.partition_suite(load_config()), 1.0)
+    # the evening event is kept; the next morning's is set aside as after the file's day
+    assert validated.kept["event_id"].to_list() == ["E1"]
+    assert validated.quarantined["event_id"].to_list() == ["E2"]
