@@ -78,9 +78,16 @@ def qualify(
 
 def _spill(outputs: catalog.RunOutputs) -> pipeline.Spill | None:
     """Where the scoring window's parts and the lead scores wait on disk: the run's staging
-    folder, when the shards run in this process (threads); Dask workers keep theirs in memory."""
+    folder, when the shards run in this process (threads) or in worker processes on this
+    machine (a local Dask cluster): the flow process then holds scans of the lead scores, not
+    the scores. Workers of a cluster elsewhere keep theirs in memory and send them back."""
     context = FlowRunContext.get()
-    return outputs.spill() if context and isinstance(context.task_runner, ThreadPoolTaskRunner) else None
+    if context is None:
+        return None
+    runner = context.task_runner
+    if isinstance(runner, ThreadPoolTaskRunner):
+        return outputs.spill()
+    return outputs.spill(for_workers=True) if getattr(runner, "shares_disk", False) else None
 
 
 def _qualify(

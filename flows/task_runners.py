@@ -25,6 +25,10 @@ def local_dask_runner(workers: int):
     from prefect_dask import DaskTaskRunner
 
     class LocalDaskTaskRunner(DaskTaskRunner):
+        # its workers are processes on this machine: they can keep frames in the run's
+        # staging folder and hand back scans of them (`flows.qualify._spill`)
+        shares_disk = True
+
         def __enter__(self):
             url = get_current_settings().api.url or temporary_server_url()
             if url:

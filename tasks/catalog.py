@@ -12,7 +12,6 @@ import datetime as dt
 import fcntl
 import functools
 import hashlib
-import itertools
 import json
 import os
 import shutil
@@ -321,13 +320,20 @@ class SpilledRows:
     back lazily: at XL the 10M contact scores (1.6–1.8 GiB) need not live in the flow process
     through the account roll-up, selection and rendering."""
 
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, for_workers: bool = False):
         self.folder = folder
-        self._numbers = itertools.count()  # shards on threads keep parts at once
+        # scored by worker processes on this machine: shards' inputs kept here too (`shards.split`)
+        self.for_workers = for_workers
+
+    @staticmethod
+    def _name() -> str:
+        # unique across the threads and processes that keep parts at once (shards on threads,
+        # or on a local Dask cluster's workers, each with its own copy of this object)
+        return uuid.uuid4().hex
 
     def keep(self, frame: pl.DataFrame) -> pl.LazyFrame:
         self.folder.mkdir(parents=True, exist_ok=True)
-        path = self.folder / f"part-{next(self._numbers):05d}.arrow"
+        path = self.folder / f"part-{self._name()}.arrow"
         # the oldest text layout: a slice's text columns are views into whole tables' buffers.
         # lz4: written uncompressed after the window's parts, the last slices' scores waited
         # 1.7–4.5 s at XL on the disk catching up; lz4 costs ~0.5 s more to write the scores.
@@ -339,7 +345,7 @@ class SpilledRows:
         each part in the rows' order and read back lazily: at XL the scoring window (37M events)
         is never whole in memory."""
         self.folder.mkdir(parents=True, exist_ok=True)
-        prefix = f"parted-{next(self._numbers):05d}"
+        prefix = f"parted-{self._name()}"
         rows.with_columns(part.alias("_part")).sink_ipc(
             pl.PartitionBy(
                 self.folder,
@@ -387,10 +393,10 @@ class RunOutputs:
             frame.rechunk().write_parquet(target, statistics=False)
         return target
 
-    def spill(self) -> SpilledRows:
+    def spill(self, for_workers: bool = False) -> SpilledRows:
         """Somewhere to keep frames on disk until they are written (`SpilledRows`), inside
         this run's staging folder: never published, removed with it by `discard`."""
-        return SpilledRows(self.staging / SPILL_DIR)
+        return SpilledRows(self.staging / SPILL_DIR, for_workers)
 
     def write_text(self, relative: str, text: str) -> Path:
         target = self.path(relative)

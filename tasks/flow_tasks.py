@@ -202,7 +202,7 @@ def log_shards(logger, sharded: pipeline.ShardedInputs, args) -> None:
     for source in sharded.summaries_recalled:
         logger.info("%s: its per-domain summary unchanged since a published run: read back", source)
     if len(sharded.parts) > 1:
-        logger.info("%d shards of %s accounts", len(sharded.parts), "/".join(_rows(s.accounts.height) for s in sharded.parts))
+        logger.info("%d shards of %s accounts", len(sharded.parts), "/".join(_rows(_height(s.accounts)) for s in sharded.parts))
 
 
 def _height(rows: pipeline.Rows) -> int:

@@ -58,15 +58,21 @@ class ShardedInputs:
 
 
 def split_into_shards(
-    clean: CleanData, count: int, config: Config, as_of: dt.date, store: domain_summaries.SummaryStore | None = None
+    clean: CleanData,
+    count: int,
+    config: Config,
+    as_of: dt.date,
+    store: domain_summaries.SummaryStore | None = None,
+    spill: Spill | None = None,
 ) -> ShardedInputs:
     """Accounts (with their contacts, events, intent surges and technology matches) in `count`
     shards by hash of domain. The surges and matches are worked out here, over every account:
     they judge 'new' surges against the provider's latest week, which is the same for all.
-    With a `store`, a summary a published run kept is read back when it would be the same."""
+    With a `store`, a summary a published run kept is read back when it would be the same.
+    A `spill` for workers keeps each shard's accounts and contacts on disk (`shards.split`)."""
     surges = domain_summaries.intent_surges(clean.intent, config, as_of, store)
     matches = domain_summaries.technology_matches(clean.technographics, config, as_of, store)
-    parts = shards.split(clean.accounts, clean.contacts, clean.events, surges, matches, count)
+    parts = shards.split(clean.accounts, clean.contacts, clean.events, surges, matches, count, spill)
     return ShardedInputs(parts, store.entries, store.recalled) if store is not None else ShardedInputs(parts)
 
 
@@ -300,7 +306,7 @@ def assess(
     # accounts are scored in shards: threads in the flow, Dask workers with --task-runner dask
     summarised = {name: cleaned.sources[name].store_entry for name in ("technographics", "intent")}
     store = domain_summaries.SummaryStore(out_dir, summarised) if out_dir is not None else None
-    sharded = steps.split_into_shards(clean, shard_count, config, as_of, store)
+    sharded = steps.split_into_shards(clean, shard_count, config, as_of, store, spill)
     if sharded.store_entries:  # published with the run's manifest: the summaries it kept
         published = {
             name: data.replace(store_entry=sharded.store_entries.get(name, data.store_entry)) for name, data in cleaned.sources.items()

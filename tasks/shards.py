@@ -9,7 +9,9 @@ accounts. Selection (tiers, capacities) looks across accounts and runs after the
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import functools
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -23,8 +25,9 @@ from abmq.tasks import rollup, scoring
 class Shard:
     number: int
     of: int
-    accounts: pl.DataFrame
-    contacts: pl.DataFrame
+    # lazy: kept on disk by the split for workers in other processes (`Spill.for_workers`)
+    accounts: pl.DataFrame | pl.LazyFrame
+    contacts: pl.DataFrame | pl.LazyFrame
     events: pl.DataFrame | pl.LazyFrame  # lazy: read from the state store by the shard's own query
     # per domain, worked out over every account before the split (`rollup.intent_surges`,
     # `rollup.technology_matches`): the sources' rows need not live on through scoring
@@ -45,14 +48,19 @@ def split(
     intent_surges: pl.DataFrame,
     technology_matches: pl.DataFrame,
     count: int,
+    spill: Spill | None = None,
 ) -> list[Shard]:
     """`count` shards; events follow their contact's account. Lazy events (daily files) stay
     lazy: each shard's query reads only its contacts' events. Contacts go with only the
     columns scoring reads: every later join copies what it is given (at XL, 10M e-mails and
-    link notes twice over)."""
+    link notes twice over). With a `spill` for workers (`Spill.for_workers`), each shard's
+    accounts and contacts are written to disk as they are parted, and the shard carries scans
+    of them: the flow process sends each worker a query, not its rows."""
     contacts = contacts.select(rollup.PERSON_COLUMNS)
     if count == 1:
         return [Shard(0, 1, accounts, contacts, events, intent_surges, technology_matches)]
+    if spill is not None and spill.for_workers:
+        return _split_on_disk(accounts, contacts, events, intent_surges, technology_matches, count, spill)
     number = shard_number(count).alias("_shard")
     contact_shard = contacts.select("contact_id", number)
     numbered = {
@@ -83,8 +91,44 @@ def split(
     return [Shard(n, count, **{name: parts[name].get(n, empty[name].clear()) for name in empty}) for n in range(count)]
 
 
+def _split_on_disk(
+    accounts: pl.DataFrame,
+    contacts: pl.DataFrame,
+    events: pl.DataFrame | pl.LazyFrame,
+    intent_surges: pl.DataFrame,
+    technology_matches: pl.DataFrame,
+    count: int,
+    spill: Spill,
+) -> list[Shard]:
+    """`split`'s shards with their accounts and contacts kept on disk, each shard's events a
+    query of the window for the contact ids of its part (read by the worker, not sent), or
+    kept on disk too when they came as one export. At XL on a local Dask cluster the flow
+    process otherwise held every shard's rows and their serialised copies for the workers."""
+    number = shard_number(count)
+    account_parts = spill.parted(accounts.lazy(), number, count)
+    contact_parts = spill.parted(contacts.lazy(), number, count)
+    if isinstance(events, pl.DataFrame):  # events follow their contact, as in `split`
+        contact_shard = contacts.lazy().select("contact_id", number.alias("_shard"))
+        events_in = events.lazy().join(contact_shard, on="contact_id", how="inner", maintain_order="left")
+        event_parts = [part.drop("_shard") for part in spill.parted(events_in, pl.col("_shard"), count)]
+    else:
+        event_parts = [events.join(part.select("contact_id"), on="contact_id", how="semi") for part in contact_parts]
+    surges, matches = _parts(intent_surges, number, count), _parts(technology_matches, number, count)
+    return [Shard(n, count, account_parts[n], contact_parts[n], event_parts[n], surges[n], matches[n]) for n in range(count)]
+
+
+def _parts(frame: pl.DataFrame, number: pl.Expr, count: int) -> list[pl.DataFrame]:
+    """`frame` parted by shard `number`, in its rows' order; an empty frame for a shard with none."""
+    parts = frame.with_columns(number.alias("_shard")).partition_by("_shard", as_dict=True, include_key=False, maintain_order=True)
+    return [parts.get((n,), frame.clear()) for n in range(count)]
+
+
 class Spill(Protocol):
     """Where frames wait on disk while a shard is scored (the flow: `catalog.SpilledRows`)."""
+
+    # True when the shards are scored in other processes that share this disk (a local Dask
+    # cluster): the split keeps their inputs on disk too (`split`)
+    for_workers: bool
 
     def keep(self, frame: pl.DataFrame) -> pl.LazyFrame:
         """`frame` off to disk, back as a lazy frame."""
@@ -108,6 +152,8 @@ def score(shard: Shard, config: Config, as_of: dt.date, spill: Spill | None = No
     the contact-level frames took ~3.5 GiB at once. With a `spill` (the flow on threads), the
     window's events are parted by slice on disk as they are read, and each slice's lead scores
     wait there to be written; then the scores come back as one lazy frame."""
+    if isinstance(shard.contacts, pl.LazyFrame):  # kept on disk by the split (`_split_on_disk`)
+        shard = dataclasses.replace(shard, accounts=shard.accounts.collect(), contacts=shard.contacts.collect())
     contacts, order = shard.contacts, _id_order(shard.contacts)  # a slice is a range of ids
     slices = _contact_slices(contacts.height, CONTACTS_PER_SLICE)
     first_ids = [_in_id_order(contacts, order, start, 1).item(0, "contact_id") for start, _ in slices[1:]]
@@ -178,6 +224,12 @@ def combine(scored: list[tuple[pl.DataFrame | pl.LazyFrame, pl.DataFrame]]) -> t
     """The shards' results as one table each, in the single-process order."""
     if len(scored) == 1:  # already in that order; a concat and sort would copy 10M contacts
         return scored[0]
-    contacts = pl.concat([c for c, _ in scored], how="vertical").sort("contact_id")
+    contact_scores = [c for c, _ in scored]
+    if all(isinstance(c, pl.LazyFrame) for c in contact_scores):
+        # kept on disk, each shard's in contact id order (`score`): merged as they are written,
+        # never all in memory (a sort holds them all, at XL 10M contacts' scores twice over)
+        contacts = functools.reduce(lambda merged, shard: merged.merge_sorted(shard, key="contact_id"), contact_scores)
+    else:
+        contacts = pl.concat(contact_scores, how="vertical").sort("contact_id")
     accounts = pl.concat([a for _, a in scored], how="vertical").sort("domain")
     return contacts, accounts

@@ -43,7 +43,7 @@ def summaries(data, config) -> tuple[pl.DataFrame, pl.DataFrame]:
 
 
 @pytest.mark.parametrize("count", [2, 3, 7])
-def test_shards_add_up_to_the_whole(clean, count):
+def test_shards_add_up_to_the_whole(clean, monkeypatch, tmp_path, count):
     data, config = clean
     args = (data.accounts, data.contacts, data.events, *summaries(data, config))
     whole = shards.combine([shards.score(shards.split(*args, 1)[0], config, AS_OF)])
@@ -56,6 +56,40 @@ def test_shards_add_up_to_the_whole(clean, count):
         assert set(part.contacts["domain"]) <= set(part.accounts["domain"])
         assert set(part.events["contact_id"]) <= set(part.contacts["contact_id"])
     combined = shards.combine([shards.score(p, config, AS_OF) for p in parts])
+    assert combined[0].equals(whole[0])
+    assert combined[1].equals(whole[1])
+    # each shard's lead scores kept on disk (threads, a local Dask cluster's workers), in
+    # slices: merged in contact id order as they are read, never sorted in memory
+    monkeypatch.setattr(shards, "CONTACTS_PER_SLICE", 97)
+    spill = catalog.SpilledRows(tmp_path / "spilled")
+    on_disk = shards.combine([shards.score(p, config, AS_OF, spill) for p in parts])
+    assert isinstance(on_disk[0], pl.LazyFrame)
+    assert len(list((tmp_path / "spilled").glob("part-*.arrow"))) > count  # shards of several slices
+    assert on_disk[0].collect().equals(whole[0])
+    assert on_disk[1].equals(whole[1])
+
+
+@pytest.mark.parametrize("events_as", ["daily files", "one export"])
+def test_shards_kept_on_disk_for_workers_give_the_scores_of_one_piece(clean, tmp_path, events_as):
+    # a local Dask cluster's workers get scans of their accounts and contacts, and a query of
+    # the window for their contacts' events (or a scan of them: one export), not the rows
+    data, config = clean
+    events = data.events
+    if events_as == "daily files":
+        data.events.write_parquet(tmp_path / "events.parquet")
+        events = pl.scan_parquet(tmp_path / "events.parquet")
+    args = (data.accounts, data.contacts, events, *summaries(data, config))
+    whole = shards.combine([shards.score(shards.split(*args, 1)[0], config, AS_OF)])
+    in_memory = shards.split(*args, 3)
+    on_disk = shards.split(*args, 3, catalog.SpilledRows(tmp_path / "spilled", for_workers=True))
+    assert isinstance(shards.split(*args, 3, catalog.SpilledRows(tmp_path / "threads"))[0].contacts, pl.DataFrame)  # threads share them
+    for memory, disk in zip(in_memory, on_disk, strict=True):
+        assert isinstance(disk.accounts, pl.LazyFrame) and isinstance(disk.contacts, pl.LazyFrame)
+        assert disk.accounts.collect().equals(memory.accounts)  # the same rows, in the same order
+        assert disk.contacts.collect().equals(memory.contacts)
+        assert isinstance(disk.events, pl.LazyFrame) and disk.events.collect().equals(memory.events.lazy().collect())
+        assert disk.intent_surges.equals(memory.intent_surges) and disk.technology_matches.equals(memory.technology_matches)
+    combined = shards.combine([shards.score(part, config, AS_OF) for part in on_disk])
     assert combined[0].equals(whole[0])
     assert combined[1].equals(whole[1])
 
@@ -110,15 +144,29 @@ def test_contacts_are_taken_in_id_order_as_a_sort_takes_them(ids):
     assert shards._id_order(contacts.sort("contact_id")) is None
 
 
-def test_dask_cluster_gives_the_single_process_outputs(generated, tmp_path, prefect_harness):
+def test_dask_cluster_gives_the_single_process_outputs(generated, tmp_path, prefect_harness, monkeypatch):
     """The real flow on a local 2-worker Dask cluster with 4 shards publishes byte-identical
     outputs to the default single-shard run."""
     single = tmp_path / "single"
     qualify(str(generated), str(single), None, AS_OF.isoformat())
+    # the local workers keep their lead scores in the run's staging folder, the flow process
+    # only scans of them: what was kept there when the run published
+    kept_by_workers: list[str] = []
+    parted_for_workers: list[str] = []
+    publish = catalog.RunOutputs.publish
+
+    def publish_noting_kept(outputs):
+        kept_by_workers.extend(path.name for path in (outputs.staging / catalog.SPILL_DIR).glob("part-*.arrow"))
+        parted_for_workers.extend(path.name for path in (outputs.staging / catalog.SPILL_DIR).glob("parted-*.arrow"))
+        return publish(outputs)
+
+    monkeypatch.setattr(catalog.RunOutputs, "publish", publish_noting_kept)
     on_dask = tmp_path / "dask"
     state = with_task_runner(qualify, "dask", workers=2)(str(generated), str(on_dask), None, AS_OF.isoformat(), shards=4, return_state=True)
     assert state.result()["accounts"] == pl.read_parquet(single / "account_scores.parquet").height
     assert tree_digest(on_dask) == tree_digest(single)
+    assert len(kept_by_workers) >= 4  # every shard's, at least one slice each
+    assert len(parted_for_workers) >= 8  # and their accounts and contacts, parted by the flow process
     # the shards ran on the workers and reported to the flow's own Prefect API
     runs = asyncio.run(task_runs(state.state_details.flow_run_id))
     shard_runs = {run.name: run.state.type.value for run in runs if run.name.startswith("score-shard-")}
