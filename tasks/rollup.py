@@ -62,6 +62,9 @@ def _engagement_codes(config: Config, as_of: dt.date) -> tuple[dt.date, _EventCo
     return earliest, _EventCodes(config, as_of, (as_of - earliest).days)
 
 
+EVENT_COLUMNS_READ = ("contact_id", "event_type", "occurred_at")  # what `coded_query` reads of an event
+
+
 def coded_query(events: pl.LazyFrame | pl.DataFrame, config: Config, as_of: dt.date) -> pl.LazyFrame:
     """The events engagement reads (the lookback and trend windows), each as its contact, a
     number for its type (`_type`), its age in days (`_age`) and its time; not yet run."""
