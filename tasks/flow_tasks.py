@@ -305,7 +305,11 @@ combine_shards = step_task(
     pipeline.combine_shards,
     "combine-shards",
     lambda logger, scored, args: logger.info(
-        "scores: %s contacts, %s accounts from %d shard(s)", _rows(_height(scored[0])), _rows(scored[1].height), len(args["scored"])
+        "scores: %s contacts, %s accounts from %d shard(s)",
+        # counted per shard: the merged scores kept on disk would be merged to count them
+        _rows(sum(_height(contacts) for contacts, _ in args["scored"])),
+        _rows(scored[1].height),
+        len(args["scored"]),
     ),
 )
 read_last_snapshot = step_task(
