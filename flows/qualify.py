@@ -76,18 +76,20 @@ def qualify(
             return {**result, **({"inputs_fetched": synced["fetched"]} if view.remote_input else {})}
 
 
-def _spill(outputs: catalog.RunOutputs) -> pipeline.Spill | None:
+def _spill(outputs: catalog.RunOutputs, daily_files: bool) -> pipeline.Spill | None:
     """Where the scoring window's parts and the lead scores wait on disk: the run's staging
-    folder, when the shards run in this process (threads) or in worker processes on this
-    machine (a local Dask cluster): the flow process then holds scans of the lead scores, not
-    the scores. Workers of a cluster elsewhere keep theirs in memory and send them back."""
+    folder, when the shards run in this process (threads), and the shards' own inputs too when
+    they run in worker processes that see this folder: a local Dask cluster's, or any cluster's
+    when events come as daily files (its workers read the state store's files in the output
+    folder already). The flow process then holds scans of the lead scores, not the scores.
+    Otherwise workers are sent their rows and send their scores back."""
     context = FlowRunContext.get()
     if context is None:
         return None
     runner = context.task_runner
     if isinstance(runner, ThreadPoolTaskRunner):
         return outputs.spill()
-    return outputs.spill(for_workers=True) if getattr(runner, "shares_disk", False) else None
+    return outputs.spill(for_workers=True) if getattr(runner, "shares_disk", False) or daily_files else None
 
 
 def _qualify(
@@ -111,7 +113,7 @@ def _qualify(
         # the validated rows let go once normalised (`checked` keeps the verdicts for
         # record_failure), the normalised ones once the report has what it reads of them
         assessment = pipeline.assess(
-            checked.sources, config, as_of_date, STEPS, shards, out_dir, model=model, release_rows=True, spill=_spill(outputs)
+            checked.sources, config, as_of_date, STEPS, shards, out_dir, model=model, release_rows=True, spill=_spill(outputs, bool(checked.event_files))
         )
         details = pipeline.report_details(assessment, config, as_of_date, STEPS)
         start_writing_scores(outputs, assessment.accounts, assessment.contacts)

@@ -4,6 +4,11 @@ outputs as one piece."""
 import asyncio
 import dataclasses
 import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import polars as pl
@@ -191,6 +196,60 @@ def test_dask_cluster_gives_the_single_process_outputs(generated, tmp_path, pref
     with_task_runner(qualify, "dask", workers=2)(str(tmp_path / "daily"), str(daily), None, AS_OF.isoformat(), shards=4)
     assert pl.read_parquet(daily / "account_scores.parquet").equals(pl.read_parquet(single / "account_scores.parquet"))
     assert (daily / "targets.csv").read_bytes() == (single / "targets.csv").read_bytes()
+
+
+def test_a_cluster_at_an_address_reads_its_shards_from_the_output_folder(generated, tmp_path, prefect_harness, monkeypatch):
+    """A Dask cluster started apart (a scheduler and two worker processes, as on other
+    machines) at `--dask-address`: with daily event files its workers read the state store in
+    the output folder, so they read their shards' parts there too, and keep their scores
+    there. The outputs equal the run on threads."""
+    from prefect.settings import get_current_settings
+
+    split_by_day(generated, tmp_path / "daily")
+    on_threads = tmp_path / "threads"
+    qualify(str(tmp_path / "daily"), str(on_threads), None, AS_OF.isoformat())
+    kept: list[str] = []
+    publish = catalog.RunOutputs.publish
+
+    def publish_noting_kept(outputs):
+        kept.extend(path.name.split("-")[0] for path in (outputs.staging / catalog.SPILL_DIR).glob("*.arrow"))
+        return publish(outputs)
+
+    monkeypatch.setattr(catalog.RunOutputs, "publish", publish_noting_kept)
+    environment = {**os.environ, "PREFECT_API_URL": str(get_current_settings().api.url)}  # where the workers report
+    scheduler_file = tmp_path / "scheduler.json"
+    started = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "distributed.cli.dask_scheduler",
+                "--port",
+                "0",
+                "--no-dashboard",
+                "--scheduler-file",
+                str(scheduler_file),
+            ],
+            env=environment,
+        )
+    ]
+    try:
+        for _ in range(600):
+            if scheduler_file.exists() and scheduler_file.stat().st_size:
+                break
+            time.sleep(0.1)
+        address = json.loads(scheduler_file.read_text())["address"]
+        for _ in range(2):
+            worker = [sys.executable, "-m", "distributed.cli.dask_worker", address, "--nthreads", "1", "--no-dashboard"]
+            started.append(subprocess.Popen(worker, env=environment))
+        on_cluster = tmp_path / "cluster"
+        with_task_runner(qualify, "dask", address=address)(str(tmp_path / "daily"), str(on_cluster), None, AS_OF.isoformat(), shards=4)
+    finally:
+        for process in reversed(started):
+            process.terminate()
+            process.wait(timeout=30)
+    assert tree_digest(on_cluster) == tree_digest(on_threads)
+    assert kept.count("part") >= 4 and kept.count("parted") >= 8  # the workers' scores; their accounts, contacts and events
 
 
 async def task_runs(flow_run_id):
