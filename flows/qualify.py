@@ -112,8 +112,9 @@ def _qualify(
         checked = pipeline.check_inputs(input_dir, out_dir, config, as_of_date, history, STEPS)
         # the validated rows let go once normalised (`checked` keeps the verdicts for
         # record_failure), the normalised ones once the report has what it reads of them
+        spill = _spill(outputs, daily_files=bool(checked.event_files))
         assessment = pipeline.assess(
-            checked.sources, config, as_of_date, STEPS, shards, out_dir, model=model, release_rows=True, spill=_spill(outputs, bool(checked.event_files))
+            checked.sources, config, as_of_date, STEPS, shards, out_dir, model=model, release_rows=True, spill=spill
         )
         details = pipeline.report_details(assessment, config, as_of_date, STEPS)
         start_writing_scores(outputs, assessment.accounts, assessment.contacts)
