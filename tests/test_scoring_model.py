@@ -411,7 +411,8 @@ def test_events_added_up_by_hash_pair_with_their_contacts_as_by_id(monkeypatch):
     )
 
     def by_hash() -> pl.DataFrame:
-        return rollup.contacts_with_events(contacts, rollup.in_one_piece(rollup.coded_query(events, CONFIG, AS_OF)), CONFIG, AS_OF)
+        coded = rollup.in_one_piece(rollup.coded_query(events, CONFIG, AS_OF))
+        return rollup.with_decayed_by_type(rollup.contacts_with_events(contacts, coded, CONFIG, AS_OF), CONFIG)
 
     expected = rollup.contacts_with_engagement(contacts, rollup.contact_engagement(events, CONFIG, AS_OF))
     paired = by_hash()
