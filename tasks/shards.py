@@ -54,8 +54,8 @@ def split(
     lazy: each shard's query reads only its contacts' events. Contacts go with only the
     columns scoring reads: every later join copies what it is given (at XL, 10M e-mails and
     link notes twice over). With a `spill` for workers (`Spill.for_workers`), each shard's
-    accounts and contacts are written to disk as they are parted, and the shard carries scans
-    of them: the flow process sends each worker a query, not its rows."""
+    accounts, contacts and events are written to disk as they are parted (`_split_on_disk`),
+    and the shard carries scans of them: the flow process sends each worker a query, not rows."""
     contacts = contacts.select(rollup.PERSON_COLUMNS)
     if count == 1:
         return [Shard(0, 1, accounts, contacts, events, intent_surges, technology_matches)]
