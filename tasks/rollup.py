@@ -107,8 +107,9 @@ def check_hash(ids: pl.Expr) -> pl.Expr:
 
 
 def contacts_with_events(contacts: pl.DataFrame, in_window: pl.DataFrame | pl.LazyFrame, config: Config, as_of: dt.date) -> pl.DataFrame:
-    """`contacts_with_engagement(contacts, engagement_of_coded(in_window, config, as_of, by_type=False))`
-    (`with_decayed_by_type` makes it the table with `decayed_by_type`), with the events added up by their contact id's 64-bit hash in a group-by on that number, and
+    """`contacts_with_engagement(contacts, engagement_of_coded(in_window, config, as_of,
+    by_type=False))` (`with_decayed_by_type` makes it the table with `decayed_by_type`), with
+    the events added up by their contact id's 64-bit hash in a group-by on that number, and
     paired with the contacts by it. `in_window` (`coded_query`'s rows) may be lazy: the
     streaming group-by reads it a batch at a time, never whole. At XL, a slice of 9.4M events
     read from the disk: 2.5 s and +0.47 GiB, where reading them (0.3 s, +0.33 GiB), putting
