@@ -157,8 +157,9 @@ def _by_id(contacts: pl.DataFrame, in_window: pl.DataFrame | pl.LazyFrame, confi
     return contacts_with_engagement(contacts, engagement_of_coded(events, config, as_of, by_type=False))
 
 
-def with_decayed_by_type(people: pl.DataFrame, config: Config) -> pl.DataFrame:
-    """`contacts_with_events`' table with `decayed_by_type` in place of the weights it reads."""
+def with_decayed_by_type(people: pl.DataFrame | pl.LazyFrame, config: Config) -> pl.DataFrame | pl.LazyFrame:
+    """Contact engagement with `decayed_by_type` in place of the weights it reads (as
+    `contacts_with_events` leaves them)."""
     return people.with_columns(decayed_by_type(config)).drop("_in_lookback", cs.starts_with("_weight_"))
 
 
@@ -173,7 +174,7 @@ class _EngagementTotals:
     def __init__(self, config: Config, as_of: dt.date):
         rules, trend = config.lead_scoring.engagement, config.account_scoring.trend
         coded = _engagement_codes(config, as_of)[1]
-        self._rules = rules
+        self._config, self._rules = config, rules
         type_code, age = pl.col("_type"), pl.col("_age")
         in_lookback = age < rules.lookback_days
         points = coded.points()
@@ -207,9 +208,7 @@ class _EngagementTotals:
             .with_columns(pl.col("engagement_raw_points").clip(upper_bound=rules.cap).alias("engagement_points"))
             .with_columns(decay.points.fill_null(0.0).alias("decayed_points"))
         )
-        if not by_type:
-            return made
-        return made.with_columns(decay.by_type).drop("_in_lookback", *decay.summed, *decay.maxed)
+        return with_decayed_by_type(made, self._config) if by_type else made
 
 
 class _EventCodes:
@@ -302,7 +301,6 @@ class _Decay:
     summed: list[str]  # those a contact's total adds up ('each' types: every occurrence)
     maxed: list[str]  # those it takes the largest of ('once' types: the most recent)
     points: pl.Expr  # the capped sum, once aggregated
-    by_type: pl.Expr  # "demo_request 10.0 · content_download 6.2"
 
 
 def _decay_per_event(config: Config, coded: _EventCodes, in_lookback: pl.Expr) -> _Decay:
@@ -319,7 +317,6 @@ def _decay_per_event(config: Config, coded: _EventCodes, in_lookback: pl.Expr) -
         summed,
         maxed,
         pl.sum_horizontal([_decayed(t, config) for t in coded.scored]).clip(upper_bound=rules.cap),
-        decayed_by_type(config),
     )
 
 

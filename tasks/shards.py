@@ -61,34 +61,19 @@ def split(
         return [Shard(0, 1, accounts, contacts, events, intent_surges, technology_matches)]
     if spill is not None and spill.for_workers:
         return _split_on_disk(accounts, contacts, events, intent_surges, technology_matches, count, spill)
-    number = shard_number(count).alias("_shard")
-    contact_shard = contacts.select("contact_id", number)
-    numbered = {
-        "accounts": accounts.with_columns(number),
-        "contacts": contacts.with_columns(number),
-        "intent_surges": intent_surges.with_columns(number),
-        "technology_matches": technology_matches.with_columns(number),
-    }
+    number = shard_number(count)
+    contact_shard = contacts.select("contact_id", number.alias("_shard"))
+    accounts_in, contacts_in = _parts(accounts, number, count), _parts(contacts, number, count)
     if isinstance(events, pl.DataFrame):
         # events follow their contact (every event's contact is a usable contact by now)
-        numbered["events"] = events.join(contact_shard, on="contact_id", how="inner", maintain_order="left")
-    parts = {
-        name: {key[0]: part for key, part in frame.partition_by("_shard", as_dict=True, include_key=False, maintain_order=True).items()}
-        for name, frame in numbered.items()
-    }
-    if isinstance(events, pl.LazyFrame):
-        parts["events"] = {
-            n: events.join(contact_shard.filter(pl.col("_shard") == n).select("contact_id").lazy(), on="contact_id", how="semi")
+        events_in = _parts(events.join(contact_shard, on="contact_id", how="inner", maintain_order="left"), pl.col("_shard"), count)
+    else:
+        events_in = [
+            events.join(contact_shard.filter(pl.col("_shard") == n).select("contact_id").lazy(), on="contact_id", how="semi")
             for n in range(count)
-        }
-    empty = {
-        "accounts": accounts,
-        "contacts": contacts,
-        "events": events,
-        "intent_surges": intent_surges,
-        "technology_matches": technology_matches,
-    }
-    return [Shard(n, count, **{name: parts[name].get(n, empty[name].clear()) for name in empty}) for n in range(count)]
+        ]
+    surges, matches = _parts(intent_surges, number, count), _parts(technology_matches, number, count)
+    return [Shard(n, count, accounts_in[n], contacts_in[n], events_in[n], surges[n], matches[n]) for n in range(count)]
 
 
 def _split_on_disk(
@@ -130,9 +115,11 @@ def event_key(contacts: pl.DataFrame) -> pl.Expr:
 
 
 def _parts(frame: pl.DataFrame, number: pl.Expr, count: int) -> list[pl.DataFrame]:
-    """`frame` parted by shard `number`, in its rows' order; an empty frame for a shard with none."""
+    """`frame` parted by shard `number`, in its rows' order (without the number); an empty frame
+    for a shard with none."""
     parts = frame.with_columns(number.alias("_shard")).partition_by("_shard", as_dict=True, include_key=False, maintain_order=True)
-    return [parts.get((n,), frame.clear()) for n in range(count)]
+    none = frame.drop("_shard", strict=False).clear()
+    return [parts.get((n,), none) for n in range(count)]
 
 
 class Spill(Protocol):
