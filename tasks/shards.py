@@ -25,7 +25,7 @@ from abmq.tasks import rollup, scoring
 class Shard:
     number: int
     of: int
-    # lazy: kept on disk by the split for workers in other processes (`Spill.for_workers`)
+    # lazy: kept on disk by `split` for workers in other processes (`Spill.for_workers`)
     accounts: pl.DataFrame | pl.LazyFrame
     contacts: pl.DataFrame | pl.LazyFrame
     events: pl.DataFrame | pl.LazyFrame  # lazy: read from the state store by the shard's own query
@@ -53,58 +53,42 @@ def split(
     """`count` shards; events follow their contact's account. Lazy events (daily files) stay
     lazy: each shard's query reads only its contacts' events. Contacts go with only the
     columns scoring reads: every later join copies what it is given (at XL, 10M e-mails and
-    link notes twice over). With a `spill` for workers (`Spill.for_workers`), each shard's
-    accounts, contacts and events are written to disk as they are parted (`_split_on_disk`),
-    and the shard carries scans of them: the flow process sends each worker a query, not rows."""
+    link notes twice over).
+
+    With a `spill` for workers in other processes (`Spill.for_workers`), each shard's
+    accounts, contacts and events are written to disk as they are parted, and the shard
+    carries scans of them: each worker reads its own part, and the flow process sends it a
+    query, not rows (at XL on a local Dask cluster it held every shard's rows and their
+    serialised copies at once). The events (the columns scoring reads) are parted in one
+    streaming pass over the window, in no particular order (every engagement total is an
+    integer sum or a maximum: any order adds up the same); a query of the window per shard
+    made each worker read all of it (at XL 8 shards read 8 windows: the same time on 2
+    workers, ~1 GiB more a worker). Every event names a usable contact by now, so when no two
+    contacts' ids share a 64-bit hash, the hash finds an event's contact (`event_key`): at XL
+    a join on it took 7.0 s, on the text ids 10.7 s, and keeping the window's order 16.2 s."""
     contacts = contacts.select(rollup.PERSON_COLUMNS)
     if count == 1:
         return [Shard(0, 1, accounts, contacts, events, intent_surges, technology_matches)]
+    number = shard_number(count)
+    surges, matches = _parts(intent_surges, number, count), _parts(technology_matches, number, count)
     if spill is not None and spill.for_workers:
-        return _split_on_disk(accounts, contacts, events, intent_surges, technology_matches, count, spill)
-    number = shard_number(count)
-    contact_shard = contacts.select("contact_id", number.alias("_shard"))
-    accounts_in, contacts_in = _parts(accounts, number, count), _parts(contacts, number, count)
-    if isinstance(events, pl.DataFrame):
-        # events follow their contact (every event's contact is a usable contact by now)
-        events_in = _parts(events.join(contact_shard, on="contact_id", how="inner", maintain_order="left"), pl.col("_shard"), count)
+        accounts_in, contacts_in = spill.parted(accounts.lazy(), number, count), spill.parted(contacts.lazy(), number, count)
+        key = event_key(contacts)
+        contact_shard = contacts.select(key.alias("_key"), number.alias("_shard"))
+        events_keyed = events.lazy().select(rollup.EVENT_COLUMNS_READ).with_columns(key.alias("_key")).join(contact_shard.lazy(), on="_key")
+        events_in = [part.drop("_key", "_shard") for part in spill.parted(events_keyed, pl.col("_shard"), count)]
     else:
-        events_in = [
-            events.join(contact_shard.filter(pl.col("_shard") == n).select("contact_id").lazy(), on="contact_id", how="semi")
-            for n in range(count)
-        ]
-    surges, matches = _parts(intent_surges, number, count), _parts(technology_matches, number, count)
+        accounts_in, contacts_in = _parts(accounts, number, count), _parts(contacts, number, count)
+        contact_shard = contacts.select("contact_id", number.alias("_shard"))
+        if isinstance(events, pl.DataFrame):
+            # events follow their contact (every event's contact is a usable contact by now)
+            events_in = _parts(events.join(contact_shard, on="contact_id", how="inner", maintain_order="left"), pl.col("_shard"), count)
+        else:
+            events_in = [
+                events.join(contact_shard.filter(pl.col("_shard") == n).select("contact_id").lazy(), on="contact_id", how="semi")
+                for n in range(count)
+            ]
     return [Shard(n, count, accounts_in[n], contacts_in[n], events_in[n], surges[n], matches[n]) for n in range(count)]
-
-
-def _split_on_disk(
-    accounts: pl.DataFrame,
-    contacts: pl.DataFrame,
-    events: pl.DataFrame | pl.LazyFrame,
-    intent_surges: pl.DataFrame,
-    technology_matches: pl.DataFrame,
-    count: int,
-    spill: Spill,
-) -> list[Shard]:
-    """`split`'s shards with their accounts, contacts and events kept on disk, for workers in
-    other processes: each reads its own part. At XL on a local Dask cluster, the flow process
-    otherwise held every shard's rows and their serialised copies for the workers at once.
-
-    The events (the columns scoring reads) follow their contact's account, parted in one
-    streaming pass over the window, in no particular order (every engagement total is an
-    integer sum or a maximum: any order adds up the same). A query of the window per shard
-    instead made each worker read all of it (at XL 8 shards read 8 windows: the same time on
-    2 workers, ~1 GiB more a worker). Every event names a usable contact by now, so when no
-    two contacts' ids share a 64-bit hash, the hash finds an event's contact: at XL a join on
-    it took 7.0 s, on the text ids 10.7 s, and keeping the window's order 16.2 s."""
-    number = shard_number(count)
-    account_parts = spill.parted(accounts.lazy(), number, count)
-    contact_parts = spill.parted(contacts.lazy(), number, count)
-    key = event_key(contacts)
-    contact_shard = contacts.select(key.alias("_key"), number.alias("_shard"))
-    events_in = events.lazy().select(rollup.EVENT_COLUMNS_READ).with_columns(key.alias("_key")).join(contact_shard.lazy(), on="_key")
-    event_parts = [part.drop("_key", "_shard") for part in spill.parted(events_in, pl.col("_shard"), count)]
-    surges, matches = _parts(intent_surges, number, count), _parts(technology_matches, number, count)
-    return [Shard(n, count, account_parts[n], contact_parts[n], event_parts[n], surges[n], matches[n]) for n in range(count)]
 
 
 def event_key(contacts: pl.DataFrame) -> pl.Expr:
@@ -151,7 +135,7 @@ def score(shard: Shard, config: Config, as_of: dt.date, spill: Spill | None = No
     the contact-level frames took ~3.5 GiB at once. With a `spill` (the flow on threads), the
     window's events are parted by slice on disk as they are read, and each slice's lead scores
     wait there to be written; then the scores come back as one lazy frame."""
-    if isinstance(shard.contacts, pl.LazyFrame):  # kept on disk by the split (`_split_on_disk`)
+    if isinstance(shard.contacts, pl.LazyFrame):  # kept on disk by `split` for workers
         shard = dataclasses.replace(shard, accounts=shard.accounts.collect(), contacts=shard.contacts.collect())
     contacts, order = shard.contacts, _id_order(shard.contacts)  # a slice is a range of ids
     slices = _contact_slices(contacts.height, CONTACTS_PER_SLICE)
