@@ -10,6 +10,7 @@ from typing import Any
 import polars as pl
 
 from abmq.tasks import account_links, normalise, quarantine
+from abmq.tasks.event_buckets import BucketedEvents
 from abmq.tasks.ingest import SourceData
 from abmq.tasks.sources import ACCOUNT_KEY, SOURCES, is_id_key
 
@@ -24,6 +25,8 @@ class CleanData:
     technographics: pl.DataFrame
     intent: pl.DataFrame
     suppression: dict[str, pl.Series]
+    # daily files: `events` as the state store keeps them by bucket of contact, for the shards
+    event_buckets: BucketedEvents | None = None
 
 
 @dataclass(frozen=True)
@@ -61,14 +64,15 @@ SCORED_EVENT_COLUMNS = ["contact_id", "event_type", "occurred_at"]
 
 def usable_events(
     source: SourceData, contacts: pl.DataFrame, quarantined_contacts: pl.DataFrame | None
-) -> tuple[pl.DataFrame | pl.LazyFrame, int, int, pl.DataFrame]:
+) -> tuple[pl.DataFrame | pl.LazyFrame, int, int, pl.DataFrame, BucketedEvents | None]:
     """(events the scoring reads, their count, duplicates merged, events of quarantined
-    contacts set aside, whole). Daily files' events stay where they are stored: a lazy scan
-    less the rows taken out, read by each step that needs them."""
+    contacts set aside, whole, and the same events by bucket of contact or None). Daily files'
+    events stay where they are stored: a lazy scan less the rows taken out, read by each step
+    that needs them."""
     if source.window is not None:
         window, merged = normalise.dedupe_window(source.window)
         window, set_aside = normalise.window_of_usable_contacts(window)
-        return window.scan().select(SCORED_EVENT_COLUMNS), window.height, merged, set_aside
+        return window.scan().select(SCORED_EVENT_COLUMNS), window.height, merged, set_aside, window.by_bucket()
     # the text no step reads (detail) is left out before 10M rows are filtered twice;
     # set-aside rows are quarantined whole
     events_kept = with_optional_columns(source.kept, "events")
@@ -76,14 +80,16 @@ def usable_events(
     events, set_aside = normalise.events_of_usable_contacts(events, contacts, quarantined_contacts)
     if set_aside.height:
         set_aside = events_kept.join(set_aside.select("_row", "quarantine_reasons"), on="_row", how="inner", maintain_order="left")
-    return events.select(SCORED_EVENT_COLUMNS), events.height, merged, set_aside
+    return events.select(SCORED_EVENT_COLUMNS), events.height, merged, set_aside, None
 
 
 def normalise_sources(sources: dict[str, SourceData]) -> Cleaned:
     """Merge duplicate companies, dedupe contacts and events, drop events of quarantined contacts."""
     accounts, accounts_merged = normalise.merge_duplicate_accounts(keyed_accounts(sources["accounts"].kept))
     contacts, contacts_merged = normalise.dedupe_contacts(with_optional_columns(sources["contacts"].kept, "contacts"))
-    events, events_used, events_merged, orphaned = usable_events(sources["events"], contacts, sources["contacts"].quarantined)
+    events, events_used, events_merged, orphaned, event_buckets = usable_events(
+        sources["events"], contacts, sources["contacts"].quarantined
+    )
     published = dict(sources)
     events_set_aside = []
     if orphaned.height:
@@ -125,6 +131,7 @@ def normalise_sources(sources: dict[str, SourceData]) -> Cleaned:
         accounts=accounts,
         contacts=contacts,
         events=events,
+        event_buckets=event_buckets,
         technographics=kept("technographics", ["domain", "technology", "first_seen"]),
         intent=kept("intent", ["domain", "topic", "week", "score"]),
         suppression=normalise.suppression_domains(

@@ -22,7 +22,7 @@ from typing import Any
 
 import polars as pl
 
-from abmq.tasks import quarantine, rollup, validate
+from abmq.tasks import event_buckets, quarantine, rollup, validate
 from abmq.tasks.sources import SOURCES
 
 STATE_DIR = "state/events"
@@ -225,7 +225,14 @@ def _kept_aside(
     if quarantined.height:
         entry["quarantined"] = f"{file.path.stem}.{sha256[:16]}.quarantine.parquet"
     entry["kept_rows"], entry["quarantined_rows"] = kept.height, quarantined.height
+    entry["buckets"] = buckets_entry(file, sha256)
     return ValidatedFile(file, entry, validation, kept.drop("file_day_end"), quarantined.drop("file_day_end"), gx_days)
+
+
+def buckets_entry(file: EventFile, sha256: str) -> dict[str, str]:
+    """Where a file's kept rows are stored by bucket of contact (`event_buckets`), and how."""
+    scheme = event_buckets.scheme()
+    return {"scheme": scheme, "rows": f"{file.path.stem}.{sha256[:16]}.{hashlib.sha256(scheme.encode()).hexdigest()[:8]}.buckets.parquet"}
 
 
 # --- the window ------------------------------------------------------------------------------

@@ -42,6 +42,7 @@ from abmq.tasks import (
     remembered,
     render,
     report,
+    shards,
     source_store,
 )
 
@@ -202,7 +203,7 @@ def log_shards(logger, sharded: pipeline.ShardedInputs, args) -> None:
     for source in sharded.summaries_recalled:
         logger.info("%s: its per-domain summary unchanged since a published run: read back", source)
     if len(sharded.parts) > 1:
-        logger.info("%d shards of %s accounts", len(sharded.parts), "/".join(_rows(_height(s.accounts)) for s in sharded.parts))
+        logger.info("%d shards of %s contacts", len(sharded.parts), "/".join(_rows(_height(s.contacts)) for s in sharded.parts))
 
 
 def _height(rows: pipeline.Rows) -> int:
@@ -211,18 +212,18 @@ def _height(rows: pipeline.Rows) -> int:
 
 
 def log_shard(logger, scored, args) -> None:
-    contact_scores, account_scores = scored
-    shard, threshold = args["shard"], args["config"].account_scoring.threshold
-    contacts, sql_ready = contact_scores.lazy().select(pl.len(), pl.col("sql_ready").sum()).collect().row(0)  # may be on disk
+    shard = args["shard"]
+    contacts, sql_ready = scored.contacts.lazy().select(pl.len(), pl.col("sql_ready").sum()).collect().row(0)  # may be on disk
     logger.info(
-        "shard %d of %d: %s contacts (%s SQL-ready), %s accounts (%s at or above %d)",
+        "shard %d of %d (contact buckets %d-%d): %s contacts (%s SQL-ready), %s engaged, at %s accounts",
         shard.number,
         shard.of,
+        shard.buckets[0],
+        shard.buckets[1] - 1,
         _rows(contacts),
         _rows(sql_ready),
-        _rows(account_scores.height),
-        _rows((account_scores["score"] >= threshold).sum()),
-        threshold,
+        _rows(scored.engaged.height),
+        _rows(scored.totals.height),
     )
 
 
@@ -307,7 +308,7 @@ combine_shards = step_task(
     lambda logger, scored, args: logger.info(
         "scores: %s contacts, %s accounts from %d shard(s)",
         # counted per shard: the merged scores kept on disk would be merged to count them
-        _rows(sum(_height(contacts) for contacts, _ in args["scored"])),
+        _rows(sum(_height(shard.contacts) for shard in args["scored"])),
         _rows(scored[1].height),
         len(args["scored"]),
     ),
@@ -330,7 +331,7 @@ render_outputs = step_task(render.render_outputs, "render-outputs")
 
 def score_on_task_runner(
     sharded: pipeline.ShardedInputs, config: Config, as_of: dt.date, spill: pipeline.Spill | None = None
-) -> list[tuple[pipeline.Rows, pl.DataFrame]]:
+) -> list[shards.ShardScores]:
     """One `score-shard-<n>` task per shard on the flow's task runner (threads, or Dask)."""
     futures = score_shard.map(sharded.parts, unmapped(config), unmapped(as_of), unmapped(spill))
     return [future.result() for future in futures]

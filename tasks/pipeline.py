@@ -52,6 +52,10 @@ Spill = shards.Spill
 @dataclass(frozen=True)
 class ShardedInputs:
     parts: list[shards.Shard]
+    # what the accounts are scored with once the shards' contacts are (`shards.combine`)
+    accounts: pl.DataFrame
+    intent_surges: pl.DataFrame  # per domain, worked out over every account
+    technology_matches: pl.DataFrame
     # the store entries of the summarised exports, with the summaries kept (`domain_summaries`)
     store_entries: dict[str, dict[str, Any] | None] = dataclasses.field(default_factory=dict)
     summaries_recalled: list[str] = dataclasses.field(default_factory=list)  # the exports whose summary was read back
@@ -65,30 +69,31 @@ def split_into_shards(
     store: domain_summaries.SummaryStore | None = None,
     spill: Spill | None = None,
 ) -> ShardedInputs:
-    """Accounts (with their contacts, events, intent surges and technology matches) in `count`
-    shards by hash of domain. The surges and matches are worked out here, over every account:
+    """Contacts (with their events) in `count` shards by bucket of contact (`shards`), and
+    the accounts' intent surges and technology matches, worked out here over every account:
     they judge 'new' surges against the provider's latest week, which is the same for all.
     With a `store`, a summary a published run kept is read back when it would be the same.
-    A `spill` for workers keeps each shard's accounts and contacts on disk (`shards.split`)."""
+    A `spill` for workers keeps the shards' inputs on disk (`shards.split`)."""
     surges = domain_summaries.intent_surges(clean.intent, config, as_of, store)
     matches = domain_summaries.technology_matches(clean.technographics, config, as_of, store)
-    parts = shards.split(clean.accounts, clean.contacts, clean.events, surges, matches, count, spill)
-    return ShardedInputs(parts, store.entries, store.recalled) if store is not None else ShardedInputs(parts)
+    parts = shards.split(clean.accounts, clean.contacts, clean.events, count, spill, clean.event_buckets)
+    summaries = (store.entries, store.recalled) if store is not None else ()
+    return ShardedInputs(parts, clean.accounts, surges, matches, *summaries)
 
 
-def score_shard(shard: shards.Shard, config: Config, as_of: dt.date, spill: Spill | None = None) -> tuple[Rows, pl.DataFrame]:
-    """Contact engagement → lead scores, buying-group roll-up → account scores, for one shard
+def score_shard(shard: shards.Shard, config: Config, as_of: dt.date, spill: Spill | None = None) -> shards.ShardScores:
+    """Contact engagement → lead scores, and what they add up to per account, for one shard
     (`spill`: where its events and lead scores wait on disk, see `shards.score`)."""
     return shards.score(shard, config, as_of, spill)
 
 
-def score_each(sharded: ShardedInputs, config: Config, as_of: dt.date, spill: Spill | None = None) -> list[tuple[Rows, pl.DataFrame]]:
+def score_each(sharded: ShardedInputs, config: Config, as_of: dt.date, spill: Spill | None = None) -> list[shards.ShardScores]:
     return [score_shard(part, config, as_of, spill) for part in sharded.parts]
 
 
-def combine_shards(scored: list[tuple[Rows, pl.DataFrame]]) -> tuple[Rows, pl.DataFrame]:
-    """(contact scores, account scores) of every shard."""
-    return shards.combine(scored)
+def combine_shards(scored: list[shards.ShardScores], sharded: ShardedInputs, config: Config) -> tuple[Rows, pl.DataFrame]:
+    """(contact scores, account scores): the shards' buying-group sums merged, the accounts scored."""
+    return shards.combine(scored, sharded.accounts, sharded.intent_surges, sharded.technology_matches, config)
 
 
 def read_last_snapshot(out_dir: str | None, as_of: dt.date) -> tuple[str | None, pl.DataFrame | None]:
@@ -316,7 +321,7 @@ def assess(
         recent = compacted(render.recent_intent(clean.intent, as_of))
         clean = CleanData(**{**clean.__dict__, "intent": recent, "technographics": clean.technographics.clear()})
         cleaned = Cleaned(clean, cleaned.sources, cleaned.accounting)
-    contact_scores, account_scores = steps.combine_shards(steps.score_each(sharded, config, as_of, spill))
+    contact_scores, account_scores = steps.combine_shards(steps.score_each(sharded, config, as_of, spill), sharded, config)
     last = steps.read_last_snapshot(out_dir, as_of)
     accounts = steps.select_targets(account_scores, clean, config, last[1], model)
     return Assessment(Cleaned(clean, cleaned.sources, cleaned.accounting), contact_scores, accounts, last, model)

@@ -66,17 +66,23 @@ def _fit_points(points: FitPoints, config: Config, columns: Collection[str] = ()
     ]
 
 
+def firmographics(accounts: pl.DataFrame) -> pl.DataFrame:
+    """What a lead score reads of the accounts (`score_contacts`)."""
+    return accounts.select("domain", *FIT_SIGNALS, *band_bounds(accounts.columns))
+
+
 def score_contacts(contacts: pl.DataFrame, accounts: pl.DataFrame, config: Config) -> pl.DataFrame:
-    """The reference lead score: fit from the contact's account and role, engagement capped."""
+    """The reference lead score: fit from the contact's account and role, engagement capped.
+    `accounts`: the accounts, or their `firmographics`."""
     lead = config.lead_scoring
-    firmographics = accounts.select("domain", *FIT_SIGNALS, *band_bounds(accounts.columns))
+    fit = firmographics(accounts)
     decision_maker = pl.col("seniority").is_in(list(config.icp.decision_maker_seniorities)).fill_null(False)
     read = ["contact_id", "domain", "engagement_points", "seniority", "department", "last_activity_at"]
     counts = sorted(c for c in contacts.columns if c.startswith("n_"))
     scored = (
         contacts.select(*read, *counts)  # the join copies what it is given: names and titles are not scored
-        .join(firmographics, on="domain", how="left", maintain_order="left")
-        .with_columns(*_fit_points(lead.fit_points, config, firmographics.columns))
+        .join(fit, on="domain", how="left", maintain_order="left")
+        .with_columns(*_fit_points(lead.fit_points, config, fit.columns))
         .with_columns(
             pl.when(decision_maker).then(lead.fit_points.decision_maker).otherwise(0).cast(pl.Int64).alias("points_decision_maker")
         )

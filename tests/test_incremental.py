@@ -12,7 +12,7 @@ import steps
 
 from abmq.flows.qualify import qualify
 from abmq.sample_data import generate
-from abmq.tasks import event_partitions, event_store, event_window, ingest, normalise, source_store
+from abmq.tasks import event_buckets, event_partitions, event_store, event_window, ingest, normalise, source_store
 from abmq.tasks.catalog import SourceError
 from abmq.tasks.validate import DataQualityError
 
@@ -77,7 +77,9 @@ def test_today_validates_only_the_new_daily_file(incremental):
         | {e["kept"] for e in state.values()}
         | {e["quarantined"] for e in state.values() if e["quarantined"]}
         | named
+        | {e["buckets"]["rows"] for e in state.values()}  # its kept rows by bucket of contact, for the shards
     )
+    assert {e["buckets"]["scheme"] for e in state.values()} == {event_buckets.scheme()}
     # each file's rows naming no contact or a quarantined one, found against today's contact ids
     assert named and len({e["naming"]["contact_ids"] for e in state.values()}) == 1
 
@@ -277,6 +279,36 @@ def test_stored_rows_no_run_published_are_removed(later_day, prefect_harness):
     again = run(later_day["input"], later_day["out"], AS_OF)
     assert again["event_files"] == {"validated": 0, "remembered": 90}
     assert not stray.exists()
+
+
+def test_a_store_without_buckets_or_parted_another_way_is_parted_again(later_day, prefect_harness):
+    """A store written before files were kept by bucket, or parted by another polars version
+    (its hash may differ): the run parts each file's kept rows again, once, and scores the
+    same; the old parts are forgotten."""
+    folder = event_store.state_folder(later_day["out"])
+    manifest = folder / event_partitions.MANIFEST
+    entries = json.loads(manifest.read_text())["files"]
+    old_parts = [folder / e["buckets"]["rows"] for e in entries.values()]
+    for position, entry in enumerate(entries.values()):
+        if position % 2:
+            del entry["buckets"]
+        else:  # named as another polars would have named them
+            entry["buckets"] = {
+                "scheme": "polars 0.0 hash seed 0 % 64",
+                "rows": entry["buckets"]["rows"].replace(".buckets", ".old.buckets"),
+            }
+            (folder / entry["buckets"]["rows"]).write_bytes(b"parted another way")
+    manifest.write_text(event_partitions.manifest_text(entries))
+    for path in old_parts:
+        path.unlink()
+    before = outputs_digest(later_day["out"])
+    again = run(later_day["input"], later_day["out"], AS_OF)
+    assert again["event_files"] == {"validated": 0, "remembered": 90}
+    state = event_store.read_state(later_day["out"])
+    assert {e["buckets"]["scheme"] for e in state.values()} == {event_buckets.scheme()}
+    assert all((folder / e["buckets"]["rows"]).exists() for e in state.values())
+    assert not list(folder.glob("*.old.buckets.parquet"))
+    assert outputs_digest(later_day["out"]) == before
 
 
 def test_stale_daily_files_stop_the_run(later_day, prefect_harness):

@@ -1,4 +1,4 @@
-"""Account shards: scored apart (threads, or a 2-worker Dask cluster) they give the same
+"""Shards of contacts: scored apart (threads, or a 2-worker Dask cluster) they give the same
 outputs as one piece."""
 
 import asyncio
@@ -21,7 +21,7 @@ from abmq.config import load_config
 from abmq.flows.qualify import qualify
 from abmq.flows.task_runners import with_task_runner
 from abmq.sample_data import generate
-from abmq.tasks import catalog, rollup, shards
+from abmq.tasks import catalog, event_buckets, rollup, shards
 from abmq.tasks.clean import normalise_sources
 
 AS_OF = dt.date(2026, 11, 25)
@@ -42,124 +42,175 @@ def clean(generated):
 
 
 def summaries(data, config) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The intent surges and technology matches the split carries, as `pipeline.split_into_shards` works them out."""
+    """The intent surges and technology matches, as `pipeline.split_into_shards` works them out."""
     week = rollup.latest_intent_week(data.intent, config, AS_OF)
     return rollup.intent_surges(data.intent, config, AS_OF, week), rollup.technology_matches(data.technographics, config, AS_OF)
+
+
+def scores_of(parts, data, config, spill=None):
+    """(lead scores, account scores) of shards scored apart and combined, as the flow does."""
+    return shards.combine([shards.score(p, config, AS_OF, spill) for p in parts], data.accounts, *summaries(data, config), config)
+
+
+def one_piece(data, config, contacts=None, events=None):
+    (whole,) = shards.split(data.accounts, data.contacts if contacts is None else contacts, data.events if events is None else events, 1)
+    return scores_of([whole], data, config)
+
+
+def test_bucket_ranges_cover_every_bucket_once():
+    for parts in (1, 2, 3, 7, 64):
+        cut = event_buckets.ranges(parts)
+        assert cut[0][0] == 0 and cut[-1][1] == event_buckets.BUCKETS and len(cut) == parts
+        assert all(first < end for first, end in cut) and all(a[1] == b[0] for a, b in zip(cut, cut[1:], strict=False))
+        numbers = pl.DataFrame({"b": range(event_buckets.BUCKETS)}).with_columns(n=event_buckets.part_of(pl.col("b"), cut))["n"]
+        assert numbers.to_list() == [n for n, (first, end) in enumerate(cut) for _ in range(first, end)]
+    assert event_buckets.ranges(2, 8, 12) == [(8, 10), (10, 12)]
+    with pytest.raises(ValueError, match="from 1 to 64"):
+        shards.split(pl.DataFrame(), pl.DataFrame(), pl.DataFrame(), 65)
 
 
 @pytest.mark.parametrize("count", [2, 3, 7])
 def test_shards_add_up_to_the_whole(clean, monkeypatch, tmp_path, count):
     data, config = clean
-    args = (data.accounts, data.contacts, data.events, *summaries(data, config))
-    whole = shards.combine([shards.score(shards.split(*args, 1)[0], config, AS_OF)])
-    parts = shards.split(*args, count)
+    whole = one_piece(data, config)
+    parts = shards.split(data.accounts, data.contacts, data.events, count)
     assert len(parts) == count
-    assert sum(p.accounts.height for p in parts) == data.accounts.height
+    assert sum(p.contacts.height for p in parts) == data.contacts.height
     assert sum(p.events.height for p in parts) == data.events.height
-    # every account's rows are in exactly one shard, with its contacts and their events
+    # every contact in exactly one shard, by its id's bucket, with its events; an account's
+    # contacts are in several
     for part in parts:
-        assert set(part.contacts["domain"]) <= set(part.accounts["domain"])
+        first, end = part.buckets
+        assert part.contacts["_bucket"].is_between(first, end - 1).all()
         assert set(part.events["contact_id"]) <= set(part.contacts["contact_id"])
-    combined = shards.combine([shards.score(p, config, AS_OF) for p in parts])
+        assert part.firmographics.height == data.accounts.height
+    shards_of_account = pl.concat([p.contacts.select("domain").unique() for p in parts]).group_by("domain").len()
+    assert (shards_of_account["len"] > 1).sum() > 10
+    combined = scores_of(parts, data, config)
     assert combined[0].equals(whole[0])
     assert combined[1].equals(whole[1])
     # each shard's lead scores kept on disk (threads, a local Dask cluster's workers), in
     # slices: merged in contact id order as they are read, never sorted in memory
     monkeypatch.setattr(shards, "CONTACTS_PER_SLICE", 97)
-    spill = catalog.SpilledRows(tmp_path / "spilled")
-    on_disk = shards.combine([shards.score(p, config, AS_OF, spill) for p in parts])
+    on_disk = scores_of(parts, data, config, catalog.SpilledRows(tmp_path / "spilled"))
     assert isinstance(on_disk[0], pl.LazyFrame)
     assert len(list((tmp_path / "spilled").glob("part-*.arrow"))) > count  # shards of several slices
     assert on_disk[0].collect().equals(whole[0])
     assert on_disk[1].equals(whole[1])
 
 
-@pytest.mark.parametrize("events_as", ["daily files", "one export", "a contact id twice"])
+@pytest.mark.parametrize("events_as", ["a query", "one export", "a contact id twice"])
 def test_shards_kept_on_disk_for_workers_give_the_scores_of_one_piece(clean, tmp_path, events_as):
-    # a local Dask cluster's workers get scans of their accounts, contacts and events, parted
-    # on disk by the flow process, not the rows (nor each a query of the whole window). Events
-    # find their contact's shard by the id's hash, or by the id when two contacts' hashes are
-    # the same: as here, where one contact is there twice
+    # a local Dask cluster's workers get scans of their contacts and events, parted on disk by
+    # the flow process, and of the firmographics, not the rows (nor each a query of the whole
+    # window). A contact id given twice falls in one bucket: its rows are scored together,
+    # as in one piece
     data, config = clean
     events, contacts = data.events, data.contacts
-    if events_as == "daily files":
+    if events_as == "a query":
         data.events.write_parquet(tmp_path / "events.parquet")
         events = pl.scan_parquet(tmp_path / "events.parquet")
     if events_as == "a contact id twice":
         busiest = events.group_by("contact_id").len().sort("len", "contact_id", descending=True).item(0, "contact_id")
         contacts = pl.concat([contacts, contacts.filter(pl.col("contact_id") == busiest)])
         assert contacts.height == data.contacts.height + 1
-        assert shards.event_key(contacts).meta.eq(pl.col("contact_id"))
-    else:
-        assert shards.event_key(contacts).meta.eq(pl.col("contact_id").hash(seed=0))
-    args = (data.accounts, contacts, events, *summaries(data, config))
-    whole = shards.combine([shards.score(shards.split(*args, 1)[0], config, AS_OF)])
-    in_memory = shards.split(*args, 3)
-    on_disk = shards.split(*args, 3, catalog.SpilledRows(tmp_path / "spilled", for_workers=True))
-    assert isinstance(shards.split(*args, 3, catalog.SpilledRows(tmp_path / "threads"))[0].contacts, pl.DataFrame)  # threads share them
+    whole = one_piece(data, config, contacts, events)
+    in_memory = shards.split(data.accounts, contacts, events, 3)
+    on_disk = shards.split(data.accounts, contacts, events, 3, catalog.SpilledRows(tmp_path / "spilled", for_workers=True))
+    threads = shards.split(data.accounts, contacts, events, 3, catalog.SpilledRows(tmp_path / "threads"))
+    assert isinstance(threads[0].contacts, pl.DataFrame)  # threads share them
     for memory, disk in zip(in_memory, on_disk, strict=True):
-        assert isinstance(disk.accounts, pl.LazyFrame) and isinstance(disk.contacts, pl.LazyFrame)
-        assert disk.accounts.collect().equals(memory.accounts)  # the same rows, in the same order
-        assert disk.contacts.collect().equals(memory.contacts)
+        assert isinstance(disk.firmographics, pl.LazyFrame) and isinstance(disk.contacts, pl.LazyFrame)
+        assert disk.firmographics.collect().equals(memory.firmographics)
+        assert disk.contacts.collect().equals(memory.contacts)  # the same rows, in the same order
         # the columns scoring reads of them (in no particular order)
         scored_columns = memory.events.lazy().select(rollup.EVENT_COLUMNS_READ).collect()
         assert isinstance(disk.events, pl.LazyFrame) and disk.events.collect().sort(pl.all()).equals(scored_columns.sort(pl.all()))
-        assert disk.intent_surges.equals(memory.intent_surges) and disk.technology_matches.equals(memory.technology_matches)
-    combined = shards.combine([shards.score(part, config, AS_OF) for part in on_disk])
-    if events_as == "a contact id twice":  # normalising leaves no such contact: as the shards in memory
-        whole = shards.combine([shards.score(part, config, AS_OF) for part in in_memory])
-    assert combined[0].equals(whole[0])
-    assert combined[1].equals(whole[1])
+    for parts in (in_memory, on_disk):
+        combined = scores_of(parts, data, config)
+        assert combined[0].equals(whole[0])
+        assert combined[1].equals(whole[1])
+
+
+def stored_by_bucket(events: pl.DataFrame, folder: Path, files: int, left_out: list[int]) -> event_buckets.BucketedEvents:
+    """`events` as the state store keeps daily files: `files` files, each parted by bucket
+    with its rows numbered in the file, less the `left_out` rows (numbered across them)."""
+    folder.mkdir()
+    numbered = events.with_row_index("_row")
+    stored, bounds = [], [events.height * n // files for n in range(files + 1)]
+    for n in range(files):
+        own = numbered.slice(bounds[n], bounds[n + 1] - bounds[n]).with_columns(pl.col("_row") - bounds[n])
+        path = folder / f"file-{n}.parquet"
+        event_buckets.write(event_buckets.bucketed(own), path)
+        gone = pl.Series("_row", [r - bounds[n] for r in left_out if bounds[n] <= r < bounds[n + 1]], pl.UInt32)
+        stored.append(event_buckets.BucketFile(str(path), gone))
+    return event_buckets.BucketedEvents(tuple(stored))
+
+
+@pytest.mark.parametrize("count", [1, 3])
+def test_shards_read_their_buckets_of_the_stored_files(clean, monkeypatch, tmp_path, count):
+    # daily files as the state store keeps them: each shard (and slice) reads its own buckets'
+    # rows of every file, less the rows the window leaves out (numbered in each file)
+    data, config = clean
+    left_out = list(range(0, data.events.height, 5))
+    kept = data.events.with_row_index("_row").filter(~pl.col("_row").is_in(left_out)).drop("_row")
+    whole = one_piece(data, config, events=kept)
+    stored = stored_by_bucket(data.events, tmp_path / "store", 4, left_out)
+    assert stored.scan((0, event_buckets.BUCKETS)).collect().sort(pl.all()).equals(kept.sort(pl.all()))
+    monkeypatch.setattr(shards, "CONTACTS_PER_SLICE", 97)
+    for spill in (None, catalog.SpilledRows(tmp_path / "spilled", for_workers=True)):
+        parts = shards.split(data.accounts, data.contacts, kept, count, spill, event_buckets=stored)
+        assert all(part.events is stored for part in parts)  # sent as paths, read where they are
+        combined = scores_of(parts, data, config, spill)
+        assert combined[0].lazy().collect().equals(whole[0])
+        assert combined[1].equals(whole[1])
+    assert not list((tmp_path / "spilled").glob("parted-*events*"))
 
 
 @pytest.mark.parametrize("per_slice", [7, 97, 1_000])
 def test_contacts_scored_in_slices_give_the_scores_of_one_slice(clean, monkeypatch, tmp_path, per_slice):
-    # each slice has its own events, engagement, lead scores and roll-up sums, merged after;
-    # with 7 contacts a slice most accounts' totals and lists are merged from pieces
+    # each slice (one or more buckets) has its own events, engagement, lead scores and
+    # roll-up sums, merged after; with a bucket a slice most accounts' totals and lists are
+    # merged from pieces
     data, config = clean
-    (shard,) = shards.split(data.accounts, data.contacts, data.events, *summaries(data, config), 1)
+    (shard,) = shards.split(data.accounts, data.contacts, data.events, 1)
     whole = shards.score(shard, config, AS_OF)
     assert data.contacts.height > 2_000 > 1_000  # in slices below
     monkeypatch.setattr(shards, "CONTACTS_PER_SLICE", per_slice)
     sliced = shards.score(shard, config, AS_OF)
-    assert sliced[0].n_chunks() > 1  # it was sliced
-    assert sliced[0].equals(whole[0])
-    assert sliced[1].equals(whole[1])
-    assert whole[1]["engaged_stakeholders"].sum() > 100 and (whole[1]["engaged_stakeholders"] > 1).any()
-    # as the flow on threads does: the window parted by slice on disk as it is read, and the
-    # lead scores kept there until written
+    assert sliced.contacts.equals(whole.contacts)
+    assert rollup.merged_totals([sliced.totals]).sort("domain").equals(whole.totals.sort("domain"))
+    assert sliced.engaged.sort("contact_id").equals(whole.engaged.sort("contact_id"))
+    assert whole.engaged.height > 100 and (whole.totals["engaged_stakeholders"] > 1).any()
+    # as the flow on threads does: one export's events parted by slice on disk as they are
+    # read, and the lead scores kept there until written
     spilled = shards.score(shard, config, AS_OF, catalog.SpilledRows(tmp_path / "spilled"))
-    slices = -(-data.contacts.height // per_slice)
+    slices = min(event_buckets.BUCKETS, -(-data.contacts.height // per_slice))
     parted = list((tmp_path / "spilled").glob("parted-*.arrow"))
     assert 0 < len(parted) <= slices and len(list((tmp_path / "spilled").glob("part-*.arrow"))) == slices
-    if per_slice == 7:
-        assert len(parted) < slices  # slices whose contacts have no events in the window
-    assert spilled[0].collect().equals(whole[0])
-    assert spilled[1].equals(whole[1])
+    assert spilled.contacts.collect().equals(whole.contacts)
+    for part in (sliced, spilled):
+        accounts = scores_of_one(part, data, config)
+        assert accounts.equals(scores_of_one(whole, data, config))
+
+
+def scores_of_one(scored: shards.ShardScores, data, config) -> pl.DataFrame:
+    return shards.combine([scored], data.accounts, *summaries(data, config), config)[1]
 
 
 def test_contacts_in_no_order_give_the_scores_of_contacts_in_id_order(clean, monkeypatch, tmp_path):
-    # exports seldom come in contact id order: the slices are then taken by the ids' order,
-    # without sorting the contacts
+    # exports seldom come in contact id order: each slice is put in it
     data, config = clean
-    (shard,) = shards.split(data.accounts, data.contacts, data.events, *summaries(data, config), 1)
+    (shard,) = shards.split(data.accounts, data.contacts, data.events, 1)
     assert shard.contacts["contact_id"].is_sorted()
     in_order = shards.score(shard, config, AS_OF)
     shuffled = dataclasses.replace(shard, contacts=shard.contacts.sample(fraction=1.0, shuffle=True, seed=1))
     assert not shuffled.contacts["contact_id"].is_sorted()
     monkeypatch.setattr(shards, "CONTACTS_PER_SLICE", 97)
     for spill in (None, catalog.SpilledRows(tmp_path / "spilled")):
-        scores, accounts = shards.score(shuffled, config, AS_OF, spill)
-        assert (scores if spill is None else scores.collect()).equals(in_order[0])
-        assert accounts.equals(in_order[1])
-
-
-@pytest.mark.parametrize("ids", [["c3", "c1", "c2"], ["c3", None, "c1"], ["c2", "c1", "c2"], ["b", "a", "ab", "aa", "", "a"]], ids=str)
-def test_contacts_are_taken_in_id_order_as_a_sort_takes_them(ids):
-    contacts = pl.DataFrame({"contact_id": ids, "n": range(len(ids))}, schema_overrides={"contact_id": pl.String})
-    order = shards._id_order(contacts)
-    assert contacts[order].equals(contacts.sort("contact_id", maintain_order=True))
-    assert shards._id_order(contacts.sort("contact_id")) is None
+        scored = shards.score(shuffled, config, AS_OF, spill)
+        assert scored.contacts.lazy().collect().equals(in_order.contacts)
+        assert scores_of_one(scored, data, config).equals(scores_of_one(in_order, data, config))
 
 
 def test_dask_cluster_gives_the_single_process_outputs(generated, tmp_path, prefect_harness, monkeypatch):
@@ -184,13 +235,13 @@ def test_dask_cluster_gives_the_single_process_outputs(generated, tmp_path, pref
     assert state.result()["accounts"] == pl.read_parquet(single / "account_scores.parquet").height
     assert tree_digest(on_dask) == tree_digest(single)
     assert len(kept_by_workers) >= 4  # every shard's, at least one slice each
-    assert len(parted_for_workers) >= 8  # and their accounts and contacts, parted by the flow process
+    assert len(parted_for_workers) >= 8  # and their contacts and events, parted by the flow process
     # the shards ran on the workers and reported to the flow's own Prefect API
     runs = asyncio.run(task_runs(state.state_details.flow_run_id))
     shard_runs = {run.name: run.state.type.value for run in runs if run.name.startswith("score-shard-")}
     assert shard_runs == {f"score-shard-{n}": "COMPLETED" for n in range(4)}
-    # events as daily files: each shard's events go to its worker as a query of the state
-    # store's files (tasks/event_window.py), not as rows; the scores are the same
+    # events as daily files: each shard's worker reads its buckets of the state store's files
+    # (tasks/event_buckets.py), not rows; the scores are the same
     split_by_day(generated, tmp_path / "daily")
     daily = tmp_path / "daily-dask"
     with_task_runner(qualify, "dask", workers=2)(str(tmp_path / "daily"), str(daily), None, AS_OF.isoformat(), shards=4)
@@ -249,7 +300,8 @@ def test_a_cluster_at_an_address_reads_its_shards_from_the_output_folder(generat
             process.terminate()
             process.wait(timeout=30)
     assert tree_digest(on_cluster) == tree_digest(on_threads)
-    assert kept.count("part") >= 4 and kept.count("parted") >= 8  # the workers' scores; their accounts, contacts and events
+    # the workers' scores; their contacts (their events they read from the state store by bucket)
+    assert kept.count("part") >= 4 and kept.count("parted") >= 4
 
 
 async def task_runs(flow_run_id):
