@@ -10,7 +10,7 @@ from typing import Any
 import polars as pl
 
 from abmq.tasks import account_links, normalise, quarantine
-from abmq.tasks.event_buckets import BucketedEvents
+from abmq.tasks.contact_ranges import StoredEvents
 from abmq.tasks.ingest import SourceData
 from abmq.tasks.sources import ACCOUNT_KEY, SOURCES, is_id_key
 
@@ -25,8 +25,8 @@ class CleanData:
     technographics: pl.DataFrame
     intent: pl.DataFrame
     suppression: dict[str, pl.Series]
-    # daily files: `events` as the state store keeps them by bucket of contact, for the shards
-    event_buckets: BucketedEvents | None = None
+    # daily files: `events` as the state store keeps them in contact id order, for the shards
+    events_by_contact: StoredEvents | None = None
 
 
 @dataclass(frozen=True)
@@ -64,15 +64,15 @@ SCORED_EVENT_COLUMNS = ["contact_id", "event_type", "occurred_at"]
 
 def usable_events(
     source: SourceData, contacts: pl.DataFrame, quarantined_contacts: pl.DataFrame | None
-) -> tuple[pl.DataFrame | pl.LazyFrame, int, int, pl.DataFrame, BucketedEvents | None]:
+) -> tuple[pl.DataFrame | pl.LazyFrame, int, int, pl.DataFrame, StoredEvents | None]:
     """(events the scoring reads, their count, duplicates merged, events of quarantined
-    contacts set aside, whole, and the same events by bucket of contact or None). Daily files'
+    contacts set aside, whole, and the same events stored in contact id order, or None). Daily files'
     events stay where they are stored: a lazy scan less the rows taken out, read by each step
     that needs them."""
     if source.window is not None:
         window, merged = normalise.dedupe_window(source.window)
         window, set_aside = normalise.window_of_usable_contacts(window)
-        return window.scan().select(SCORED_EVENT_COLUMNS), window.height, merged, set_aside, window.by_bucket()
+        return window.scan().select(SCORED_EVENT_COLUMNS), window.height, merged, set_aside, window.by_contact()
     # the text no step reads (detail) is left out before 10M rows are filtered twice;
     # set-aside rows are quarantined whole
     events_kept = with_optional_columns(source.kept, "events")
@@ -87,7 +87,7 @@ def normalise_sources(sources: dict[str, SourceData]) -> Cleaned:
     """Merge duplicate companies, dedupe contacts and events, drop events of quarantined contacts."""
     accounts, accounts_merged = normalise.merge_duplicate_accounts(keyed_accounts(sources["accounts"].kept))
     contacts, contacts_merged = normalise.dedupe_contacts(with_optional_columns(sources["contacts"].kept, "contacts"))
-    events, events_used, events_merged, orphaned, event_buckets = usable_events(
+    events, events_used, events_merged, orphaned, events_by_contact = usable_events(
         sources["events"], contacts, sources["contacts"].quarantined
     )
     published = dict(sources)
@@ -131,7 +131,7 @@ def normalise_sources(sources: dict[str, SourceData]) -> Cleaned:
         accounts=accounts,
         contacts=contacts,
         events=events,
-        event_buckets=event_buckets,
+        events_by_contact=events_by_contact,
         technographics=kept("technographics", ["domain", "technology", "first_seen"]),
         intent=kept("intent", ["domain", "topic", "week", "score"]),
         suppression=normalise.suppression_domains(

@@ -22,7 +22,7 @@ from typing import Any
 
 import polars as pl
 
-from abmq.tasks import event_buckets, quarantine, rollup, validate
+from abmq.tasks import contact_ranges, quarantine, rollup, validate
 from abmq.tasks.sources import SOURCES
 
 STATE_DIR = "state/events"
@@ -225,14 +225,15 @@ def _kept_aside(
     if quarantined.height:
         entry["quarantined"] = f"{file.path.stem}.{sha256[:16]}.quarantine.parquet"
     entry["kept_rows"], entry["quarantined_rows"] = kept.height, quarantined.height
-    entry["buckets"] = buckets_entry(file, sha256)
+    entry["by_contact"] = by_contact_entry(file, sha256)
     return ValidatedFile(file, entry, validation, kept.drop("file_day_end"), quarantined.drop("file_day_end"), gx_days)
 
 
-def buckets_entry(file: EventFile, sha256: str) -> dict[str, str]:
-    """Where a file's kept rows are stored by bucket of contact (`event_buckets`), and how."""
-    scheme = event_buckets.scheme()
-    return {"scheme": scheme, "rows": f"{file.path.stem}.{sha256[:16]}.{hashlib.sha256(scheme.encode()).hexdigest()[:8]}.buckets.parquet"}
+def by_contact_entry(file: EventFile, sha256: str) -> dict[str, str]:
+    """Where a file's kept rows are stored in contact id order for the scoring
+    (`contact_ranges`), and how they are laid out."""
+    layout = hashlib.sha256(contact_ranges.LAYOUT.encode()).hexdigest()[:8]
+    return {"layout": contact_ranges.LAYOUT, "rows": f"{file.path.stem}.{sha256[:16]}.{layout}.by_contact.parquet"}
 
 
 # --- the window ------------------------------------------------------------------------------

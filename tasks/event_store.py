@@ -17,7 +17,7 @@ from typing import Any
 import polars as pl
 
 from abmq.config import Limits, SourceMapping, TimestampFormat
-from abmq.tasks import catalog, event_buckets, event_partitions, input_limits, mapping, staging
+from abmq.tasks import catalog, contact_ranges, event_partitions, input_limits, mapping, staging
 from abmq.tasks.event_partitions import DAY_IN_NAME, MANIFEST, STATE_DIR, EventFile, ValidatedFile, suite_hash
 from abmq.tasks.event_window import StoredFile
 from abmq.tasks.sources import SOURCES, UTC_TIMESTAMP
@@ -85,7 +85,7 @@ def remove_unlisted(out_dir: Path) -> int:
     Only called while holding the output lock."""
     listed = {MANIFEST}
     for entry in read_state(out_dir).values():
-        stored = (entry["kept"], entry["quarantined"], entry.get("naming", {}).get("rows"), entry.get("buckets", {}).get("rows"))
+        stored = (entry["kept"], entry["quarantined"], entry.get("naming", {}).get("rows"), entry.get("by_contact", {}).get("rows"))
         listed.update(name for name in stored if name)
     return catalog.remove_files_not_listed(state_folder(out_dir), listed)
 
@@ -122,26 +122,26 @@ def store_file(validated: ValidatedFile, out_dir: Path) -> None:
     _write_atomically(validated.kept, folder / validated.entry["kept"])
     if validated.entry["quarantined"]:
         _write_atomically(validated.quarantined, folder / validated.entry["quarantined"])
-    _write_buckets(validated.kept, folder / validated.entry["buckets"]["rows"])
+    _write_by_contact(validated.kept, folder / validated.entry["by_contact"]["rows"])
 
 
-def with_buckets(file: EventFile, entry: dict[str, Any], out_dir: Path) -> dict[str, Any]:
-    """`entry`, its kept rows stored by bucket of contact (`event_buckets`): as they are, or
-    parted now when the store has none parted the current way (a store from before, or from
-    another polars version: its hash may differ). At XL 0.18 s a file."""
+def with_contact_order(file: EventFile, entry: dict[str, Any], out_dir: Path) -> dict[str, Any]:
+    """`entry`, its kept rows stored in contact id order for the scoring (`contact_ranges`):
+    as they are, or written now when the store has none laid out the current way (a store
+    from before). At XL 0.17 s a file."""
     if not entry["kept"]:
         return entry
     folder = state_folder(out_dir)
-    wanted = event_partitions.buckets_entry(file, entry["sha256"])
-    if entry.get("buckets") == wanted and (folder / wanted["rows"]).exists():
+    wanted = event_partitions.by_contact_entry(file, entry["sha256"])
+    if entry.get("by_contact") == wanted and (folder / wanted["rows"]).exists():
         return entry
-    _write_buckets(pl.read_parquet(folder / entry["kept"], columns=list(event_buckets.COLUMNS[:-1])), folder / wanted["rows"])
-    return {**entry, "buckets": wanted}
+    _write_by_contact(pl.read_parquet(folder / entry["kept"], columns=list(contact_ranges.COLUMNS)), folder / wanted["rows"])
+    return {**entry, "by_contact": wanted}
 
 
-def _write_buckets(kept: pl.DataFrame, path: Path) -> None:
-    rows = event_buckets.bucketed(kept)
-    catalog.write_atomically(path, lambda temporary: event_buckets.write(rows, temporary))
+def _write_by_contact(kept: pl.DataFrame, path: Path) -> None:
+    rows = contact_ranges.in_contact_order(kept)
+    catalog.write_atomically(path, lambda temporary: contact_ranges.write(rows, temporary))
 
 
 def _write_atomically(frame: pl.DataFrame, path: Path) -> None:
@@ -156,9 +156,9 @@ def stored_files(entries: list[tuple[EventFile, dict[str, Any]]], out_dir: Path,
     files, offset = [], 0
     for file, entry in entries:
         if entry[which]:
-            buckets = entry.get("buckets") if which == "kept" else None
-            by_bucket = str(folder / buckets["rows"]) if buckets and buckets["scheme"] == event_buckets.scheme() else None
-            files.append(StoredFile(in_window(pl.scan_parquet(folder / entry[which]), file, offset), offset, entry["rows"], by_bucket))
+            stored = entry.get("by_contact") if which == "kept" else None
+            by_contact = str(folder / stored["rows"]) if stored and stored["layout"] == contact_ranges.LAYOUT else None
+            files.append(StoredFile(in_window(pl.scan_parquet(folder / entry[which]), file, offset), offset, entry["rows"], by_contact))
         offset += entry["rows"]
     return files
 

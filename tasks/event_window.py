@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from abmq.tasks import event_buckets
+from abmq.tasks import contact_ranges
 from abmq.tasks.sources import SOURCES
 
 
@@ -26,7 +26,7 @@ class StoredFile:
     scan: pl.LazyFrame  # with `_row` numbered across the window, and `file`
     first_row: int  # the file's rows are numbered first_row .. first_row + rows - 1
     rows: int  # rows the file had (kept and quarantined)
-    buckets: str | None = None  # its kept rows by bucket of contact (`event_buckets`): their path
+    by_contact: str | None = None  # its kept rows in contact id order (`contact_ranges`): their path
 
 
 @dataclass(frozen=True)
@@ -62,17 +62,17 @@ class EventWindow:
         missing = {name: dtype for name, dtype in SOURCES["events"].optional.items() if name not in present}
         return rows.with_columns(pl.lit(None, dtype).alias(name) for name, dtype in missing.items()) if missing else rows
 
-    def by_bucket(self) -> event_buckets.BucketedEvents | None:
-        """The rows still in, as the scoring reads them: by bucket of contact, each file less
+    def by_contact(self) -> contact_ranges.StoredEvents | None:
+        """The rows still in, as the scoring reads them: each file in contact id order, less
         its own rows left out (numbered in the file); None when a file is not stored so."""
-        if any(file.buckets is None for file in self.files):
+        if any(file.by_contact is None for file in self.files):
             return None
         parts = []
         for file in self.files:
             start, end = self.left_out.search_sorted(pl.Series([file.first_row, file.first_row + file.rows]), side="left").to_list()
             own = (self.left_out.slice(start, end - start) - file.first_row).cast(pl.UInt32).rename("_row")  # as stored
-            parts.append(event_buckets.BucketFile(file.buckets, own))
-        return event_buckets.BucketedEvents(tuple(parts))
+            parts.append(contact_ranges.StoredFile(file.by_contact, own))
+        return contact_ranges.StoredEvents(tuple(parts))
 
     def without(self, rows: pl.Series) -> EventWindow:
         """The window less `rows` (their `_row` numbers)."""

@@ -215,11 +215,9 @@ def log_shard(logger, scored, args) -> None:
     shard = args["shard"]
     contacts, sql_ready = scored.contacts.lazy().select(pl.len(), pl.col("sql_ready").sum()).collect().row(0)  # may be on disk
     logger.info(
-        "shard %d of %d (contact buckets %d-%d): %s contacts (%s SQL-ready), %s engaged, at %s accounts",
+        "shard %d of %d: %s contacts (%s SQL-ready), %s engaged, at %s accounts",
         shard.number,
         shard.of,
-        shard.buckets[0],
-        shard.buckets[1] - 1,
         _rows(contacts),
         _rows(sql_ready),
         _rows(scored.engaged.height),

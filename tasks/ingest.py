@@ -265,9 +265,9 @@ def assemble_event_window(
                 outcomes=[o for c in failing for o in c.validation.blocking_failures],
             )
         )
-    # kept by bucket of contact for the scoring (`event_buckets`): files a store from before,
-    # or another polars version, has not parted so are parted now, once
-    entries = [(file, event_store.with_buckets(file, entry, Path(out_dir))) for file, entry in entries]
+    # kept in contact id order for the scoring (`contact_ranges`): the files of a store from
+    # before are written so now, once
+    entries = [(file, event_store.with_contact_order(file, entry, Path(out_dir))) for file, entry in entries]
     by_name = {file.name: entry for file, entry in entries}
     validation = validate.SourceValidation(
         source="events", files=list(by_name), rows_in=rows_in, suite=suite, outcomes=event_partitions.summed_outcomes(entries, suite)

@@ -69,14 +69,14 @@ def split_into_shards(
     store: domain_summaries.SummaryStore | None = None,
     spill: Spill | None = None,
 ) -> ShardedInputs:
-    """Contacts (with their events) in `count` shards by bucket of contact (`shards`), and
+    """Contacts (with their events) in `count` shards by range of contact ids (`shards`), and
     the accounts' intent surges and technology matches, worked out here over every account:
     they judge 'new' surges against the provider's latest week, which is the same for all.
     With a `store`, a summary a published run kept is read back when it would be the same.
     A `spill` for workers keeps the shards' inputs on disk (`shards.split`)."""
     surges = domain_summaries.intent_surges(clean.intent, config, as_of, store)
     matches = domain_summaries.technology_matches(clean.technographics, config, as_of, store)
-    parts = shards.split(clean.accounts, clean.contacts, clean.events, count, spill, clean.event_buckets)
+    parts = shards.split(clean.accounts, clean.contacts, clean.events, count, spill, clean.events_by_contact)
     summaries = (store.entries, store.recalled) if store is not None else ()
     return ShardedInputs(parts, clean.accounts, surges, matches, *summaries)
 

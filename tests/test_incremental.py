@@ -12,7 +12,7 @@ import steps
 
 from abmq.flows.qualify import qualify
 from abmq.sample_data import generate
-from abmq.tasks import event_buckets, event_partitions, event_store, event_window, ingest, normalise, source_store
+from abmq.tasks import contact_ranges, event_partitions, event_store, event_window, ingest, normalise, source_store
 from abmq.tasks.catalog import SourceError
 from abmq.tasks.validate import DataQualityError
 
@@ -77,9 +77,9 @@ def test_today_validates_only_the_new_daily_file(incremental):
         | {e["kept"] for e in state.values()}
         | {e["quarantined"] for e in state.values() if e["quarantined"]}
         | named
-        | {e["buckets"]["rows"] for e in state.values()}  # its kept rows by bucket of contact, for the shards
+        | {e["by_contact"]["rows"] for e in state.values()}  # its kept rows in contact id order, for the shards
     )
-    assert {e["buckets"]["scheme"] for e in state.values()} == {event_buckets.scheme()}
+    assert {e["by_contact"]["layout"] for e in state.values()} == {contact_ranges.LAYOUT}
     # each file's rows naming no contact or a quarantined one, found against today's contact ids
     assert named and len({e["naming"]["contact_ids"] for e in state.values()}) == 1
 
@@ -281,33 +281,33 @@ def test_stored_rows_no_run_published_are_removed(later_day, prefect_harness):
     assert not stray.exists()
 
 
-def test_a_store_without_buckets_or_parted_another_way_is_parted_again(later_day, prefect_harness):
-    """A store written before files were kept by bucket, or parted by another polars version
-    (its hash may differ): the run parts each file's kept rows again, once, and scores the
-    same; the old parts are forgotten."""
+def test_a_store_from_before_is_written_in_contact_order_again(later_day, prefect_harness):
+    """A store written before files were kept in contact id order for the scoring, or laid out
+    another way: the run writes each file's kept rows so, once, and scores the same; the old
+    files are forgotten."""
     folder = event_store.state_folder(later_day["out"])
     manifest = folder / event_partitions.MANIFEST
     entries = json.loads(manifest.read_text())["files"]
-    old_parts = [folder / e["buckets"]["rows"] for e in entries.values()]
+    current = [folder / e["by_contact"]["rows"] for e in entries.values()]
     for position, entry in enumerate(entries.values()):
         if position % 2:
-            del entry["buckets"]
-        else:  # named as another polars would have named them
-            entry["buckets"] = {
-                "scheme": "polars 0.0 hash seed 0 % 64",
-                "rows": entry["buckets"]["rows"].replace(".buckets", ".old.buckets"),
+            del entry["by_contact"]
+        else:  # laid out as an older version would have
+            entry["by_contact"] = {
+                "layout": "another layout",
+                "rows": entry["by_contact"]["rows"].replace(".by_contact", ".old.by_contact"),
             }
-            (folder / entry["buckets"]["rows"]).write_bytes(b"parted another way")
+            (folder / entry["by_contact"]["rows"]).write_bytes(b"laid out another way")
     manifest.write_text(event_partitions.manifest_text(entries))
-    for path in old_parts:
+    for path in current:
         path.unlink()
     before = outputs_digest(later_day["out"])
     again = run(later_day["input"], later_day["out"], AS_OF)
     assert again["event_files"] == {"validated": 0, "remembered": 90}
     state = event_store.read_state(later_day["out"])
-    assert {e["buckets"]["scheme"] for e in state.values()} == {event_buckets.scheme()}
-    assert all((folder / e["buckets"]["rows"]).exists() for e in state.values())
-    assert not list(folder.glob("*.old.buckets.parquet"))
+    assert {e["by_contact"]["layout"] for e in state.values()} == {contact_ranges.LAYOUT}
+    assert all((folder / e["by_contact"]["rows"]).exists() for e in state.values())
+    assert not list(folder.glob("*.old.by_contact.parquet"))
     assert outputs_digest(later_day["out"]) == before
 
 

@@ -21,7 +21,7 @@ from abmq.config import load_config
 from abmq.flows.qualify import qualify
 from abmq.flows.task_runners import with_task_runner
 from abmq.sample_data import generate
-from abmq.tasks import catalog, event_buckets, rollup, shards
+from abmq.tasks import catalog, contact_ranges, rollup, shards
 from abmq.tasks.clean import normalise_sources
 
 AS_OF = dt.date(2026, 11, 25)
@@ -57,31 +57,42 @@ def one_piece(data, config, contacts=None, events=None):
     return scores_of([whole], data, config)
 
 
-def test_bucket_ranges_cover_every_bucket_once():
-    for parts in (1, 2, 3, 7, 64):
-        cut = event_buckets.ranges(parts)
-        assert cut[0][0] == 0 and cut[-1][1] == event_buckets.BUCKETS and len(cut) == parts
-        assert all(first < end for first, end in cut) and all(a[1] == b[0] for a, b in zip(cut, cut[1:], strict=False))
-        numbers = pl.DataFrame({"b": range(event_buckets.BUCKETS)}).with_columns(n=event_buckets.part_of(pl.col("b"), cut))["n"]
-        assert numbers.to_list() == [n for n, (first, end) in enumerate(cut) for _ in range(first, end)]
-    assert event_buckets.ranges(2, 8, 12) == [(8, 10), (10, 12)]
-    with pytest.raises(ValueError, match="from 1 to 64"):
-        shards.split(pl.DataFrame(), pl.DataFrame(), pl.DataFrame(), 65)
+@pytest.mark.parametrize(
+    "ids", [["c1", "c2", "c3", "c4", "c5"], ["a", "a", "a", "b"], ["x"], [], ["b", "a", "b", "c", "a", "c", "d"]], ids=str
+)
+@pytest.mark.parametrize("parts", [1, 2, 3, 7])
+def test_contact_id_ranges_hold_every_id_once_and_an_id_given_twice_in_one(ids, parts):
+    ids = pl.Series("contact_id", ids, pl.String)
+    ranges = contact_ranges.cut(ids.sort(), parts)
+    assert len(ranges) == parts and ranges[0][0] is None and ranges[-1][1] is None
+    assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:], strict=False))  # consecutive
+    numbered = ids.to_frame().with_columns(n=contact_ranges.part_of(pl.col("contact_id"), ranges))
+    for n, ids_from in enumerate(ranges):
+        inside = numbered.filter(contact_ranges.in_range(pl.col("contact_id"), ids_from))
+        assert inside.get_column("n").eq(n).all()  # the part an id is given is the range it is in
+    assert numbered.group_by("contact_id").agg(pl.col("n").n_unique()).get_column("n").eq(1).all()
+    if ids.n_unique() >= parts * 2:  # about as many ids each
+        assert numbered.group_by("n").len().get_column("len").min() >= 1
+    # a missing id (no contact has one) is in the first range, and in no range's scan
+    assert pl.select(contact_ranges.part_of(pl.lit(None, pl.String), ranges)).item() == 0
+    assert not any(pl.select(contact_ranges.in_range(pl.lit(None, pl.String), r)).item() for r in ranges)
 
 
 @pytest.mark.parametrize("count", [2, 3, 7])
 def test_shards_add_up_to_the_whole(clean, monkeypatch, tmp_path, count):
     data, config = clean
+    # the generator numbers an account's contacts one after another; a CRM's ids seldom are
+    scrambled = pl.col("contact_id").hash(seed=7).cast(pl.String)
+    data = dataclasses.replace(data, contacts=data.contacts.with_columns(scrambled), events=data.events.with_columns(scrambled))
     whole = one_piece(data, config)
     parts = shards.split(data.accounts, data.contacts, data.events, count)
     assert len(parts) == count
     assert sum(p.contacts.height for p in parts) == data.contacts.height
     assert sum(p.events.height for p in parts) == data.events.height
-    # every contact in exactly one shard, by its id's bucket, with its events; an account's
+    # every contact in exactly one shard, by its id's range, with its events; an account's
     # contacts are in several
     for part in parts:
-        first, end = part.buckets
-        assert part.contacts["_bucket"].is_between(first, end - 1).all()
+        assert part.contacts.select(contact_ranges.in_range(pl.col("contact_id"), part.contact_ids).all()).item()
         assert set(part.events["contact_id"]) <= set(part.contacts["contact_id"])
         assert part.firmographics.height == data.accounts.height
     shards_of_account = pl.concat([p.contacts.select("domain").unique() for p in parts]).group_by("domain").len()
@@ -103,8 +114,8 @@ def test_shards_add_up_to_the_whole(clean, monkeypatch, tmp_path, count):
 def test_shards_kept_on_disk_for_workers_give_the_scores_of_one_piece(clean, tmp_path, events_as):
     # a local Dask cluster's workers get scans of their contacts and events, parted on disk by
     # the flow process, and of the firmographics, not the rows (nor each a query of the whole
-    # window). A contact id given twice falls in one bucket: its rows are scored together,
-    # as in one piece
+    # window). A contact id given twice falls in one range: its rows are scored together, as
+    # in one piece
     data, config = clean
     events, contacts = data.events, data.contacts
     if events_as == "a query":
@@ -132,46 +143,48 @@ def test_shards_kept_on_disk_for_workers_give_the_scores_of_one_piece(clean, tmp
         assert combined[1].equals(whole[1])
 
 
-def stored_by_bucket(events: pl.DataFrame, folder: Path, files: int, left_out: list[int]) -> event_buckets.BucketedEvents:
-    """`events` as the state store keeps daily files: `files` files, each parted by bucket
-    with its rows numbered in the file, less the `left_out` rows (numbered across them)."""
+def stored_by_contact(events: pl.DataFrame, folder: Path, files: int, left_out: list[int]) -> contact_ranges.StoredEvents:
+    """`events` as the state store keeps daily files for the scoring: `files` files, each in
+    contact id order with its rows numbered in the file, less the `left_out` rows (numbered
+    across them)."""
     folder.mkdir()
     numbered = events.with_row_index("_row")
     stored, bounds = [], [events.height * n // files for n in range(files + 1)]
     for n in range(files):
         own = numbered.slice(bounds[n], bounds[n + 1] - bounds[n]).with_columns(pl.col("_row") - bounds[n])
         path = folder / f"file-{n}.parquet"
-        event_buckets.write(event_buckets.bucketed(own), path)
+        contact_ranges.write(contact_ranges.in_contact_order(own), path)
         gone = pl.Series("_row", [r - bounds[n] for r in left_out if bounds[n] <= r < bounds[n + 1]], pl.UInt32)
-        stored.append(event_buckets.BucketFile(str(path), gone))
-    return event_buckets.BucketedEvents(tuple(stored))
+        stored.append(contact_ranges.StoredFile(str(path), gone))
+    return contact_ranges.StoredEvents(tuple(stored))
 
 
 @pytest.mark.parametrize("count", [1, 3])
-def test_shards_read_their_buckets_of_the_stored_files(clean, monkeypatch, tmp_path, count):
-    # daily files as the state store keeps them: each shard (and slice) reads its own buckets'
-    # rows of every file, less the rows the window leaves out (numbered in each file)
+def test_shards_read_their_contacts_rows_of_the_stored_files(clean, monkeypatch, tmp_path, count):
+    # daily files as the state store keeps them: each shard (and slice) reads the rows of its
+    # own range of contact ids of every file, less the rows the window leaves out (numbered in
+    # each file)
     data, config = clean
     left_out = list(range(0, data.events.height, 5))
     kept = data.events.with_row_index("_row").filter(~pl.col("_row").is_in(left_out)).drop("_row")
     whole = one_piece(data, config, events=kept)
-    stored = stored_by_bucket(data.events, tmp_path / "store", 4, left_out)
-    assert stored.scan((0, event_buckets.BUCKETS)).collect().sort(pl.all()).equals(kept.sort(pl.all()))
+    stored = stored_by_contact(data.events, tmp_path / "store", 4, left_out)
+    assert stored.scan(contact_ranges.EVERY_ID).collect().sort(pl.all()).equals(kept.sort(pl.all()))
     monkeypatch.setattr(shards, "CONTACTS_PER_SLICE", 97)
     for spill in (None, catalog.SpilledRows(tmp_path / "spilled", for_workers=True)):
-        parts = shards.split(data.accounts, data.contacts, kept, count, spill, event_buckets=stored)
+        parts = shards.split(data.accounts, data.contacts, kept, count, spill, events_by_contact=stored)
         assert all(part.events is stored for part in parts)  # sent as paths, read where they are
         combined = scores_of(parts, data, config, spill)
         assert combined[0].lazy().collect().equals(whole[0])
         assert combined[1].equals(whole[1])
-    assert not list((tmp_path / "spilled").glob("parted-*events*"))
+    assert len(list((tmp_path / "spilled").glob("parted-*.arrow"))) == (count if count > 1 else 0)  # the contacts only
 
 
 @pytest.mark.parametrize("per_slice", [7, 97, 1_000])
 def test_contacts_scored_in_slices_give_the_scores_of_one_slice(clean, monkeypatch, tmp_path, per_slice):
-    # each slice (one or more buckets) has its own events, engagement, lead scores and
-    # roll-up sums, merged after; with a bucket a slice most accounts' totals and lists are
-    # merged from pieces
+    # each slice (a range of ids) has its own events, engagement, lead scores and roll-up
+    # sums, merged after; with 7 contacts a slice most accounts' totals and lists are merged
+    # from pieces
     data, config = clean
     (shard,) = shards.split(data.accounts, data.contacts, data.events, 1)
     whole = shards.score(shard, config, AS_OF)
@@ -185,7 +198,7 @@ def test_contacts_scored_in_slices_give_the_scores_of_one_slice(clean, monkeypat
     # as the flow on threads does: one export's events parted by slice on disk as they are
     # read, and the lead scores kept there until written
     spilled = shards.score(shard, config, AS_OF, catalog.SpilledRows(tmp_path / "spilled"))
-    slices = min(event_buckets.BUCKETS, -(-data.contacts.height // per_slice))
+    slices = -(-data.contacts.height // per_slice)
     parted = list((tmp_path / "spilled").glob("parted-*.arrow"))
     assert 0 < len(parted) <= slices and len(list((tmp_path / "spilled").glob("part-*.arrow"))) == slices
     assert spilled.contacts.collect().equals(whole.contacts)
@@ -199,7 +212,8 @@ def scores_of_one(scored: shards.ShardScores, data, config) -> pl.DataFrame:
 
 
 def test_contacts_in_no_order_give_the_scores_of_contacts_in_id_order(clean, monkeypatch, tmp_path):
-    # exports seldom come in contact id order: each slice is put in it
+    # exports seldom come in contact id order: the slices are then taken by the ids' order,
+    # without sorting the contacts
     data, config = clean
     (shard,) = shards.split(data.accounts, data.contacts, data.events, 1)
     assert shard.contacts["contact_id"].is_sorted()
@@ -211,6 +225,14 @@ def test_contacts_in_no_order_give_the_scores_of_contacts_in_id_order(clean, mon
         scored = shards.score(shuffled, config, AS_OF, spill)
         assert scored.contacts.lazy().collect().equals(in_order.contacts)
         assert scores_of_one(scored, data, config).equals(scores_of_one(in_order, data, config))
+
+
+@pytest.mark.parametrize("ids", [["c3", "c1", "c2"], ["c2", "c1", "c2"], ["b", "a", "ab", "aa", "", "a"]], ids=str)
+def test_contacts_are_taken_in_id_order_as_a_sort_takes_them(ids):
+    contacts = pl.DataFrame({"contact_id": ids, "n": range(len(ids))}, schema_overrides={"contact_id": pl.String})
+    order = shards._id_order(contacts)
+    assert contacts[order].equals(contacts.sort("contact_id", maintain_order=True))
+    assert shards._id_order(contacts.sort("contact_id")) is None
 
 
 def test_dask_cluster_gives_the_single_process_outputs(generated, tmp_path, prefect_harness, monkeypatch):
@@ -240,8 +262,8 @@ def test_dask_cluster_gives_the_single_process_outputs(generated, tmp_path, pref
     runs = asyncio.run(task_runs(state.state_details.flow_run_id))
     shard_runs = {run.name: run.state.type.value for run in runs if run.name.startswith("score-shard-")}
     assert shard_runs == {f"score-shard-{n}": "COMPLETED" for n in range(4)}
-    # events as daily files: each shard's worker reads its buckets of the state store's files
-    # (tasks/event_buckets.py), not rows; the scores are the same
+    # events as daily files: each shard's worker reads its own ids' rows of the state store's
+    # files (tasks/contact_ranges.py), not rows sent to it; the scores are the same
     split_by_day(generated, tmp_path / "daily")
     daily = tmp_path / "daily-dask"
     with_task_runner(qualify, "dask", workers=2)(str(tmp_path / "daily"), str(daily), None, AS_OF.isoformat(), shards=4)
@@ -300,7 +322,7 @@ def test_a_cluster_at_an_address_reads_its_shards_from_the_output_folder(generat
             process.terminate()
             process.wait(timeout=30)
     assert tree_digest(on_cluster) == tree_digest(on_threads)
-    # the workers' scores; their contacts (their events they read from the state store by bucket)
+    # the workers' scores; their contacts (their events they read from the state store)
     assert kept.count("part") >= 4 and kept.count("parted") >= 4
 
 
