@@ -222,7 +222,7 @@ def _preflight(
 
 @dataclass(frozen=True)
 class Scale:
-    """Where account shards are scored (see flows/task_runners.py)."""
+    """Where shards are scored (see flows/task_runners.py)."""
 
     shards: int = 1
     task_runner: str = "thread"
@@ -290,7 +290,7 @@ def _run_flow(
         flow = with_task_runner(qualify, scale.task_runner, scale.dask_address, scale.dask_workers)
         if scale.task_runner == "dask":
             where = scale.dask_address or f"a local cluster of {scale.dask_workers} workers"
-            console.print(f"[dim]scoring {scale.shards} account shards on Dask ({where})[/dim]")
+            console.print(f"[dim]scoring {scale.shards} shards on Dask ({where})[/dim]")
         started = time.perf_counter()
         quiet = contextlib.nullcontext() if verbose else run_guard.quiet_tracebacks(expected)
         from abmq.tasks.catalog import append_handle
@@ -382,7 +382,7 @@ def run(
         typer.Option(
             "--shards",
             min=1,
-            help="Score accounts in this many slices (hash of domain) as parallel tasks. Default: 1, or 2 per Dask worker.",
+            help="Score contacts in this many shards (ranges of contact ids) as parallel tasks. Default: 1, or 2 per Dask worker.",
         ),
     ] = None,
     task_runner: Annotated[

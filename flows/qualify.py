@@ -57,7 +57,7 @@ def qualify(
     work_dir: str | None = None,
 ) -> dict:
     """Score every account in `input_dir` and publish the report and target list to `out_dir`.
-    `shards` > 1 scores accounts in that many slices (hash of domain) as parallel tasks: on
+    `shards` > 1 scores contacts in that many ranges of contact ids as parallel tasks: on
     the flow's task runner, e.g. a Dask cluster (`flows.task_runners`). `p_convert_model` is
     the p_convert_model.json of `abmq calibrate` (the likelihood to convert; empty without it).
     `mapping_path`: a YAML file with a `sources:` section, replacing the config's mappings;

@@ -1,4 +1,4 @@
-"""The qualification flow with its account shards on Dask, for deployments (a deployment
+"""The qualification flow with its shards on Dask, for deployments (a deployment
 cannot switch task runner by parameter). Entrypoint: flows/qualify_dask.py:qualify_on_dask.
 ABMQ_DASK_ADDRESS names a running scheduler (tcp://host:8786); without it each run starts
 a local cluster of ABMQ_DASK_WORKERS workers (default 2)."""

@@ -1,4 +1,4 @@
-"""Where the flow's parallel tasks (account shards) run: threads in this process by default,
+"""Where the flow's parallel tasks (the shards) run: threads in this process by default,
 or a Dask cluster through prefect-dask, local or at a scheduler address."""
 
 from __future__ import annotations
