@@ -21,7 +21,7 @@ from abmq.config import load_config
 from abmq.flows.qualify import qualify
 from abmq.flows.task_runners import with_task_runner
 from abmq.sample_data import generate
-from abmq.tasks import catalog, contact_ranges, rollup, shards
+from abmq.tasks import catalog, contact_ranges, event_store, rollup, shards
 from abmq.tasks.clean import normalise_sources
 
 AS_OF = dt.date(2026, 11, 25)
@@ -153,7 +153,7 @@ def stored_by_contact(events: pl.DataFrame, folder: Path, files: int, left_out: 
     for n in range(files):
         own = numbered.slice(bounds[n], bounds[n + 1] - bounds[n]).with_columns(pl.col("_row") - bounds[n])
         path = folder / f"file-{n}.parquet"
-        contact_ranges.write(contact_ranges.in_contact_order(own), path)
+        event_store.write_in_contact_order(own, path)
         gone = pl.Series("_row", [r - bounds[n] for r in left_out if bounds[n] <= r < bounds[n + 1]], pl.UInt32)
         stored.append(contact_ranges.StoredFile(str(path), gone))
     return contact_ranges.StoredEvents(tuple(stored))
