@@ -278,7 +278,9 @@ def test_the_next_day_fetches_only_the_new_file_and_remembers_validated_days(s3_
         r: e for r, e in today["files"].items() if r.startswith("state/events/") and not r.endswith(("_partitions.json", ".naming.parquet"))
     }
     kept = {r for r, e in state.items() if r in yesterday["files"] and e["key"] == yesterday["files"][r]["key"]}
-    assert len(state) == 4 and len(kept) == 3, sorted(set(state) - kept)  # all but the new day's file
+    # each day's kept rows, and again in contact id order for the shards: all but the new day's
+    assert len(state) == 8 and len(kept) == 6, sorted(set(state) - kept)
+    assert sum(".by_contact." in r for r in set(state) - kept) == 1
     # the exports are yesterday's: read back from the store, whose files are yesterday's objects
     assert "not staged or validated again: accounts, technographics, intent, contacts" in s3_runs["second"]
     exports = {r: e for r, e in today["files"].items() if r.startswith("state/sources/") and not r.endswith("_sources.json")}
