@@ -170,6 +170,12 @@ def test_shards_read_their_contacts_rows_of_the_stored_files(clean, monkeypatch,
     whole = one_piece(data, config, events=kept)
     stored = stored_by_contact(data.events, tmp_path / "store", 4, left_out)
     assert stored.scan(contact_ranges.EVERY_ID).collect().sort(pl.all()).equals(kept.sort(pl.all()))
+    # a range's scan gives its own ids' events only, all of them
+    ranges = contact_ranges.cut(data.contacts["contact_id"].sort(), 3)
+    for ids_from in ranges:
+        own = kept.filter(contact_ranges.in_range(pl.col("contact_id"), ids_from))
+        assert 0 < own.height < kept.height
+        assert stored.scan(ids_from).collect().sort(pl.all()).equals(own.sort(pl.all()))
     monkeypatch.setattr(shards, "CONTACTS_PER_SLICE", 97)
     for spill in (None, catalog.SpilledRows(tmp_path / "spilled", for_workers=True)):
         parts = shards.split(data.accounts, data.contacts, kept, count, spill, events_by_contact=stored)
