@@ -12,6 +12,7 @@ import polars as pl
 from abmq.tasks import account_links, normalise, quarantine
 from abmq.tasks.contact_ranges import StoredEvents
 from abmq.tasks.ingest import SourceData
+from abmq.tasks.rollup import EVENT_COLUMNS_READ
 from abmq.tasks.sources import ACCOUNT_KEY, SOURCES, is_id_key
 
 LIST_SOURCES = ("technographics", "intent", "crm_customers", "crm_open_opportunities", "competitors", "opportunities")
@@ -59,9 +60,6 @@ def keyed_accounts(kept: pl.DataFrame) -> pl.DataFrame:
     return kept.with_columns(pl.col(ACCOUNT_KEY).alias("domain")).drop(ACCOUNT_KEY)
 
 
-SCORED_EVENT_COLUMNS = ["contact_id", "event_type", "occurred_at"]
-
-
 def usable_events(
     source: SourceData, contacts: pl.DataFrame, quarantined_contacts: pl.DataFrame | None
 ) -> tuple[pl.DataFrame | pl.LazyFrame, int, int, pl.DataFrame, StoredEvents | None]:
@@ -72,7 +70,7 @@ def usable_events(
     if source.window is not None:
         window, merged = normalise.dedupe_window(source.window)
         window, set_aside = normalise.window_of_usable_contacts(window)
-        return window.scan().select(SCORED_EVENT_COLUMNS), window.height, merged, set_aside, window.by_contact()
+        return window.scan().select(EVENT_COLUMNS_READ), window.height, merged, set_aside, window.by_contact()
     # the text no step reads (detail) is left out before 10M rows are filtered twice;
     # set-aside rows are quarantined whole
     events_kept = with_optional_columns(source.kept, "events")
@@ -80,7 +78,7 @@ def usable_events(
     events, set_aside = normalise.events_of_usable_contacts(events, contacts, quarantined_contacts)
     if set_aside.height:
         set_aside = events_kept.join(set_aside.select("_row", "quarantine_reasons"), on="_row", how="inner", maintain_order="left")
-    return events.select(SCORED_EVENT_COLUMNS), events.height, merged, set_aside, None
+    return events.select(EVENT_COLUMNS_READ), events.height, merged, set_aside, None
 
 
 def normalise_sources(sources: dict[str, SourceData]) -> Cleaned:

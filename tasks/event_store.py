@@ -132,11 +132,18 @@ def with_contact_order(file: EventFile, entry: dict[str, Any], out_dir: Path) ->
     if not entry["kept"]:
         return entry
     folder = state_folder(out_dir)
-    wanted = event_partitions.by_contact_entry(file, entry["sha256"])
-    if entry.get("by_contact") == wanted and (folder / wanted["rows"]).exists():
+    stored = _in_contact_order(file, entry)
+    if stored is not None and (folder / stored).exists():
         return entry
+    wanted = event_partitions.by_contact_entry(file, entry["sha256"])
     write_in_contact_order(pl.read_parquet(folder / entry["kept"], columns=list(contact_ranges.COLUMNS)), folder / wanted["rows"])
     return {**entry, "by_contact": wanted}
+
+
+def _in_contact_order(file: EventFile, entry: dict[str, Any]) -> str | None:
+    """The name of the entry's kept rows in contact id order, when laid out the current way."""
+    stored = entry.get("by_contact")
+    return stored["rows"] if stored is not None and stored == event_partitions.by_contact_entry(file, entry["sha256"]) else None
 
 
 def write_in_contact_order(kept: pl.DataFrame, path: Path) -> None:
@@ -160,8 +167,8 @@ def stored_files(entries: list[tuple[EventFile, dict[str, Any]]], out_dir: Path,
     files, offset = [], 0
     for file, entry in entries:
         if entry[which]:
-            stored = entry.get("by_contact") if which == "kept" else None
-            by_contact = str(folder / stored["rows"]) if stored and stored["layout"] == contact_ranges.LAYOUT else None
+            stored = _in_contact_order(file, entry) if which == "kept" else None
+            by_contact = str(folder / stored) if stored is not None else None
             files.append(StoredFile(in_window(pl.scan_parquet(folder / entry[which]), file, offset), offset, entry["rows"], by_contact))
         offset += entry["rows"]
     return files

@@ -54,8 +54,7 @@ class EventWindow:
         else:
             parts = []
             for file in self.files:
-                start, end = self.left_out.search_sorted(pl.Series([file.first_row, file.first_row + file.rows]), side="left").to_list()
-                own = self.left_out.slice(start, end - start)
+                own = self._left_out_of(file)
                 parts.append(file.scan.filter(~pl.col("_row").is_in(own.implode())) if own.len() else file.scan)
             rows = pl.concat(parts, how="diagonal_relaxed")
         present = rows.collect_schema().names()
@@ -67,12 +66,15 @@ class EventWindow:
         its own rows left out (numbered in the file); None when a file is not stored so."""
         if any(file.by_contact is None for file in self.files):
             return None
-        parts = []
-        for file in self.files:
-            start, end = self.left_out.search_sorted(pl.Series([file.first_row, file.first_row + file.rows]), side="left").to_list()
-            own = (self.left_out.slice(start, end - start) - file.first_row).cast(pl.UInt32).rename("_row")  # as stored
-            parts.append(contact_ranges.StoredFile(file.by_contact, own))
-        return contact_ranges.StoredEvents(tuple(parts))
+        numbered_in_file = [(self._left_out_of(file) - file.first_row).cast(pl.UInt32) for file in self.files]  # as stored
+        return contact_ranges.StoredEvents(
+            tuple(contact_ranges.StoredFile(file.by_contact, own) for file, own in zip(self.files, numbered_in_file, strict=True))
+        )
+
+    def _left_out_of(self, file: StoredFile) -> pl.Series:
+        """The rows of `file` the window leaves out (numbered across the window)."""
+        start, end = self.left_out.search_sorted(pl.Series([file.first_row, file.first_row + file.rows]), side="left").to_list()
+        return self.left_out.slice(start, end - start)
 
     def without(self, rows: pl.Series) -> EventWindow:
         """The window less `rows` (their `_row` numbers)."""

@@ -156,7 +156,7 @@ def score(shard: Shard, config: Config, as_of: dt.date, spill: Spill | None = No
         scored = scoring.score_contacts(people, fit, config)
         lead_scores.append(scored if spill is None else spill.keep(scored))
         del people, scored  # kept on disk, the last slice's scores need not live on
-    return ShardScores(in_id_order(lead_scores), totals[0], pl.concat(engaged, how="vertical", rechunk=False))
+    return ShardScores(one_after_another(lead_scores), totals[0], pl.concat(engaged, how="vertical", rechunk=False))
 
 
 def _id_order(contacts: pl.DataFrame) -> pl.Series | None:
@@ -199,15 +199,11 @@ def _events_by_slice(events: Events, slices: list[IdRange], config: Config, as_o
     return dict(enumerate(_parts(rollup.in_one_piece(coded), number, len(slices))))
 
 
-def in_id_order(lead_scores: list[pl.DataFrame | pl.LazyFrame]) -> pl.DataFrame | pl.LazyFrame:
+def one_after_another(lead_scores: list[pl.DataFrame | pl.LazyFrame]) -> pl.DataFrame | pl.LazyFrame:
     """Lead scores of consecutive ranges of contact ids (slices, or shards), each in id order,
     as one table in id order: one after the other. Kept on disk, they are read as they are
     written, never all in memory."""
-    if len(lead_scores) == 1:
-        return lead_scores[0]
-    if all(isinstance(part, pl.LazyFrame) for part in lead_scores):
-        return pl.concat(lead_scores, how="vertical")
-    return pl.concat([part.lazy() for part in lead_scores], how="vertical").collect()
+    return lead_scores[0] if len(lead_scores) == 1 else pl.concat(lead_scores, how="vertical")
 
 
 def combine(
@@ -224,4 +220,6 @@ def combine(
         shard.totals, shard.engaged = shard.totals.clear(), shard.engaged.clear()
     groups = rollup.buying_groups(totals, engaged, config)
     del totals
-    return in_id_order([s.contacts for s in scored]), scoring.score_accounts(accounts, groups, intent_surges, technology_matches, config)
+    return one_after_another([s.contacts for s in scored]), scoring.score_accounts(
+        accounts, groups, intent_surges, technology_matches, config
+    )

@@ -49,7 +49,11 @@ def summaries(data, config) -> tuple[pl.DataFrame, pl.DataFrame]:
 
 def scores_of(parts, data, config, spill=None):
     """(lead scores, account scores) of shards scored apart and combined, as the flow does."""
-    return shards.combine([shards.score(p, config, AS_OF, spill) for p in parts], data.accounts, *summaries(data, config), config)
+    return combined([shards.score(p, config, AS_OF, spill) for p in parts], data, config)
+
+
+def combined(scored: list[shards.ShardScores], data, config):
+    return shards.combine(scored, data.accounts, *summaries(data, config), config)
 
 
 def one_piece(data, config, contacts=None, events=None):
@@ -215,7 +219,7 @@ def test_contacts_scored_in_slices_give_the_scores_of_one_slice(clean, monkeypat
 
 
 def scores_of_one(scored: shards.ShardScores, data, config) -> pl.DataFrame:
-    return shards.combine([scored], data.accounts, *summaries(data, config), config)[1]
+    return combined([scored], data, config)[1]
 
 
 def test_contacts_in_no_order_give_the_scores_of_contacts_in_id_order(clean, monkeypatch, tmp_path):
