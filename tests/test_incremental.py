@@ -289,7 +289,9 @@ def test_a_store_from_before_is_written_in_contact_order_again(later_day, prefec
     manifest = folder / event_partitions.MANIFEST
     entries = json.loads(manifest.read_text())["files"]
     current = [folder / e["by_contact"]["rows"] for e in entries.values()]
+    newest = {name: entry["newest"] for name, entry in entries.items()}
     for position, entry in enumerate(entries.values()):
+        del entry["newest"]  # nor the newest event the freshness check reads
         if position % 2:
             del entry["by_contact"]
         else:  # laid out as an older version would have
@@ -308,7 +310,37 @@ def test_a_store_from_before_is_written_in_contact_order_again(later_day, prefec
     assert {e["by_contact"]["layout"] for e in state.values()} == {contact_ranges.LAYOUT}
     assert all((folder / e["by_contact"]["rows"]).exists() for e in state.values())
     assert not list(folder.glob("*.old.by_contact.parquet"))
+    assert {name: entry["newest"] for name, entry in state.items()} == newest
     assert outputs_digest(later_day["out"]) == before
+
+
+def test_the_window_checks_read_the_files_entries_not_the_events(later_day):
+    """Each file's entry says how many rows it kept and its newest event; the window's
+    freshness and row count are made of those, equal to reading every event."""
+    entries = [
+        (event_partitions.EventFile(Path(name), dt.date.fromisoformat(entry["day"])), entry)
+        for name, entry in event_store.read_state(later_day["out"]).items()
+    ]
+    folder = event_store.state_folder(later_day["out"])
+    kept = pl.concat([pl.read_parquet(folder / entry["kept"], columns=["occurred_at"]) for _, entry in entries])
+    assert event_partitions.window_summary(entries) == (kept.height, kept["occurred_at"].max())
+    assert event_partitions.window_summary([*entries[:-1], (entries[-1][0], {**entries[-1][1], "newest": None})])[1] == (
+        pl.concat([pl.read_parquet(folder / entry["kept"], columns=["occurred_at"]) for _, entry in entries[:-1]])["occurred_at"].max()
+    )
+    assert (
+        event_partitions.window_summary([*entries[:-1], (entries[-1][0], {k: v for k, v in entries[-1][1].items() if k != "newest"})])
+        is None
+    )
+    # with the summary and the orphans known, no event is read: a window that says otherwise is not
+    newest = kept["occurred_at"].max()
+    other = pl.LazyFrame({"contact_id": ["c1"], "occurred_at": [dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc)]})
+    parameters = {"events_fresh_from": newest, "volume_floors": {}}
+    orphans = other.clear().with_columns(pl.lit(0, pl.Int64).alias("_row")).collect()
+    checks, _ = event_partitions.window_checks(other, pl.Series(["c1"]), kept.height, parameters, None, orphans, (kept.height, newest))
+    assert [c.success for c in checks] == [True, True, True]
+    assert checks[1].observed_value == newest and checks[1].element_count == kept.height
+    checks, _ = event_partitions.window_checks(other, pl.Series(["c1"]), kept.height, parameters, None, orphans)  # read: stale
+    assert not checks[1].success and checks[1].element_count == 1
 
 
 def test_stale_daily_files_stop_the_run(later_day, prefect_harness):

@@ -434,6 +434,27 @@ def test_events_added_up_by_hash_pair_with_their_contacts_as_by_id(monkeypatch):
     assert by_hash().filter(pl.col("contact_id") == "c1")["n_demo_request"].item() == 2
 
 
+def test_counts_added_up_packed_are_the_counts_and_too_many_events_are_added_up_apart(monkeypatch):
+    """The per-type counts are added up several to a 64-bit number (`rollup._COUNT_BITS` bits
+    each) and taken apart after. With 2 bits a count holds 3: c1's 5 e-mail opens would carry
+    into the next count, so a contact with 4 events or more has everything added up unpacked."""
+    contacts = pl.DataFrame({"contact_id": ["c1", "c2"], "domain": ["a.com", "b.com"]})
+    events = events_frame([("c1", "email_open", day) for day in (1, 2, 3, 4, 5)] + [("c1", "email_click", 2), ("c2", "demo_request", 1)])
+
+    def by_hash() -> pl.DataFrame:
+        return rollup.contacts_with_events(contacts, rollup.coded_query(events, CONFIG, AS_OF), CONFIG, AS_OF)
+
+    packed = by_hash()
+    assert packed.select("contact_id", "n_email_open", "n_email_click", "n_demo_request", "_in_lookback").rows() == [
+        ("c1", 5, 1, 0, 6),
+        ("c2", 0, 0, 1, 1),
+    ]
+    monkeypatch.setattr(rollup, "_COUNT_BITS", 2)
+    assert by_hash().equals(packed)
+    few = events.filter(pl.col("contact_id") == "c2")  # 1 event: packed at 2 bits, and the same
+    assert rollup.contacts_with_events(contacts, rollup.coded_query(few, CONFIG, AS_OF), CONFIG, AS_OF).row(1) == packed.row(1)
+
+
 def test_contacts_join_their_engagement_by_id_even_when_two_ids_share_a_hash(monkeypatch):
     """The join goes by the ids' 64-bit hashes; were two ids to share one, the ids would not
     match their partners and the join is made on the ids themselves: the same table."""

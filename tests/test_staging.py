@@ -293,3 +293,16 @@ def test_once_per_value_works_out_each_combination_once_and_keeps_the_rows_order
     assert beside["people"].to_list() == [[1], [], [2, 3], [4], []]
     assert seen == [3]  # three distinct (seniority, title) combinations, null ones included
     assert beside.equals(once_per_value(frame.lazy(), ["seniority", "title"], *derived).collect())
+
+
+def test_event_types_are_tidied_once_per_value_and_missing_ones_stay_missing():
+    from abmq.tasks.staging import stage_events
+
+    given = [" Web_Visit", "web_visit", None, "DEMO_REQUEST ", "demo_request", "", "Web_Visit"]
+    typed = pl.LazyFrame(
+        {"contact_id": ["c1"] * len(given), "event_type": given}, schema={"contact_id": pl.String, "event_type": pl.String}
+    )
+    staged = stage_events(typed, None).collect()
+    assert staged["event_type"].to_list() == ["web_visit", "web_visit", None, "demo_request", "demo_request", "", "web_visit"]
+    tidy = pl.LazyFrame({"contact_id": ["c1", "c2"], "event_type": ["web_visit", None]})
+    assert stage_events(tidy, None).collect()["event_type"].to_list() == ["web_visit", None]
