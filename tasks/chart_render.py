@@ -73,7 +73,9 @@ class _Worker:
         self.stderr = tempfile.TemporaryFile()
         self.stderr_seen = 0
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "abmq.tasks.chart_render"],
+            # -P: the folder the run starts in is not on its import path (an `abmq` folder there,
+            # a checkout of this repository, would hide the installed package)
+            [sys.executable, "-P", "-m", "abmq.tasks.chart_render"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self.stderr,

@@ -246,3 +246,22 @@ def test_long_labels_are_cut_before_vega_lays_them_out():
     assert labels and all(len(t) <= charts.MAX_LABEL_CHARS for t in labels)
     assert "B" * (charts.MAX_LABEL_CHARS - 1) + "…" in charts._week_grid(weekly_frame("B" * 5000))["account"].to_list()
     assert "Engagement trend of the top accounts" in texts(charts.engagement_trend(weekly_frame("B" * 5000)))
+
+
+def test_the_renderer_imports_the_installed_package_whatever_folder_the_run_starts_in(tmp_path, monkeypatch):
+    """Started in a folder that holds an `abmq` folder (a checkout of this repository, with the
+    package installed from its wheel), the renderer still imports the installed package: the
+    folder a run starts in is not put on the worker's import path."""
+    from abmq.tasks import chart_render
+
+    shadow = tmp_path / "abmq" / "tasks"
+    shadow.mkdir(parents=True)
+    for package in (shadow.parent, shadow):
+        (package / "__init__.py").write_text("")
+    (shadow / "chart_render.py").write_text("raise SystemExit(3)\n")  # not the renderer
+    monkeypatch.chdir(tmp_path)
+    chart_render.shutdown()  # the next chart starts a worker here
+    try:
+        assert "SQL-ready ≥ 70" in texts(charts.score_distribution(accounts_frame(), 70))
+    finally:
+        chart_render.shutdown()
