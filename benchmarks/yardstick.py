@@ -114,14 +114,19 @@ def polars_run(folder: Path, as_of: dt.date = AS_OF):
         pl.col("domain").str.to_lowercase(), "industry", "employees", "annual_revenue", "country"
     )
     contacts = pl.scan_parquet(folder / "contacts.parquet").select(
-        "contact_id", "seniority", pl.coalesce("domain", pl.col("email").str.split("@").list.get(1, null_on_oob=True)).str.to_lowercase().alias("domain")
+        "contact_id",
+        "seniority",
+        pl.coalesce("domain", pl.col("email").str.split("@").list.get(1, null_on_oob=True)).str.to_lowercase().alias("domain"),
     )
     utc = dt.timezone.utc
     window = pl.col("occurred_at").is_between(
         dt.datetime.combine(since, dt.time(), utc), dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time(), utc), closed="left"
     )
     each_type = [
-        rule.points * (pl.col("event_type") == event_type).cast(pl.Int32).pipe(lambda seen, once=rule.count == "once": seen.max() if once else seen.sum())
+        rule.points
+        * (pl.col("event_type") == event_type)
+        .cast(pl.Int32)
+        .pipe(lambda seen, once=rule.count == "once": seen.max() if once else seen.sum())
         for event_type, rule in rules.events.items()
         if rule.points
     ]
