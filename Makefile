@@ -35,7 +35,7 @@ lint: $(BIN)/abmq  ## ruff check, ruff format --check, lint-imports
 # Install like a user: the wheel into a fresh virtual environment outside the checkout,
 # then the demo from an empty folder and a run on the demo's sample data.
 WHEEL_CHECK ?= /tmp/abmq-wheel-check
-wheel-check: $(BIN)/abmq  ## build the wheel, install it in a fresh venv, run demo + run from an empty folder
+wheel-check: $(BIN)/abmq  ## build the wheel, install it in a fresh venv, run demo + run from an empty folder, demo from the checkout
 	rm -rf $(WHEEL_CHECK) && mkdir -p $(WHEEL_CHECK)/empty
 	$(BIN)/python -m pip wheel --quiet --no-deps -w $(WHEEL_CHECK)/dist . 2>/dev/null
 	$(PYTHON) -m venv $(WHEEL_CHECK)/venv
@@ -43,6 +43,10 @@ wheel-check: $(BIN)/abmq  ## build the wheel, install it in a fresh venv, run de
 	cd $(WHEEL_CHECK)/empty && $(WHEEL_CHECK)/venv/bin/abmq demo --accounts 300 --out demo --as-of 2026-11-25
 	cd $(WHEEL_CHECK)/empty && $(WHEEL_CHECK)/venv/bin/abmq run --input demo/data --out rerun --as-of 2026-11-25
 	cmp $(WHEEL_CHECK)/empty/demo/run/targets.csv $(WHEEL_CHECK)/empty/rerun/targets.csv
+	# and from this checkout, whose abmq/ folder must not hide the installed package (the
+	# chart renderer once imported it, and drew no chart)
+	$(WHEEL_CHECK)/venv/bin/abmq demo --accounts 300 --out $(WHEEL_CHECK)/from-checkout --as-of 2026-11-25
+	! grep -q "could not be drawn" $(WHEEL_CHECK)/from-checkout/run/report.html
 
 benchmark: $(BIN)/abmq  ## S, M and L sizes: wall time per stage, peak memory, the DuckDB yardstick (~4 min)
 	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
