@@ -28,9 +28,10 @@ of silently matching a contract column.
 
 Clean values are returned unchanged (the expressions only rewrite values that contain
 something to remove), so the outputs of a clean input are byte-identical with and without
-this step. Cost: one numpy pass over each batch's raw bytes and one byte-length pass; the
-regex and the rewriting run only for a batch that holds something to remove or cut (the L
-benchmark's 10M events: 4 text columns add about 2 s to a 0.6 s read on a quiet machine).
+this step. Cost: the minimum and maximum of each batch's raw bytes (printable ASCII needs
+nothing more), else one numpy pass over them, and one byte-length pass; the regex and the
+rewriting run only for a batch that holds something to remove or cut (the L benchmark's 10M
+events: 4 text columns add ~0.45 s to a 0.2 s read).
 """
 
 from __future__ import annotations
