@@ -31,6 +31,11 @@ def _quoted(values: list[str]) -> str:
     return ", ".join("'" + v.replace("'", "''") + "'" for v in values)
 
 
+def _events(folder: Path) -> Path:
+    """One events export, or the daily files' pattern."""
+    return (folder / "events.parquet") if (folder / "events.parquet").exists() else (folder / "events" / "*.parquet")
+
+
 def lead_model_sql(folder: Path, as_of: dt.date, select: str = "") -> str:
     """The query (by default the account roll-up), with the default config's ICP and points
     written in (read from it)."""
@@ -39,7 +44,7 @@ def lead_model_sql(folder: Path, as_of: dt.date, select: str = "") -> str:
     config = load_config()
     icp, fit, rules = config.icp, config.lead_scoring.fit_points, config.lead_scoring.engagement
     since = as_of - dt.timedelta(days=rules.lookback_days - 1)
-    events = (folder / "events.parquet") if (folder / "events.parquet").exists() else (folder / "events" / "*.parquet")
+    events = _events(folder)
     engagement = " + ".join(
         f"{rule.points} * {'max' if rule.count == 'once' else 'sum'}((event_type = '{event_type}')::INT)"
         for event_type, rule in rules.events.items()
@@ -108,7 +113,7 @@ def polars_run(folder: Path, as_of: dt.date = AS_OF):
     config = load_config()
     icp, fit, rules = config.icp, config.lead_scoring.fit_points, config.lead_scoring.engagement
     since = as_of - dt.timedelta(days=rules.lookback_days - 1)
-    events = (folder / "events.parquet") if (folder / "events.parquet").exists() else (folder / "events" / "*.parquet")
+    events = _events(folder)
     started = time.perf_counter()
     accounts = pl.scan_parquet(folder / "accounts.parquet").select(
         pl.col("domain").str.to_lowercase(), "industry", "employees", "annual_revenue", "country"

@@ -8,6 +8,8 @@ GX suites can check them as row-level expectations.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import polars as pl
 
 from abmq.config import Limits
@@ -42,10 +44,17 @@ def _canonical_domains(values: pl.Series) -> pl.Series:
     if plain.all():
         return values
     positions = (~plain).arg_true()
-    others = values.gather(positions)
-    distinct = others.unique()
-    canonical = distinct.to_frame("value").select(_canonical(pl.col("value"))).to_series()
-    return values.clone().scatter(positions, others.replace_strict(distinct, canonical, return_dtype=pl.String))
+    return values.clone().scatter(positions, once_per_distinct(values.gather(positions), _canonical))
+
+
+def once_per_distinct(values: pl.Series, derive: Callable[[pl.Expr], pl.Expr]) -> pl.Series:
+    """`derive` of a batch of text values, worked out once per distinct value and mapped back
+    (missing values stay missing); the batch itself when no value changes."""
+    distinct = values.drop_nulls().unique()
+    derived = distinct.to_frame("value").select(derive(pl.col("value"))).to_series()
+    if derived.equals(distinct):
+        return values
+    return values.replace_strict(distinct, derived, default=None, return_dtype=pl.String)
 
 
 def _canonical(expr: pl.Expr) -> pl.Expr:
@@ -300,11 +309,7 @@ def _tidy_event_types(values: pl.Series) -> pl.Series:
     """Event types without surrounding spaces, lower-cased, worked out once per distinct value
     of a batch: an export names a dozen types over millions of rows (at L's 10M events 0.5 s
     on every row, 0.1 s like this)."""
-    distinct = values.drop_nulls().unique()
-    tidy = distinct.str.strip_chars().str.to_lowercase()
-    if (tidy == distinct).all():
-        return values
-    return values.replace_strict(distinct, tidy, default=None, return_dtype=pl.String)
+    return once_per_distinct(values, lambda value: value.str.strip_chars().str.to_lowercase())
 
 
 # Titles → seniority and department when an export leaves them empty. Patterns are tried in
