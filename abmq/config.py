@@ -336,6 +336,25 @@ class SourceMapping(Strict):
     files: list[str] = Field(default_factory=list)
     _omit_when_empty = ("files",)
 
+    @field_validator("values")
+    @classmethod
+    def _value_keys_trimmed(cls, values: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+        """Their values are compared trimmed (`tasks.mapping.map_values`), so the keys are too:
+        a YAML key such as " Email Open" would otherwise never match. Two keys that trim to one
+        value must not say different things."""
+        trimmed: dict[str, dict[str, str]] = {}
+        for column, table in values.items():
+            trimmed[column], written = {}, {}
+            for theirs, ours in table.items():
+                key = theirs.strip()
+                if key in trimmed[column] and trimmed[column][key] != ours:
+                    raise ValueError(
+                        f"{column}: {written[key]!r} and {theirs!r} are one value (values are compared without "
+                        f"surrounding spaces) but map onto {trimmed[column][key]!r} and {ours!r}"
+                    )
+                trimmed[column][key], written[key] = ours, theirs
+        return trimmed
+
 
 class Config(Strict):
     version: Literal[1]

@@ -263,6 +263,7 @@ def assemble_event_window(
                 rows_in=rows_in,
                 suite=suite,
                 outcomes=[o for c in failing for o in c.validation.blocking_failures],
+                parts=[c.validation for c in failing],
             )
         )
     # kept in contact id order for the scoring (`contact_ranges`), and with the newest event

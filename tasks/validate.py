@@ -130,6 +130,9 @@ class SourceValidation:
     gx_result: Any = field(default=None, repr=False)
     # for each item of GX's result, the position of its outcome (GX groups its items by kind)
     gx_positions: list[int] = field(default_factory=list, repr=False)
+    # the validations of the files it gathers, when they failed each on its own (daily files):
+    # each file's message names that file, its counts and its columns, not all of them
+    parts: list["SourceValidation"] = field(default_factory=list, repr=False)
 
     @property
     def blocking_failures(self) -> list[ExpectationOutcome]:
@@ -144,6 +147,8 @@ class SourceValidation:
         return [o for o in self.outcomes if o.not_applicable]
 
     def error_message(self) -> str:
+        if self.parts:
+            return "; ".join(part.error_message() for part in self.parts if part.blocking_failures)
         files = ", ".join(self.files) or self.source
         return "; ".join(o.message(files, self.unknown_columns) for o in self.blocking_failures)
 

@@ -447,3 +447,12 @@ def test_files_validated_together_get_the_verdicts_each_gets_alone(inputs, tmp_p
     assert "after the day its daily file" in reasons["late-1"]
     assert "not_be_null(occurred_at)" in reasons["no-time-1"] and "after the day" not in reasons["no-time-1"]
     assert together[7].entry["rows"] == 0 and together[9].entry["quarantined_rows"] == 1
+
+    # the gate's message names each failing file with its own counts, not every failing file
+    from abmq.tasks import gate
+
+    window = ingest.assemble_event_window(together, {}, str(tmp_path / "together"), gate.gate_parameters(AS_OF, config, []), config, AS_OF)
+    message = window.validation.error_message()
+    assert message == f"{together[3].entry['blocking']}; {together[5].entry['blocking']}"
+    first, second = message.split("; events (")
+    assert files[3].name in first and files[5].name not in first and files[3].name not in second

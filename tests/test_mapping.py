@@ -428,3 +428,21 @@ def test_a_daily_file_is_the_exports_own_day_in_its_zone(tmp_path):
     # the evening event is kept; the next morning's is set aside as after the file's day
     assert validated.kept["event_id"].to_list() == ["E1"]
     assert validated.quarantined["event_id"].to_list() == ["E2"]
+
+
+def test_value_keys_with_surrounding_spaces_match_as_the_values_do(tmp_path):
+    """Values are compared trimmed, so a YAML key written with spaces matches too; two keys
+    that trim to one value must agree."""
+    sources = {"events": {"values": {"event_type": {" Web Visit ": "web_visit", "Demo Request": "demo_request"}}}}
+    table = load_config(None, write_mapping(tmp_path, sources)).sources["events"].values["event_type"]
+    assert table == {"Web Visit": "web_visit", "Demo Request": "demo_request"}
+    mapped = frame_of(["Web Visit", "  Web Visit", "web visit", "Demo Request ", None]).select(mapping.map_values(pl.col("v"), table))
+    assert mapped["v"].to_list() == ["web_visit", "web_visit", "web visit", "demo_request", None]
+
+    agreeing = {"events": {"values": {"event_type": {"Web Visit": "web_visit", "Web Visit ": "web_visit"}}}}
+    assert load_config(None, write_mapping(tmp_path, agreeing)).sources["events"].values["event_type"] == {"Web Visit": "web_visit"}
+    clashing = {"events": {"values": {"event_type": {"Web Visit": "web_visit", " Web Visit": "demo_request"}}}}
+    with pytest.raises(
+        ConfigError, match=r"event_type: ' Web Visit' and 'Web Visit' are one value .* map onto 'demo_request' and 'web_visit'"
+    ):
+        load_config(None, write_mapping(tmp_path, clashing))
