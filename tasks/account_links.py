@@ -9,6 +9,7 @@ per row.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 
 import polars as pl
 
@@ -76,20 +77,25 @@ def accounts_by_id(accounts: pl.DataFrame | None) -> pl.DataFrame | None:
 def link_contacts(
     contacts: pl.LazyFrame,
     given: pl.Expr,
-    from_email: pl.Expr,
+    from_email: Callable[[pl.Expr], pl.Expr],
     account_domains: pl.Series,
     by_id: pl.DataFrame | None = None,
 ) -> pl.LazyFrame:
     """`domain` (the linked account's, else the domain the contact gave or its e-mail's),
     `account_link` (the rule that linked it), `unlinked_personal_domain` and `account_found`.
 
-    `given` is the canonical `domain` column, `from_email` the canonical e-mail domain."""
+    `given` is the canonical `domain` column; `from_email(needed)` the canonical e-mail domain
+    of the rows where `needed` is true (null elsewhere): only a contact that neither its id
+    nor a usable domain links reads its e-mail's domain, and at XL working it out for all
+    10M contacts took ~1.9 s."""
     personal = personal_domains_for(account_domains).implode()
-    frame = contacts.with_columns(given.alias("_given"), from_email.alias("_from_email"))
+    frame = contacts.with_columns(given.alias("_given"))
     if by_id is not None and "account_id" in contacts.collect_schema():
         frame = frame.join(by_id.lazy(), on="account_id", how="left", maintain_order="left")
     else:
         frame = frame.with_columns(pl.lit(None, pl.String).alias("_id_domain"))
+    needed = pl.col("_id_domain").is_null() & (pl.col("_given").is_null() | pl.col("_given").is_in(personal))
+    frame = frame.with_columns(from_email(needed).alias("_from_email"))
     given_ok = pl.when(~pl.col("_given").is_in(personal)).then(pl.col("_given"))
     email_ok = pl.when(~pl.col("_from_email").is_in(personal)).then(pl.col("_from_email"))
     link = (

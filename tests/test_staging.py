@@ -8,6 +8,7 @@ from abmq.tasks.staging import (
     canonical_domain,
     cast_to_contract,
     email_domain,
+    email_domain_where,
     normalise_department,
     normalise_seniority,
     once_per_value,
@@ -78,6 +79,19 @@ def test_canonical_domain_keeps_plain_values_and_works_out_the_rest_in_any_order
 def test_email_domain():
     frame = pl.DataFrame({"e": ["ugo@UMBRELLA.COM", "no-at-sign", None]})
     assert frame.select(email_domain(pl.col("e")))["e"].to_list() == ["umbrella.com", None, None]
+
+
+def test_email_domain_where_works_out_only_the_rows_asked_for():
+    frame = pl.DataFrame(
+        {
+            "e": ["ugo@UMBRELLA.COM", "a@www.acme.com.", "b@hooli.com", "no-at-sign", None, "c@initech.com"],
+            "needed": [True, True, False, True, True, None],
+        }
+    )
+    where = frame.select(email_domain_where(pl.col("e"), pl.col("needed")).alias("d"))["d"].to_list()
+    assert where == ["umbrella.com", "acme.com", None, None, None, None]
+    nothing = frame.select(email_domain_where(pl.col("e"), pl.lit(False)).alias("d"))["d"]
+    assert nothing.null_count() == frame.height and nothing.dtype == pl.String
 
 
 @pytest.mark.parametrize(
