@@ -317,11 +317,19 @@ def assess(
             name: data.replace(store_entry=sharded.store_entries.get(name, data.store_entry)) for name, data in cleaned.sources.items()
         }
         cleaned = Cleaned(clean, published, cleaned.accounting)
-    if release_rows:  # summarised per domain in the split; the report reads only recent intent
+    if release_rows:
+        # summarised per domain in the split; the report reads only recent intent, and finds
+        # the top accounts' contacts in the lead scores: the contacts live on in the shards
+        # only (on disk for workers), and with them are let go once scored
         recent = compacted(render.recent_intent(clean.intent, as_of))
-        clean = CleanData(**{**clean.__dict__, "intent": recent, "technographics": clean.technographics.clear()})
+        clean = CleanData(
+            **{**clean.__dict__, "intent": recent, "technographics": clean.technographics.clear(), "contacts": clean.contacts.clear()}
+        )
         cleaned = Cleaned(clean, cleaned.sources, cleaned.accounting)
-    contact_scores, account_scores = steps.combine_shards(steps.score_each(sharded, config, as_of, spill), sharded, config)
+    scored = steps.score_each(sharded, config, as_of, spill)
+    if release_rows:
+        sharded = dataclasses.replace(sharded, parts=[])
+    contact_scores, account_scores = steps.combine_shards(scored, sharded, config)
     last = steps.read_last_snapshot(out_dir, as_of)
     accounts = steps.select_targets(account_scores, clean, config, last[1], model)
     return Assessment(Cleaned(clean, cleaned.sources, cleaned.accounting), contact_scores, accounts, last, model)
@@ -336,7 +344,7 @@ class Rendered:
 def report_details(assessment: Assessment, config: Config, as_of: dt.date, steps: Steps = PLAIN) -> dict[str, pl.DataFrame]:
     """What the report reads of the sources' rows: the top accounts' weekly engagement and the
     targets' recent intent."""
-    return steps.gather_report_details(assessment.accounts, assessment.cleaned.clean, config, as_of)
+    return steps.gather_report_details(assessment.accounts, assessment.cleaned.clean, config, as_of, assessment.contacts)
 
 
 def render_run(
