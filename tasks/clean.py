@@ -13,7 +13,7 @@ from abmq.tasks import account_links, normalise, quarantine
 from abmq.tasks.contact_ranges import StoredEvents
 from abmq.tasks.ingest import SourceData
 from abmq.tasks.rollup import EVENT_COLUMNS_READ
-from abmq.tasks.sources import ACCOUNT_KEY, SOURCES, is_id_key
+from abmq.tasks.sources import ACCOUNT_KEY, SOURCES, height, is_id_key
 
 LIST_SOURCES = ("technographics", "intent", "crm_customers", "crm_open_opportunities", "competitors", "opportunities")
 
@@ -23,8 +23,9 @@ class CleanData:
     accounts: pl.DataFrame
     contacts: pl.DataFrame
     events: pl.DataFrame | pl.LazyFrame  # daily files: a lazy scan of the state store (tasks/event_window.py)
-    technographics: pl.DataFrame
-    intent: pl.DataFrame
+    # a scan when read back from the export store: the split reads their per-domain summaries
+    technographics: pl.DataFrame | pl.LazyFrame
+    intent: pl.DataFrame | pl.LazyFrame
     suppression: dict[str, pl.Series]
     # daily files: `events` as the state store keeps them in contact id order, for the shards
     events_by_contact: StoredEvents | None = None
@@ -43,11 +44,12 @@ class Cleaned:
         return sum(entry["unexpected_count"] for entry in self.accounting["events"]["set_aside"])
 
 
-def with_optional_columns(frame: pl.DataFrame, source: str) -> pl.DataFrame:
+def with_optional_columns(frame: pl.DataFrame | pl.LazyFrame, source: str) -> pl.DataFrame | pl.LazyFrame:
     """The source's optional columns an export left out, as empty (typed) columns: every step
     after this one may read them, and the outputs show blanks (an export without owners has
     an empty owner column)."""
-    missing = {name: dtype for name, dtype in SOURCES[source].optional.items() if name not in frame.columns}
+    columns = frame.columns if isinstance(frame, pl.DataFrame) else frame.collect_schema().names()
+    missing = {name: dtype for name, dtype in SOURCES[source].optional.items() if name not in columns}
     return frame.with_columns(pl.lit(None, dtype).alias(name) for name, dtype in missing.items()) if missing else frame
 
 
@@ -115,11 +117,11 @@ def normalise_sources(sources: dict[str, SourceData]) -> Cleaned:
     }
     for name in LIST_SOURCES:
         kept = sources[name].kept
-        accounting[name] = {"used": kept.height if kept is not None else 0, "merged": 0, "set_aside": []}
+        accounting[name] = {"used": height(kept) if kept is not None else 0, "merged": 0, "set_aside": []}
     for name in ("accounts", "contacts", "events"):
         published[name] = published[name].replace(kept=None, window=None)
 
-    def kept(name: str, columns: list[str]) -> pl.DataFrame:
+    def kept(name: str, columns: list[str]) -> pl.DataFrame | pl.LazyFrame:
         frame = sources[name].kept
         if frame is None:
             return pl.DataFrame(schema={c: SOURCES[name].columns[c] for c in columns})

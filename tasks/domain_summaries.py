@@ -27,22 +27,38 @@ from abmq.config import Config
 from abmq.tasks import rollup, source_store
 
 
-def technology_matches(technographics: pl.DataFrame, config: Config, as_of: dt.date, store: SummaryStore | None) -> pl.DataFrame:
+# The exports' rows may come as scans (read back from the export store, `sources.SUMMARISED`):
+# what a summary's key counts is read of one column, and the rows only when it is made again.
+
+
+def technology_matches(
+    technographics: pl.DataFrame | pl.LazyFrame, config: Config, as_of: dt.date, store: SummaryStore | None
+) -> pl.DataFrame:
     settings = config.account_scoring.fit.technologies.model_dump(mode="json")
-    seen = technographics.select((pl.col("first_seen") <= as_of).sum()).item()
-    return _recalled_or_made(
-        store, "technographics", {"settings": settings, "seen": seen}, lambda: rollup.technology_matches(technographics, config, as_of)
-    )
+    seen = technographics.lazy().select((pl.col("first_seen") <= as_of).sum()).collect().item()
+
+    def make() -> pl.DataFrame:
+        return rollup.technology_matches(_in_memory(technographics), config, as_of)
+
+    return _recalled_or_made(store, "technographics", {"settings": settings, "seen": seen}, make)
 
 
-def intent_surges(intent: pl.DataFrame, config: Config, as_of: dt.date, store: SummaryStore | None) -> pl.DataFrame:
+def intent_surges(intent: pl.DataFrame | pl.LazyFrame, config: Config, as_of: dt.date, store: SummaryStore | None) -> pl.DataFrame:
     rules = config.account_scoring.intent
     since = as_of - dt.timedelta(weeks=rules.recent_weeks)
-    on_or_before = intent.select((pl.col("week") <= as_of).sum().alias("as_of"), (pl.col("week") <= since).sum().alias("since"))
+    counted = (pl.col("week") <= as_of).sum().alias("as_of"), (pl.col("week") <= since).sum().alias("since")
+    on_or_before = intent.lazy().select(*counted).collect()
     reads = {"settings": rules.model_dump(mode="json"), "weeks": on_or_before.row(0, named=True)}
-    return _recalled_or_made(
-        store, "intent", reads, lambda: rollup.intent_surges(intent, config, as_of, rollup.latest_intent_week(intent, config, as_of))
-    )
+
+    def make() -> pl.DataFrame:
+        rows = _in_memory(intent)
+        return rollup.intent_surges(rows, config, as_of, rollup.latest_intent_week(rows, config, as_of))
+
+    return _recalled_or_made(store, "intent", reads, make)
+
+
+def _in_memory(rows: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
+    return rows if isinstance(rows, pl.DataFrame) else rows.collect()
 
 
 class SummaryStore:

@@ -158,7 +158,7 @@ def log_validated(logger, data: ingest.SourceData, args) -> None:
                 outcome.explained_why,
             )
     recalled = " (as a published run validated it: the export is unchanged)" if data.recalled else ""
-    logger.info("%s: %s rows pass, %s quarantined%s", data.name, _rows(data.kept.height), _rows(data.quarantined.height), recalled)
+    logger.info("%s: %s rows pass, %s quarantined%s", data.name, _rows(_height(data.kept)), _rows(data.quarantined.height), recalled)
 
 
 def log_event_files(logger, checked: list[ingest.CheckedEventFile], args) -> None:

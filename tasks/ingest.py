@@ -48,7 +48,8 @@ class SourceData:
     staged: pl.DataFrame | None  # dropped once validated: at 10M events every copy counts
     rows_in: int = 0
     unknown_columns: list[str] = field(default_factory=list)  # in the export, not in the contract
-    kept: pl.DataFrame | None = None
+    # a scan of the export store's file for a summarised export read back (`sources.SUMMARISED`)
+    kept: pl.DataFrame | pl.LazyFrame | None = None
     quarantined: pl.DataFrame | None = None
     validation: validate.SourceValidation | None = None
     examples: dict[str, list[dict[str, Any]]] = field(default_factory=dict)

@@ -71,11 +71,12 @@ def gather_report_details(
     }
 
 
-def recent_intent(intent: pl.DataFrame, as_of: dt.date) -> pl.DataFrame:
+def recent_intent(intent: pl.DataFrame | pl.LazyFrame, as_of: dt.date) -> pl.DataFrame:
     """The intent rows of the weeks the report shows, every account's: all the report reads
-    of the intent rows, so a run may keep these and let the rest go once scored."""
+    of the intent rows, so a run may keep these and let the rest go once scored (read from
+    the export store's file when the rows come as its scan)."""
     since = as_of - dt.timedelta(weeks=INTENT_WEEKS_SHOWN)
-    return intent.filter((pl.col("week") > since) & (pl.col("week") <= as_of))
+    return intent.lazy().filter((pl.col("week") > since) & (pl.col("week") <= as_of)).collect()
 
 
 def gx_results(sources: dict[str, SourceData]) -> dict[str, tuple[dict[str, Any], Any]]:

@@ -72,10 +72,11 @@ def read_record(out_dir: str | Path, entry: dict[str, str]) -> str | None:
     return (folder / entry["record"]).read_text(encoding="utf-8")
 
 
-def read_rows(out_dir: str | Path, entry: dict[str, str]) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(kept rows, quarantined rows) of an entry."""
+def read_rows(out_dir: str | Path, entry: dict[str, str], lazy: bool = False) -> tuple[pl.DataFrame | pl.LazyFrame, pl.DataFrame]:
+    """(kept rows, quarantined rows) of an entry; `lazy`: the kept rows as a scan of their file."""
     folder = store_folder(out_dir)
-    return pl.read_parquet(folder / entry["kept"]), pl.read_parquet(folder / entry["quarantined"])
+    kept = pl.scan_parquet(folder / entry["kept"]) if lazy else pl.read_parquet(folder / entry["kept"])
+    return kept, pl.read_parquet(folder / entry["quarantined"])
 
 
 def read_summary(out_dir: str | Path, file: str) -> pl.DataFrame | None:

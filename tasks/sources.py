@@ -178,6 +178,17 @@ def key_from_published(domain: pl.Expr, account_id: pl.Expr) -> pl.Expr:
 # Order matters: each source's referential checks look at the ones staged before it.
 SOURCE_ORDER = tuple(SOURCES)
 
+# Exports the flow reads through their per-domain summaries (`tasks/domain_summaries.py`):
+# read back from the export store as scans, their rows are read only when a summary is made
+# again (at XL 12.8M rows, ~1.1 GiB and ~1 s a day otherwise).
+SUMMARISED = ("technographics", "intent")
+
+
+def height(rows: pl.DataFrame | pl.LazyFrame) -> int:
+    """Rows of a frame, or of a lazy one (counted by a scan: a Parquet file's from its footer)."""
+    return rows.height if isinstance(rows, pl.DataFrame) else rows.select(pl.len()).collect().item()
+
+
 # Columns an export may give as bands ("200-499", "$10M-$50M", "5001+"): with
 # `formats: {employees: band}` the band's bounds and text are kept beside the value
 # (tasks/mapping.py), and fit is judged on the bounds (tasks/scoring.py: a band matches the

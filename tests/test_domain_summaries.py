@@ -162,3 +162,17 @@ def test_a_run_reads_the_summaries_a_published_run_kept_and_the_replaced_ones_ar
     assert source_store.remove_unlisted(out) == 1
     folder = source_store.store_folder(out)
     assert (folder / summaries["technographics"]).exists() and not (folder / summaries["intent"]).exists()
+
+
+def test_summaries_of_rows_read_back_as_scans_are_those_of_the_rows(tmp_path):
+    """A summarised export read back from the store comes as a scan of its file: the key's
+    counts and, when it is made again, the summary are those of the rows in memory."""
+    technographics, intent = tmp_path / "t.parquet", tmp_path / "i.parquet"
+    TECHNOGRAPHICS.write_parquet(technographics)
+    INTENT.write_parquet(intent)
+    store = domain_summaries.SummaryStore(tmp_path / "scanned", ENTRIES)
+    matches = domain_summaries.technology_matches(pl.scan_parquet(technographics), CONFIG, AS_OF, store)
+    surges = domain_summaries.intent_surges(pl.scan_parquet(intent), CONFIG, AS_OF, store)
+    assert_as_rollup_gives(matches, surges)
+    in_memory, _, _ = summarise(tmp_path / "in-memory", ENTRIES)
+    assert store.entries == in_memory.entries  # the same keys: the same counts were read
