@@ -15,8 +15,8 @@ import pytest
 from abmq.config import load_config
 from abmq.tasks import gate, pipeline, remembered, source_store
 from abmq.tasks.catalog import SourceError
-from abmq.tasks.validate import DataQualityError
 from abmq.tasks.sources import SUMMARISED
+from abmq.tasks.validate import DataQualityError
 
 AS_OF = handbuilt.AS_OF
 REMEMBERED = ["accounts", "technographics", "intent", "contacts", "crm_customers", "crm_open_opportunities", "competitors"]
