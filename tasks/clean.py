@@ -12,7 +12,7 @@ import polars as pl
 from abmq.tasks import account_links, normalise, quarantine
 from abmq.tasks.contact_ranges import StoredEvents
 from abmq.tasks.ingest import SourceData
-from abmq.tasks.rollup import EVENT_COLUMNS_READ
+from abmq.tasks.rollup import EVENT_COLUMNS_READ, PERSON_COLUMNS
 from abmq.tasks.sources import ACCOUNT_KEY, SOURCES, height, is_id_key
 
 LIST_SOURCES = ("technographics", "intent", "crm_customers", "crm_open_opportunities", "competitors", "opportunities")
@@ -83,10 +83,24 @@ def usable_events(
     return events.select(EVENT_COLUMNS_READ), events.height, merged, set_aside, None
 
 
+# What the steps after normalising read of a contact: scoring and the roll-up, the links' counts
+CONTACT_COLUMNS_READ = (*PERSON_COLUMNS, "account_link")
+
+
+def usable_contacts(kept: pl.DataFrame | pl.LazyFrame) -> tuple[pl.DataFrame, int]:
+    """(contacts de-duplicated, duplicates merged). Read back from the export store as a scan
+    (`sources.READ_BACK_AS_SCANS`), only the columns the steps after read are read."""
+    if isinstance(kept, pl.DataFrame):
+        return normalise.dedupe_contacts(with_optional_columns(kept, "contacts"))
+    present = kept.collect_schema().names()
+    contacts, merged = normalise.dedupe_scanned_contacts(kept, [c for c in CONTACT_COLUMNS_READ if c in present])
+    return with_optional_columns(contacts, "contacts"), merged
+
+
 def normalise_sources(sources: dict[str, SourceData]) -> Cleaned:
     """Merge duplicate companies, dedupe contacts and events, drop events of quarantined contacts."""
     accounts, accounts_merged = normalise.merge_duplicate_accounts(keyed_accounts(sources["accounts"].kept))
-    contacts, contacts_merged = normalise.dedupe_contacts(with_optional_columns(sources["contacts"].kept, "contacts"))
+    contacts, contacts_merged = usable_contacts(sources["contacts"].kept)
     events, events_used, events_merged, orphaned, events_by_contact = usable_events(
         sources["events"], contacts, sources["contacts"].quarantined
     )

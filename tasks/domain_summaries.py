@@ -26,7 +26,7 @@ import polars as pl
 from abmq.config import Config
 from abmq.tasks import rollup, source_store
 
-# The exports' rows may come as scans (read back from the export store, `sources.SUMMARISED`):
+# The exports' rows may come as scans (read back from the export store, `sources.READ_BACK_AS_SCANS`):
 # what a summary's key counts is read of one column, and the rows only when it is made again.
 
 

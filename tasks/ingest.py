@@ -48,7 +48,7 @@ class SourceData:
     staged: pl.DataFrame | None  # dropped once validated: at 10M events every copy counts
     rows_in: int = 0
     unknown_columns: list[str] = field(default_factory=list)  # in the export, not in the contract
-    # a scan of the export store's file for a summarised export read back (`sources.SUMMARISED`)
+    # a scan of the export store's file for some exports read back (`sources.READ_BACK_AS_SCANS`)
     kept: pl.DataFrame | pl.LazyFrame | None = None
     quarantined: pl.DataFrame | None = None
     validation: validate.SourceValidation | None = None
@@ -96,8 +96,9 @@ def staged_rows(data: SourceData | None, columns: list[str]) -> pl.DataFrame | N
     if data is None:
         return None
     if data.recalled:
-        present = [c for c in columns if c in data.kept.columns]
-        parts = [data.kept.select(present), data.quarantined.select(c for c in present if c in data.quarantined.columns)]
+        kept = data.kept.lazy()  # read back whole, or as a scan of the store's file
+        present = [c for c in columns if c in kept.collect_schema()]
+        parts = [kept.select(present).collect(), data.quarantined.select(c for c in present if c in data.quarantined.columns)]
         frame = pl.concat(parts, how="diagonal_relaxed") if present else None
     else:
         frame = data.staged.select(c for c in columns if c in data.staged.columns) if data.staged is not None else None

@@ -88,10 +88,29 @@ def _dedupe_by_key(frame: pl.DataFrame, key: str, order_by: list[str]) -> tuple[
     return deduped, frame.height - deduped.height
 
 
+_CONTACT_RANK = ["title", "department", "seniority", "email"]  # the most complete of a repeated id's rows is kept
+
+
 def dedupe_contacts(contacts: pl.DataFrame) -> tuple[pl.DataFrame, int]:
-    scored = contacts.with_columns(_completeness=-_completeness(["title", "department", "seniority", "email"]))
+    scored = contacts.with_columns(_completeness=-_completeness(_CONTACT_RANK))
     deduped, merged = _dedupe_by_key(scored, "contact_id", ["_completeness", "email", "title"])
     return deduped.drop("_completeness"), merged
+
+
+def dedupe_scanned_contacts(contacts: pl.LazyFrame, columns: list[str]) -> tuple[pl.DataFrame, int]:
+    """`dedupe_contacts` of a scan, reading `columns` of it (with `contact_id` and `_row`): the
+    ids are read first, and the columns it ranks a repeated id's rows by only for those rows."""
+    ids = contacts.select("_row", "contact_id").collect()
+    maybe = repeated_values(ids.get_column("contact_id"))
+    read = list(dict.fromkeys(["_row", "contact_id", *columns]))
+    if not maybe.any():
+        return contacts.select(read).collect(), 0
+    rows = ids.filter(maybe).get_column("_row")
+    candidates = contacts.filter(pl.col("_row").is_in(rows.implode())).select("_row", "contact_id", *_CONTACT_RANK).collect()
+    candidates = candidates.with_columns(_completeness=-_completeness(_CONTACT_RANK))
+    dropped = rows_not_kept(candidates, "contact_id", ["_completeness", "email", "title"])
+    deduped = contacts.select(read).filter(~pl.col("_row").is_in(dropped.implode())).collect()
+    return deduped, dropped.len()
 
 
 EVENT_TIE_BREAK = ["occurred_at", "event_type", "contact_id"]  # which of two events with one id is kept
@@ -113,7 +132,7 @@ def dedupe_window(window: EventWindow) -> tuple[EventWindow, int]:
     return window.without(dropped), dropped.len()
 
 
-def unusable_contact_ids(contacts: pl.DataFrame, quarantined_contacts: pl.DataFrame | None) -> pl.Series:
+def unusable_contact_ids(contacts: pl.DataFrame | pl.LazyFrame, quarantined_contacts: pl.DataFrame | None) -> pl.Series:
     """Ids of quarantined contacts that have no usable row (de-duplication keeps one row per
     id, so `contacts` may be the kept rows before or after it). Events are compared against
     these few rather than the million usable ones."""
@@ -122,7 +141,7 @@ def unusable_contact_ids(contacts: pl.DataFrame, quarantined_contacts: pl.DataFr
     unusable = quarantined_contacts.get_column("contact_id").unique()
     # the usable ids are probed against the few quarantined ones, not the other way round:
     # a set of 10M ids took 3.5 s at XL
-    usable = contacts.get_column("contact_id")
+    usable = contacts.lazy().select("contact_id").collect().to_series()
     also_usable = usable.filter(usable.is_in(unusable.implode()))
     return unusable.filter(~unusable.is_in(also_usable.implode()))
 

@@ -30,7 +30,7 @@ from typing import Any
 from abmq.config import Config
 from abmq.tasks import catalog, ingest, source_store, validate
 from abmq.tasks.ingest import SourceData
-from abmq.tasks.sources import ACCOUNT_KEY, SUMMARISED
+from abmq.tasks.sources import ACCOUNT_KEY, READ_BACK_AS_SCANS
 
 # the source each is checked against when staged (`ingest.reference_keys`)
 UPSTREAM = {"contacts": "accounts", "technographics": "accounts", "intent": "accounts"}
@@ -284,7 +284,7 @@ def recall_source(
     outcomes = _outcomes(record)
     if not still_holds(outcomes, parameters):
         return Recalled(None, key, fingerprint)
-    kept, quarantined = source_store.read_rows(out_dir, entry, lazy=source in SUMMARISED)
+    kept, quarantined = source_store.read_rows(out_dir, entry, lazy=source in READ_BACK_AS_SCANS)
     validation = validate.SourceValidation(
         source=source,
         files=record["files"],

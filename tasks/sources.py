@@ -178,10 +178,12 @@ def key_from_published(domain: pl.Expr, account_id: pl.Expr) -> pl.Expr:
 # Order matters: each source's referential checks look at the ones staged before it.
 SOURCE_ORDER = tuple(SOURCES)
 
-# Exports the flow reads through their per-domain summaries (`tasks/domain_summaries.py`):
-# read back from the export store as scans, their rows are read only when a summary is made
-# again (at XL 12.8M rows, ~1.1 GiB and ~1 s a day otherwise).
-SUMMARISED = ("technographics", "intent")
+# Exports read back from the export store as scans of its files, not whole: technographics and
+# intent are read through their per-domain summaries (`tasks/domain_summaries.py`), their rows
+# only when a summary is made again (at XL 12.8M rows, ~1.1 GiB and ~1 s a day otherwise); the
+# contacts for the columns the steps after read (`clean.normalise_sources`: at XL their e-mails
+# and flags were ~0.8 GiB of the 2.1 GiB read).
+READ_BACK_AS_SCANS = ("technographics", "intent", "contacts")
 
 
 def height(rows: pl.DataFrame | pl.LazyFrame) -> int:

@@ -35,3 +35,31 @@ def test_unusable_contacts_are_the_quarantined_ids_with_no_usable_row():
     assert sorted(normalise.unusable_contact_ids(usable, quarantined).to_list()) == ["x", "y"]
     assert normalise.unusable_contact_ids(usable, None).is_empty()
     assert sorted(normalise.unusable_contact_ids(usable.clear(), quarantined).to_list()) == ["b", "x", "y"]
+    assert sorted(normalise.unusable_contact_ids(usable.lazy(), quarantined).to_list()) == ["x", "y"]  # a scan, too
+
+
+def test_contacts_read_back_as_a_scan_are_deduplicated_as_in_memory(tmp_path):
+    """A scan of the stored contacts (`clean.usable_contacts`) keeps the rows de-duplication
+    keeps in memory (the most complete of a repeated id's rows, then by e-mail and title),
+    reading only the columns asked for."""
+    contacts = pl.DataFrame(
+        {
+            "_row": [0, 1, 2, 3, 4, 5],
+            "contact_id": ["c1", "c2", "c1", "c3", "c2", "c2"],
+            "email": ["a@x.com", "b@x.com", "a@x.com", "c@x.com", None, "b2@x.com"],
+            "title": ["CTO", None, None, "VP Sales", "Analyst", "Analyst"],
+            "department": ["it", "it", "it", "sales", "it", "it"],
+            "seniority": ["c_level", None, "c_level", "vp", "individual_contributor", "individual_contributor"],
+            "domain": ["x.com"] * 6,
+        }
+    )
+    # c1: row 0 has all four ranked columns, row 2 no title; c2: row 5 has all four, row 4
+    # no e-mail, row 1 neither title nor seniority
+    in_memory, merged = normalise.dedupe_contacts(contacts)
+    assert merged == 3 and in_memory["_row"].to_list() == [0, 3, 5]
+    contacts.write_parquet(tmp_path / "contacts.parquet")
+    scanned, merged_too = normalise.dedupe_scanned_contacts(pl.scan_parquet(tmp_path / "contacts.parquet"), ["domain", "title"])
+    assert merged_too == 3 and scanned.columns == ["_row", "contact_id", "domain", "title"]
+    assert scanned.equals(in_memory.select(scanned.columns))
+    once, none_merged = normalise.dedupe_scanned_contacts(pl.scan_parquet(tmp_path / "contacts.parquet").filter(pl.col("_row") < 2), [])
+    assert none_merged == 0 and once["contact_id"].to_list() == ["c1", "c2"]

@@ -15,7 +15,7 @@ import pytest
 from abmq.config import load_config
 from abmq.tasks import gate, pipeline, remembered, source_store
 from abmq.tasks.catalog import SourceError
-from abmq.tasks.sources import SUMMARISED
+from abmq.tasks.sources import READ_BACK_AS_SCANS
 from abmq.tasks.validate import DataQualityError
 
 AS_OF = handbuilt.AS_OF
@@ -54,9 +54,9 @@ def assert_same_verdicts(recalled: dict, fresh: dict) -> None:
             data.fingerprint,
             data.unknown_columns,
         )
-        # a summarised export's kept rows come back as a scan of the store's file (its rows
-        # are read only when a summary is made again); they are the same rows
-        assert isinstance(again.kept, pl.LazyFrame) == (again.recalled and again.kept is not None and name in SUMMARISED), name
+        # some exports come back as a scan of the store's file (`sources.READ_BACK_AS_SCANS`:
+        # their rows are read only as far as a later step reads them); they are the same rows
+        assert isinstance(again.kept, pl.LazyFrame) == (again.recalled and again.kept is not None and name in READ_BACK_AS_SCANS), name
         for rows in ("kept", "quarantined"):
             before, after = getattr(data, rows), getattr(again, rows)
             assert (before is None) == (after is None), name
