@@ -45,6 +45,7 @@ from abmq.tasks import (
     shards,
     source_store,
 )
+from abmq.tasks.sources import height
 
 LogResult = Callable[[logging.Logger, Any, dict[str, Any]], None]
 
@@ -158,7 +159,7 @@ def log_validated(logger, data: ingest.SourceData, args) -> None:
                 outcome.explained_why,
             )
     recalled = " (as a published run validated it: the export is unchanged)" if data.recalled else ""
-    logger.info("%s: %s rows pass, %s quarantined%s", data.name, _rows(_height(data.kept)), _rows(data.quarantined.height), recalled)
+    logger.info("%s: %s rows pass, %s quarantined%s", data.name, _rows(height(data.kept)), _rows(data.quarantined.height), recalled)
 
 
 def log_event_files(logger, checked: list[ingest.CheckedEventFile], args) -> None:
@@ -203,12 +204,7 @@ def log_shards(logger, sharded: pipeline.ShardedInputs, args) -> None:
     for source in sharded.summaries_recalled:
         logger.info("%s: its per-domain summary unchanged since a published run: read back", source)
     if len(sharded.parts) > 1:
-        logger.info("%d shards of %s contacts", len(sharded.parts), "/".join(_rows(_height(s.contacts)) for s in sharded.parts))
-
-
-def _height(rows: pipeline.Rows) -> int:
-    """Rows of a frame, or of a lazy one (the contact scores kept on disk: counted by a scan)."""
-    return rows.lazy().select(pl.len()).collect().item()
+        logger.info("%d shards of %s contacts", len(sharded.parts), "/".join(_rows(height(s.contacts)) for s in sharded.parts))
 
 
 def log_shard(logger, scored, args) -> None:
@@ -306,7 +302,7 @@ combine_shards = step_task(
     lambda logger, scored, args: logger.info(
         "scores: %s contacts, %s accounts from %d shard(s)",
         # counted per shard: the merged scores kept on disk would be merged to count them
-        _rows(sum(_height(shard.contacts) for shard in args["scored"])),
+        _rows(sum(height(shard.contacts) for shard in args["scored"])),
         _rows(scored[1].height),
         len(args["scored"]),
     ),

@@ -88,29 +88,28 @@ def _dedupe_by_key(frame: pl.DataFrame, key: str, order_by: list[str]) -> tuple[
     return deduped, frame.height - deduped.height
 
 
-_CONTACT_RANK = ["title", "department", "seniority", "email"]  # the most complete of a repeated id's rows is kept
+# Of a repeated contact id's rows the most complete is kept, then by e-mail and title.
+_CONTACT_RANK = ["title", "department", "seniority", "email"]
+_CONTACT_ORDER = ["_completeness", "email", "title"]
 
 
 def dedupe_contacts(contacts: pl.DataFrame) -> tuple[pl.DataFrame, int]:
     scored = contacts.with_columns(_completeness=-_completeness(_CONTACT_RANK))
-    deduped, merged = _dedupe_by_key(scored, "contact_id", ["_completeness", "email", "title"])
+    deduped, merged = _dedupe_by_key(scored, "contact_id", _CONTACT_ORDER)
     return deduped.drop("_completeness"), merged
 
 
 def dedupe_scanned_contacts(contacts: pl.LazyFrame, columns: list[str]) -> tuple[pl.DataFrame, int]:
-    """`dedupe_contacts` of a scan, reading `columns` of it (with `contact_id` and `_row`): the
-    ids are read first, and the columns it ranks a repeated id's rows by only for those rows."""
-    ids = contacts.select("_row", "contact_id").collect()
-    maybe = repeated_values(ids.get_column("contact_id"))
-    read = list(dict.fromkeys(["_row", "contact_id", *columns]))
+    """`dedupe_contacts` of a scan, reading `columns` of it (with `contact_id` and `_row`), and
+    the columns it ranks a repeated id's rows by only for those rows."""
+    frame = contacts.select(list(dict.fromkeys(["_row", "contact_id", *columns]))).collect()
+    maybe = repeated_values(frame.get_column("contact_id"))
     if not maybe.any():
-        return contacts.select(read).collect(), 0
-    rows = ids.filter(maybe).get_column("_row")
+        return frame, 0
+    rows = frame.get_column("_row").filter(maybe)
     candidates = contacts.filter(pl.col("_row").is_in(rows.implode())).select("_row", "contact_id", *_CONTACT_RANK).collect()
-    candidates = candidates.with_columns(_completeness=-_completeness(_CONTACT_RANK))
-    dropped = rows_not_kept(candidates, "contact_id", ["_completeness", "email", "title"])
-    deduped = contacts.select(read).filter(~pl.col("_row").is_in(dropped.implode())).collect()
-    return deduped, dropped.len()
+    dropped = rows_not_kept(candidates.with_columns(_completeness=-_completeness(_CONTACT_RANK)), "contact_id", _CONTACT_ORDER)
+    return frame.filter(~pl.col("_row").is_in(dropped.implode())), dropped.len()
 
 
 EVENT_TIE_BREAK = ["occurred_at", "event_type", "contact_id"]  # which of two events with one id is kept

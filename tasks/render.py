@@ -57,16 +57,15 @@ def compare_with_last_run(accounts: pl.DataFrame, last: tuple[str | None, pl.Dat
 
 
 def gather_report_details(
-    accounts: pl.DataFrame, clean: CleanData, config: Config, as_of: dt.date, lead_scores: pl.DataFrame | pl.LazyFrame | None = None
+    accounts: pl.DataFrame, clean: CleanData, config: Config, as_of: dt.date, lead_scores: pl.DataFrame | pl.LazyFrame
 ) -> dict[str, pl.DataFrame]:
     """Weekly engagement of the top accounts and recent intent of every target account. The
-    top accounts' contacts are found in the `lead_scores` when given (the flow lets the
-    contacts' rows go once they are split into shards), else in the contacts."""
+    top accounts' contacts are found in the `lead_scores` (the flow lets the contacts' rows
+    go once they are split into shards)."""
     targets = accounts.filter(pl.col("tier").is_not_null()).sort("target_rank")
     top = targets.head(TREND_ACCOUNTS)["domain"].to_list()
-    members = lead_scores if lead_scores is not None else clean.contacts
     return {
-        "weekly": rollup.weekly_account_points(clean.events, members, top, config, as_of),
+        "weekly": rollup.weekly_account_points(clean.events, lead_scores, top, config, as_of),
         "intent": recent_intent(clean.intent, as_of).filter(pl.col("domain").is_in(targets["domain"].implode())),
     }
 

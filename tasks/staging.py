@@ -73,21 +73,17 @@ def _canonical(expr: pl.Expr) -> pl.Expr:
 _EMAIL_DOMAIN = r"@([^@\s]+)$"
 
 
-def email_domain(expr: pl.Expr) -> pl.Expr:
-    return canonical_domain(expr.str.extract(_EMAIL_DOMAIN, 1))
-
-
 def email_domain_where(email: pl.Expr, needed: pl.Expr) -> pl.Expr:
-    """`email_domain` of the rows where `needed` is true, null elsewhere: the others' are
-    never worked out (`account_links.link_contacts` reads it only where no id or domain
+    """The canonical domain of the e-mail addresses where `needed` is true, null elsewhere:
+    the others' are never worked out (`account_links.link_contacts` reads it only where no id or domain
     links the contact)."""
     pairs = pl.struct(email.alias("email"), needed.alias("needed"))
-    return pairs.map_batches(_email_domains_where, return_dtype=pl.String, is_elementwise=True)
+    return pairs.map_batches(_email_domains_where, return_dtype=pl.String, is_elementwise=True).alias(email.meta.output_name())
 
 
 def _email_domains_where(pairs: pl.Series) -> pl.Series:
     emails, needed = pairs.struct.field("email"), pairs.struct.field("needed").fill_null(False)
-    domains = pl.Series("email", [None] * len(pairs), pl.String)
+    domains = pl.repeat(None, len(pairs), dtype=pl.String, eager=True).rename("email")
     if not needed.any():
         return domains
     positions = needed.arg_true()
@@ -290,15 +286,10 @@ def once_per_value(frame: pl.LazyFrame, inputs: list[str], *derived: pl.Expr) ->
     present = [c for c in inputs if c in schema]
     if not present:
         return frame.with_columns(*derived)
-    names = [e.meta.output_name() for e in derived]
     types = pl.LazyFrame(schema={c: schema[c] for c in present}).select(*derived).collect_schema()
 
     def per_batch(rows: pl.Series) -> pl.Series:
-        values = rows.struct.unnest()
-        distinct = values.unique()
-        looked_up = distinct.hstack(distinct.select(*derived).select(pl.all().name.prefix("_derived_")))
-        joined = values.join(looked_up, on=present, how="left", nulls_equal=True, maintain_order="left")
-        return joined.select(pl.struct(pl.col(f"_derived_{n}").alias(n) for n in names).alias("_derived")).to_series()
+        return _derived_once_per_value(rows.struct.unnest(), derived).to_struct("_derived")
 
     together = pl.struct(present).map_batches(per_batch, return_dtype=pl.Struct(types), is_elementwise=True)
     return frame.with_columns(together.alias("_derived")).with_columns(pl.col("_derived").struct.unnest()).drop("_derived")
@@ -308,18 +299,18 @@ def once_per_value_beside(frame: pl.DataFrame, inputs: list[str], *derived: pl.E
     """`once_per_value` for a frame in memory: only the inputs go through the join, and the
     derived columns are laid beside the frame's own. Joined whole, every column was copied
     (at XL 1M accounts with their people's lists: 1 GiB and ~1 s a time)."""
-    present = [c for c in inputs if c in frame.columns]
-    keys = [f"_key_{c}" for c in present]
+    values = _derived_once_per_value(frame.select(c for c in inputs if c in frame.columns), derived)
+    return frame.with_columns(values.get_columns())
+
+
+def _derived_once_per_value(values: pl.DataFrame, derived: tuple[pl.Expr, ...]) -> pl.DataFrame:
+    """The `derived` columns of `values` (their rows in order), each worked out once per
+    distinct row and joined back."""
     names = [e.meta.output_name() for e in derived]
-    values = frame.select(present)
-    lookup = (
-        values.unique()
-        .with_columns(pl.col(c).alias(k) for c, k in zip(present, keys, strict=True))
-        .with_columns(*derived)
-        .select(*keys, *names)
-    )
-    laid = values.rename(dict(zip(present, keys, strict=True))).join(lookup, on=keys, how="left", nulls_equal=True, maintain_order="left")
-    return frame.with_columns(laid.select(names).get_columns())
+    distinct = values.unique()
+    looked_up = distinct.hstack(distinct.select(*derived).select(pl.all().name.prefix("_derived_")))
+    joined = values.join(looked_up, on=values.columns, how="left", nulls_equal=True, maintain_order="left")
+    return joined.select(pl.col(f"_derived_{n}").alias(n) for n in names)
 
 
 def stage_events(typed: pl.LazyFrame, contact_ids: pl.Series | None) -> pl.LazyFrame:

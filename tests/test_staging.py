@@ -7,7 +7,6 @@ from abmq.tasks.sources import SOURCES
 from abmq.tasks.staging import (
     canonical_domain,
     cast_to_contract,
-    email_domain,
     email_domain_where,
     normalise_department,
     normalise_seniority,
@@ -78,7 +77,7 @@ def test_canonical_domain_keeps_plain_values_and_works_out_the_rest_in_any_order
 
 def test_email_domain():
     frame = pl.DataFrame({"e": ["ugo@UMBRELLA.COM", "no-at-sign", None]})
-    assert frame.select(email_domain(pl.col("e")))["e"].to_list() == ["umbrella.com", None, None]
+    assert frame.select(email_domain_where(pl.col("e"), pl.lit(True)))["e"].to_list() == ["umbrella.com", None, None]
 
 
 def test_email_domain_where_works_out_only_the_rows_asked_for():
