@@ -127,6 +127,14 @@ def log_staged(logger, data: ingest.SourceData, args) -> None:
         logger.info("%s: not supplied (optional)", data.name)
     else:
         logger.info("%s: %s rows from %s", data.name, _rows(data.rows_in), ", ".join(data.files))
+    if data.parts is not None and len(data.parts.new) < len(data.parts.parts):
+        logger.info(
+            "%s: %d of %d parts staged (%s rows), the others unchanged since a published run: read back",
+            data.name,
+            len(data.parts.new),
+            len(data.parts.parts),
+            _rows(data.parts.rows_staged),
+        )
 
 
 def log_daily_files(logger, daily: ingest.DailyEventFiles | None, args) -> None:

@@ -11,6 +11,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,10 +26,12 @@ from abmq.tasks import (
     event_partitions,
     event_store,
     event_window,
+    export_parts,
     mapping,
     normalise,
     quarantine,
     rollup,
+    source_store,
     staging,
     validate,
 )
@@ -64,6 +67,8 @@ class SourceData:
     store_key: str | None = None
     store_entry: dict[str, Any] | None = None
     recalled: bool = False
+    # An export staged in parts (`tasks/export_parts.py`): its parts, and those staged now
+    parts: export_parts.StagedParts | None = None
 
     def replace(self, **changes: Any) -> SourceData:
         return dataclasses.replace(self, **changes)
@@ -114,12 +119,14 @@ def stage_source(
     source_mapping: SourceMapping | None = None,
     accounts_by_id: pl.DataFrame | None = None,
     fingerprint: str | None = None,
+    parts: export_parts.PartStore | None = None,
 ) -> SourceData:
     """Read one source (lazy scan), reshape it as its `source_mapping` says (the config's
     `sources:` entry, tasks/mapping.py), cast it to the contract and stage it; CSV files beyond
     the size `limits` (default: the config's defaults) are refused, naming file, line, column.
     Contacts link to accounts by `accounts_by_id` (`reference_keys`), then by domain.
-    `fingerprint`: the files' content hash, when the caller has worked it out."""
+    `fingerprint`: the files' content hash, when the caller has worked it out. `parts`: the
+    export is staged in parts (`tasks/export_parts.py`), those the store has read back."""
     spec = SOURCES[source]
     limits = limits or Limits()
     found = (source_mapping.files, tuple(source_mapping.columns)) if source_mapping else ((), ())
@@ -127,23 +134,61 @@ def stage_source(
     names = [f.name if f.parent == Path(input_dir) else f"{f.parent.name}/{f.name}" for f in files]
     if scan is None:
         return SourceData(source, [], "", None)
-    scan = mapping.apply(scan, spec, source_mapping)
-    typed = staging.cast_to_contract(scan, spec, limits.max_field_bytes)
-    if source == "accounts":
-        staged = staging.stage_accounts(typed)
-    elif source == "contacts":
-        staged = staging.stage_contacts(typed, account_domains if account_domains is not None else EMPTY_KEYS, accounts_by_id)
-    elif source == "events":
-        staged = staging.stage_events(typed, contact_ids if contact_ids is not None else EMPTY_KEYS)
+
+    def staged_rows(raw: pl.LazyFrame) -> pl.DataFrame:
+        mapped = mapping.apply(raw, spec, source_mapping)
+        typed = staging.cast_to_contract(mapped, spec, limits.max_field_bytes)
+        if source == "accounts":
+            staged = staging.stage_accounts(typed)
+        elif source == "contacts":
+            staged = staging.stage_contacts(typed, account_domains if account_domains is not None else EMPTY_KEYS, accounts_by_id)
+        elif source == "events":
+            staged = staging.stage_events(typed, contact_ids if contact_ids is not None else EMPTY_KEYS)
+        else:
+            staged = staging.stage_domain_list(typed, account_domains if source in ("technographics", "intent") else None)
+        try:
+            return staged.collect(engine="streaming")
+        except Exception as exc:  # an unreadable file surfaces when the scan runs
+            raise catalog.read_error(source, names, exc) from None
+
+    in_parts = None
+    if parts is not None:
+        try:
+            planned = export_parts.plan(scan)
+        except Exception as exc:  # the rows as read, hashed: a file as unreadable as when staged
+            raise catalog.read_error(source, names, exc) from None
+        frame, in_parts = _staged_in_parts(scan, staged_rows, parts, planned)
     else:
-        staged = staging.stage_domain_list(typed, account_domains if source in ("technographics", "intent") else None)
-    try:
-        frame = staged.collect(engine="streaming")
-    except Exception as exc:  # an unreadable file surfaces when the scan runs
-        raise catalog.read_error(source, names, exc) from None
-    unknown = [c for c in scan.collect_schema().names()[1:] if c not in {*spec.columns, *derived_columns(spec), mapping.MAPPING_ERROR}]
+        frame = staged_rows(scan)
+    mapped_names = mapping.apply(scan, spec, source_mapping).collect_schema().names()
+    unknown = [c for c in mapped_names[1:] if c not in {*spec.columns, *derived_columns(spec), mapping.MAPPING_ERROR}]
     fingerprint = fingerprint or catalog.fingerprint_files(files)
-    return SourceData(source, names, fingerprint, frame, rows_in=frame.height, unknown_columns=unknown)
+    return SourceData(source, names, fingerprint, frame, rows_in=frame.height, unknown_columns=unknown, parts=in_parts)
+
+
+def _staged_in_parts(
+    raw: pl.LazyFrame,
+    staged_rows: Callable[[pl.LazyFrame], pl.DataFrame],
+    store: export_parts.PartStore,
+    parts: list[export_parts.Part],
+) -> tuple[pl.DataFrame, export_parts.StagedParts | None]:
+    """An export staged in parts (`tasks/export_parts.py`): the parts the store has read back,
+    the others staged (the whole export when the store has none of them), and the new ones
+    written to the store's scratch folder. (staged rows, parts), or parts None when the staged
+    rows do not line up with the rows as read, one for one (they are then not kept in parts)."""
+    stored = source_store.stored_parts(parts, store)
+    read_back = [rows is not None for rows in stored]
+    frame = None
+    if any(read_back):
+        new = [part for part, back in zip(parts, read_back, strict=True) if not back]
+        staged_new = staged_rows(pl.concat([raw.slice(part.start, part.rows) for part in new])) if new else pl.DataFrame()
+        frame = export_parts.assembled(parts, stored, staged_new)
+    del stored
+    if frame is None:
+        frame, read_back = staged_rows(raw), [False] * len(parts)
+    if not export_parts.one_for_one(frame, sum(part.rows for part in parts)):
+        return frame, None
+    return frame, source_store.write_new_parts(frame, parts, read_back, store)
 
 
 # --- events as daily files -----------------------------------------------------------------

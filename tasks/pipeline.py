@@ -192,6 +192,8 @@ def stage_all(
             keys["source_mapping"] = mappings[name]
         if recalled.fingerprint is not None:
             keys["fingerprint"] = recalled.fingerprint
+        if recalled.parts is not None:
+            keys["parts"] = recalled.parts
         data = steps.stage_source(str(input_dir), name, **keys, limits=limits)
         staged[name] = data.replace(store_key=recalled.key) if recalled.key else data
     return staged
@@ -296,7 +298,13 @@ def assess(
     and no technographics. `spill` (the flow, on threads): the scoring window is parted by
     slice of contacts on disk, and the lead scores wait there to be written
     (`catalog.SpilledRows`); the assessment holds them as a lazy frame."""
-    steps.quality_gate(sources)
+    try:
+        steps.quality_gate(sources)
+    except Exception:  # the parts staged for the store, if the run stops here
+        for data in sources.values():
+            if data.parts is not None:
+                source_store.discard_parts(data.parts.scratch)
+        raise
     if out_dir is not None and any(data.store_key and not data.recalled for data in sources.values()):
         # past the gate: a run that stops there writes nothing into the store
         sources.update(steps.remember_sources(sources, out_dir))

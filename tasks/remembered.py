@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from abmq.config import Config
-from abmq.tasks import catalog, ingest, source_store, validate
+from abmq.tasks import catalog, export_parts, ingest, source_store, validate
 from abmq.tasks.ingest import SourceData
 from abmq.tasks.sources import ACCOUNT_KEY, READ_BACK_AS_SCANS
 
@@ -75,6 +75,21 @@ def upstream_key(source: str, staged: dict[str, SourceData]) -> str | None:
         ids = ingest.staged_rows(staged.get(UPSTREAM[source]), ["account_id", ACCOUNT_KEY, "domain"])
         digest.update(catalog.multiset_bytes(ids) if ids is not None and "account_id" in ids.columns else b"no ids\0")
     return digest.hexdigest()
+
+
+def staging_recipe(source: str, config: Config, upstream: str | None) -> str:
+    """What staging a row of `source` depends on besides the row itself: its mapping, the
+    size limits, what it reads of the accounts (`upstream_key`) and the code. The key of an
+    export's parts (`tasks/export_parts.py`): a part staged by the same recipe is read back."""
+    mapping = config.sources.get(source)
+    payload = {
+        "source": source,
+        "mapping": mapping.model_dump(mode="json") if mapping is not None else None,
+        "limits": config.limits.model_dump(mode="json"),
+        "upstream": upstream,
+        "code": catalog.code_fingerprint(),
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def source_key(source: str, fingerprint: str, config: Config, upstream: str | None) -> str:
@@ -253,6 +268,7 @@ class Recalled:
     data: SourceData | None  # the source read back from the store, or None: stage it
     key: str | None  # what its verdict depends on (None: it is validated every run)
     fingerprint: str | None = None  # its files' content hash, worked out here once
+    parts: export_parts.PartStore | None = None  # an export staged in parts: where they are kept
 
 
 def recall_source(
@@ -277,13 +293,17 @@ def recall_source(
     fingerprint = catalog.fingerprint_files(files)
     key = source_key(source, fingerprint, config, upstream)
     entry = state.get(source)
+    parts = None
+    if source in export_parts.PARTED:
+        recipe = staging_recipe(source, config, upstream)
+        parts = export_parts.part_store(source, source_store.store_folder(out_dir), recipe, entry, out_dir)
     text = source_store.read_record(out_dir, entry) if entry is not None and entry["key"] == key else None
     if text is None:
-        return Recalled(None, key, fingerprint)
+        return Recalled(None, key, fingerprint, parts)
     record = _read_record(text)
     outcomes = _outcomes(record)
     if not still_holds(outcomes, parameters):
-        return Recalled(None, key, fingerprint)
+        return Recalled(None, key, fingerprint, parts)
     kept, quarantined = source_store.read_rows(out_dir, entry, lazy=source in READ_BACK_AS_SCANS)
     validation = validate.SourceValidation(
         source=source,
@@ -316,6 +336,14 @@ def recall_source(
 def remember(data: SourceData, out_dir: str | Path) -> SourceData:
     """A validated source written into the store under its key, with its manifest entry (a
     source that blocked, or has no rows, writes nothing)."""
+    try:
+        return _remembered(data, out_dir)
+    finally:
+        if data.parts is not None:  # the parts staged now, if they did not join the store
+            source_store.discard_parts(data.parts.scratch)
+
+
+def _remembered(data: SourceData, out_dir: str | Path) -> SourceData:
     if data.store_key is None or data.recalled or data.kept is None or not data.rows_in:
         return data
     if data.validation is None or data.validation.blocking_failures:
@@ -323,7 +351,9 @@ def remember(data: SourceData, out_dir: str | Path) -> SourceData:
     record = _record_text(data)
     if record is None:
         return data
-    entry = source_store.new_entry(data.name, data.store_key)
+    entry = source_store.new_entry(data.name, data.store_key, data.parts)
+    if data.parts is not None:  # its staged parts written when staged: the new ones join the store
+        source_store.keep_parts(data.parts, out_dir)
     source_store.write_entry(out_dir, entry, data.kept, data.quarantined, record)
     return data.replace(store_entry=entry)
 

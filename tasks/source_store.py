@@ -10,16 +10,18 @@ outputs only when the run's manifest is published, as in the event store
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from abmq.tasks import catalog, event_store
+from abmq.tasks import catalog, event_store, export_parts
 
 STORE_DIR = "state/sources"
 MANIFEST = "_sources.json"
-FILES = ("kept", "quarantined", "record")  # an entry's files
+FILES = ("kept", "quarantined", "record")  # an entry's files ("kept": unless it is kept in parts)
 
 
 def store_folder(out_dir: str | Path) -> Path:
@@ -40,9 +42,20 @@ def manifest_text(entries: dict[str, dict[str, Any]]) -> str:
 SUMMARY = "summary"  # an entry's summary kept beside its export (`tasks/domain_summaries.py`): {"key", "file"}
 
 
-def new_entry(source: str, key: str) -> dict[str, str]:
+def new_entry(source: str, key: str, parts: export_parts.StagedParts | None = None) -> dict[str, Any]:
+    """A manifest entry: its files named by the export's key. An export staged in parts
+    (`tasks/export_parts.py`) keeps its staged rows in them instead of a file of kept rows."""
     stem = f"{source}.{key[:16]}"
-    return {"key": key, "kept": f"{stem}.kept.parquet", "quarantined": f"{stem}.quarantined.parquet", "record": f"{stem}.json"}
+    entry: dict[str, Any] = {
+        "key": key,
+        "kept": f"{stem}.kept.parquet",
+        "quarantined": f"{stem}.quarantined.parquet",
+        "record": f"{stem}.json",
+    }
+    if parts is not None:
+        del entry["kept"]
+        entry.update(recipe=parts.recipe, parts=parts.parts)
+    return entry
 
 
 def with_summary(source: str, entry: dict[str, Any], key: str) -> dict[str, Any]:
@@ -54,7 +67,8 @@ def write_entry(out_dir: str | Path, entry: dict[str, str], kept: pl.DataFrame, 
     folder = store_folder(out_dir)
     folder.mkdir(parents=True, exist_ok=True)
     # zstd: at XL the 9.85M kept contacts are 138 MiB, written in 2.2 s and read in 0.8 s
-    _write_parquet(folder / entry["kept"], kept)
+    if "kept" in entry:  # else its parts hold them (`export_parts.keep`)
+        _write_parquet(folder / entry["kept"], kept)
     _write_parquet(folder / entry["quarantined"], quarantined)
     catalog.write_atomically(folder / entry["record"], lambda path: path.write_text(record, encoding="utf-8"))
 
@@ -67,7 +81,7 @@ def read_record(out_dir: str | Path, entry: dict[str, str]) -> str | None:
     """An entry's record, or None when any of its files is missing (a tampered store: the
     export is staged and validated again)."""
     folder = store_folder(out_dir)
-    if not all((folder / entry[which]).exists() for which in FILES):
+    if not all((folder / name).exists() for name in entry_files(entry)):
         return None
     return (folder / entry["record"]).read_text(encoding="utf-8")
 
@@ -75,8 +89,12 @@ def read_record(out_dir: str | Path, entry: dict[str, str]) -> str | None:
 def read_rows(out_dir: str | Path, entry: dict[str, str], lazy: bool = False) -> tuple[pl.DataFrame | pl.LazyFrame, pl.DataFrame]:
     """(kept rows, quarantined rows) of an entry; `lazy`: the kept rows as a scan of their file."""
     folder = store_folder(out_dir)
+    quarantined = pl.read_parquet(folder / entry["quarantined"])
+    if "parts" in entry:
+        kept = _read_kept_parts(folder, entry["parts"], quarantined)
+        return (kept if lazy else kept.collect()), quarantined
     kept = pl.scan_parquet(folder / entry["kept"]) if lazy else pl.read_parquet(folder / entry["kept"])
-    return kept, pl.read_parquet(folder / entry["quarantined"])
+    return kept, quarantined
 
 
 def read_summary(out_dir: str | Path, file: str) -> pl.DataFrame | None:
@@ -100,8 +118,11 @@ def remove_unlisted(out_dir: str | Path) -> int:
 
 
 def entry_files(entry: dict[str, Any]) -> list[str]:
-    """The files of a store entry: its export's, and the summary kept beside it, if any."""
-    return [entry[which] for which in FILES] + ([entry[SUMMARY]["file"]] if entry.get(SUMMARY) else [])
+    """The files of a store entry: its export's (its parts', for one staged in parts), and
+    the summary kept beside it, if any."""
+    files = [entry[which] for which in FILES if which in entry]
+    files += list(dict.fromkeys(part["file"] for part in entry.get("parts", [])))
+    return files + ([entry[SUMMARY]["file"]] if entry.get(SUMMARY) else [])
 
 
 def remove_leftovers(out_dir: Path) -> None:
@@ -109,3 +130,65 @@ def remove_leftovers(out_dir: Path) -> None:
     store and this one (only called while holding the output lock)."""
     event_store.remove_leftovers(out_dir)
     remove_unlisted(out_dir)
+
+
+# --- exports kept in parts (`tasks/export_parts.py`) ------------------------------------------
+
+
+def read_part(folder: Path, file: str, start: int) -> pl.LazyFrame:
+    """A stored part's staged rows at `start` in the export (stored from `_row` 0)."""
+    scan = pl.scan_parquet(folder / file)
+    return scan.with_columns((pl.col("_row") + pl.lit(start, dtype=scan.collect_schema()["_row"])).alias("_row"))
+
+
+def stored_parts(parts: list[export_parts.Part], store: export_parts.PartStore) -> list[pl.DataFrame | None]:
+    """Each part's staged rows read back, where the store has it staged by the same recipe
+    (else None: it is staged)."""
+    rows = []
+    for part in parts:
+        file = part.file(store.source, store.recipe)
+        there = file in store.stored and (store.folder / file).exists()
+        rows.append(read_part(store.folder, file, part.start).collect() if there else None)
+    return rows
+
+
+def write_new_parts(
+    staged: pl.DataFrame, parts: list[export_parts.Part], stored: list[bool], store: export_parts.PartStore
+) -> export_parts.StagedParts:
+    """The parts not `stored` written from `staged` (the whole export staged, one row per row
+    as read, in its order) into the scratch folder, each with `_row` from 0."""
+    store.scratch.mkdir(parents=True, exist_ok=True)
+    new, rows = {}, 0
+    for part, there in zip(parts, stored, strict=True):
+        file = part.file(store.source, store.recipe)
+        if there or file in new:
+            continue
+        rows += part.rows
+        piece = staged.slice(part.start, part.rows)
+        piece = piece.with_columns((pl.col("_row") - pl.lit(part.start, dtype=piece.schema["_row"])).alias("_row"))
+        piece.write_parquet(store.scratch / file, compression="zstd", statistics=False)
+        new[file] = store.scratch / file
+    return export_parts.StagedParts(export_parts.entries(parts, store), new, rows, store.scratch, store.recipe)
+
+
+def _read_kept_parts(folder: Path, parts: list[dict[str, Any]], quarantined: pl.DataFrame) -> pl.LazyFrame:
+    """An entry kept in parts: its kept rows are its parts' rows, in export order, less the
+    quarantined ones."""
+    rows = pl.concat([read_part(folder, part["file"], part["start"]) for part in parts])
+    if quarantined.is_empty():
+        return rows
+    return rows.filter(~pl.col("_row").is_in(quarantined.get_column("_row").implode()))
+
+
+def keep_parts(staged: export_parts.StagedParts, out_dir: str | Path) -> None:
+    """The parts staged in this run moved from the scratch folder into the store."""
+    folder = store_folder(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    for file, path in staged.new.items():
+        os.replace(path, folder / file)
+    discard_parts(staged.scratch)
+
+
+def discard_parts(scratch: Path) -> None:
+    """A scratch folder of parts staged for the store (`export_parts.PartStore.scratch`)."""
+    shutil.rmtree(scratch, ignore_errors=True)

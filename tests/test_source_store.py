@@ -13,7 +13,7 @@ import polars as pl
 import pytest
 
 from abmq.config import load_config
-from abmq.tasks import gate, pipeline, remembered, source_store
+from abmq.tasks import export_parts, gate, pipeline, remembered, source_store
 from abmq.tasks.catalog import SourceError
 from abmq.tasks.sources import READ_BACK_AS_SCANS
 from abmq.tasks.validate import DataQualityError
@@ -233,7 +233,7 @@ def test_a_changed_quality_setting_or_limit_is_not_answered_by_the_store(inputs,
 
 def test_a_store_missing_its_files_is_not_trusted(inputs, stored):
     entry = source_store.read_state(stored["out"])["contacts"]
-    (source_store.store_folder(stored["out"]) / entry["kept"]).unlink()
+    (source_store.store_folder(stored["out"]) / entry["parts"][0]["file"]).unlink()  # kept in parts
     again = check(inputs, stored["out"])
     assert again["accounts"].recalled and not again["contacts"].recalled
     assert_same_verdicts(again, stored["first"])
@@ -244,9 +244,7 @@ def test_files_no_published_manifest_lists_are_removed(inputs, stored):
     stray = folder / "contacts.0123456789abcdef.kept.parquet"
     stray.write_bytes(b"killed mid-write")
     assert source_store.remove_unlisted(stored["out"]) == 1
-    listed = {
-        name for entry in source_store.read_state(stored["out"]).values() for name in entry.values() if name.startswith(tuple(REMEMBERED))
-    }
+    listed = {name for entry in source_store.read_state(stored["out"]).values() for name in source_store.entry_files(entry)}
     assert {p.name for p in folder.iterdir()} == listed | {source_store.MANIFEST}
 
 
@@ -264,6 +262,7 @@ def test_a_run_stopped_by_the_gate_writes_nothing_into_the_store(inputs, tmp_pat
     with pytest.raises(DataQualityError, match="contact_id"):
         pipeline.assess(sources, load_config(), AS_OF, out_dir=str(out))
     assert not source_store.store_folder(out).exists()
+    assert not list(out.glob(f"{export_parts.SCRATCH_PREFIX}*"))  # nor the contacts' parts, staged for it
     # nor would a blocked source be, asked on its own
     written = remembered.remember_sources(sources, str(out))
     assert written["contacts"].store_entry is None and written["accounts"].store_entry is not None
