@@ -15,6 +15,10 @@ key in the published manifest reads the kept and quarantined rows and the verdic
 So a remembered source gives the run exactly what validating it would (tests/test_source_store.py).
 A single events export is validated every run: it changes every day and is checked against
 the window's dates.
+
+A changed contacts export is validated again, but staged only where its rows changed: it is
+kept in parts under a key of their rows and the staging recipe (`staging_recipe`, without the
+files or the suite), and the unchanged parts are read back (`tasks/export_parts.py`).
 """
 
 from __future__ import annotations
