@@ -7,8 +7,9 @@ follows give what staging the whole export would (tests/test_export_parts.py).
 
 - Each row as read is hashed twice (64-bit, two seeds: `row_hashes`); a row whose first hash
   has its low PART_BITS bits zero ends a part, so a part's bounds depend on its rows only: a
-  row changed, added or removed changes the part it is in, and the parts after it keep their
-  content and only move (their `_row` is stored from 0 and offset when read).
+  row changed, added or removed changes the part it is in (and the next, when the row ended a
+  part or comes to end one), and the parts after keep their content and only move (their
+  `_row` is stored from 0 and offset when read).
 - A part is known by a SHA-256 of its rows' hashes and the export's columns (`Part.digest`),
   and stored under it and the staging recipe (`remembered.staging_recipe`: the mapping, the
   limits, what staging reads of the accounts, the code): only a part staged the same way is

@@ -32,6 +32,8 @@ def planned(frame: pl.DataFrame) -> list[export_parts.Part]:
 
 
 def test_a_changed_added_or_removed_row_changes_only_the_part_it_is_in(small_parts):
+    """The row chosen neither ends its part nor comes to end one when changed (a row that does
+    merges its part with the next, or splits it: two parts change)."""
     rows = raw_rows(400)
     before = planned(rows)
     assert len(before) > 10 and sum(p.rows for p in before) == 400

@@ -37,7 +37,7 @@ pytest.importorskip("s3fs", reason="s3fs (the s3 and dev extras) is not installe
 
 from abmq.cli import app  # noqa: E402
 from abmq.flows.qualify import qualify  # noqa: E402
-from abmq.tasks import object_store  # noqa: E402
+from abmq.tasks import export_parts, object_store  # noqa: E402
 
 BUCKET = "abmq-test"
 IN, OUT = f"s3://{BUCKET}/in", f"s3://{BUCKET}/out"
@@ -288,6 +288,40 @@ def test_the_next_day_fetches_only_the_new_file_and_remembers_validated_days(s3_
     # so are the rows of yesterday's files naming a quarantined contact (the contacts did not change)
     named = {r: e for r, e in today["files"].items() if r.endswith(".naming.parquet") and r in yesterday["files"]}
     assert named and all(e["key"] == yesterday["files"][r]["key"] for r, e in named.items())
+
+
+def test_a_changed_contacts_export_uploads_only_its_changed_part(s3, inputs, prefect_harness, monkeypatch, tmp_path):
+    """A CRM export changed between two runs through S3: the contacts are kept in parts
+    (tasks/export_parts.py), the unchanged parts keep the objects the run before uploaded,
+    only the changed one is new, and the outputs are a local run's."""
+    monkeypatch.setattr(export_parts, "PART_BITS", 1)  # ~2 contacts a part: the hand-built export has several
+    fs = s3["fs"]
+    source, in_url, out_url = tmp_path / "in", f"s3://{BUCKET}/in-parts", f"s3://{BUCKET}/out-parts"
+    shutil.copytree(inputs["yesterday"], source)
+    _upload_folder(fs, source, f"{BUCKET}/in-parts")
+    run = ["run", "--input", in_url, "--out", out_url, "--as-of", YESTERDAY.isoformat(), "--work-dir", str(tmp_path / "work")]
+    assert (first := _cli(*run)).exit_code == 0, first.output
+    before, _ = _published(out_url, tmp_path / "first")
+    local = tmp_path / "local"
+    qualify(str(source), str(local), None, YESTERDAY.isoformat())
+
+    contacts = pl.read_csv(source / "contacts.csv", infer_schema=False)
+    middle = pl.int_range(pl.len()) == contacts.height // 2
+    contacts.with_columns(pl.when(middle).then(pl.lit("Chief Revenue Officer")).otherwise("title").alias("title")).write_csv(
+        source / "contacts.csv"
+    )
+    fs.put(str(source / "contacts.csv"), f"{BUCKET}/in-parts/contacts.csv")
+    assert (second := _cli(*run)).exit_code == 0, second.output
+    after, copy = _published(out_url, tmp_path / "second")
+    qualify(str(source), str(local), None, YESTERDAY.isoformat())
+
+    parts_before, parts_after = ({r: e for r, e in m["files"].items() if r.endswith(".part.parquet")} for m in (before, after))
+    assert len(parts_after) > 2
+    kept = {r for r, e in parts_after.items() if r in parts_before and e["key"] == parts_before[r]["key"]}
+    # the re-titled contact's part is new (and the next one, when its row ended a part or now does)
+    assert 1 <= len(set(parts_after) - kept) <= 2 and set(parts_after) - kept == set(parts_after) - set(parts_before)
+    assert len(kept) >= len(parts_after) - 2
+    assert _compared(copy) == _compared(local)
 
 
 def test_a_run_killed_while_uploading_leaves_the_last_run_published(s3_runs):
