@@ -47,9 +47,6 @@ class Part:
     rows: int
     digest: str  # SHA-256 of its rows' two hashes and the export's columns
 
-    def file(self, source: str, recipe: str) -> str:
-        return f"{source}.{recipe[:16]}.{self.digest[:32]}.part.parquet"
-
 
 @dataclass(frozen=True)
 class PartStore:
@@ -61,6 +58,10 @@ class PartStore:
     stored: frozenset[str]  # files of the published entry's parts, staged by the same recipe
     scratch: Path  # where this run's new parts wait until remembered
 
+    def file(self, part: Part) -> str:
+        """The file a part staged by this recipe is kept in."""
+        return f"{self.source}.{self.recipe[:16]}.{part.digest[:32]}.part.parquet"
+
 
 @dataclass(frozen=True)
 class StagedParts:
@@ -70,8 +71,11 @@ class StagedParts:
     parts: list[dict[str, Any]]
     new: dict[str, Path]
     rows_staged: int
-    scratch: Path
-    recipe: str
+    store: PartStore
+
+    @property
+    def scratch(self) -> Path:
+        return self.store.scratch
 
 
 def part_store(source: str, folder: Path, recipe: str, published: dict[str, Any] | None, out_dir: str | Path) -> PartStore:
@@ -143,4 +147,4 @@ def one_for_one(staged: pl.DataFrame, rows: int) -> bool:
 
 def entries(parts: list[Part], store: PartStore) -> list[dict[str, Any]]:
     """The manifest entry's `parts`: each part's file, in export order, and where it starts."""
-    return [{"file": part.file(store.source, store.recipe), "start": part.start, "rows": part.rows} for part in parts]
+    return [{"file": store.file(part), "start": part.start, "rows": part.rows} for part in parts]

@@ -54,7 +54,7 @@ def new_entry(source: str, key: str, parts: export_parts.StagedParts | None = No
     }
     if parts is not None:
         del entry["kept"]
-        entry.update(recipe=parts.recipe, parts=parts.parts)
+        entry.update(recipe=parts.store.recipe, parts=parts.parts)
     return entry
 
 
@@ -81,7 +81,7 @@ def read_record(out_dir: str | Path, entry: dict[str, str]) -> str | None:
     """An entry's record, or None when any of its files is missing (a tampered store: the
     export is staged and validated again)."""
     folder = store_folder(out_dir)
-    if not all((folder / name).exists() for name in entry_files(entry)):
+    if not all((folder / name).exists() for name in _export_files(entry)):
         return None
     return (folder / entry["record"]).read_text(encoding="utf-8")
 
@@ -118,11 +118,15 @@ def remove_unlisted(out_dir: str | Path) -> int:
 
 
 def entry_files(entry: dict[str, Any]) -> list[str]:
-    """The files of a store entry: its export's (its parts', for one staged in parts), and
-    the summary kept beside it, if any."""
+    """The files of a store entry: its export's, and the summary kept beside it, if any."""
+    return _export_files(entry) + ([entry[SUMMARY]["file"]] if entry.get(SUMMARY) else [])
+
+
+def _export_files(entry: dict[str, Any]) -> list[str]:
+    """An entry's files of its export: rows (kept, or its parts' for one kept in parts),
+    quarantined rows and record."""
     files = [entry[which] for which in FILES if which in entry]
-    files += list(dict.fromkeys(part["file"] for part in entry.get("parts", [])))
-    return files + ([entry[SUMMARY]["file"]] if entry.get(SUMMARY) else [])
+    return files + list(dict.fromkeys(part["file"] for part in entry.get("parts", [])))
 
 
 def remove_leftovers(out_dir: Path) -> None:
@@ -146,7 +150,7 @@ def stored_parts(parts: list[export_parts.Part], store: export_parts.PartStore) 
     (else None: it is staged)."""
     rows = []
     for part in parts:
-        file = part.file(store.source, store.recipe)
+        file = store.file(part)
         there = file in store.stored and (store.folder / file).exists()
         rows.append(read_part(store.folder, file, part.start).collect() if there else None)
     return rows
@@ -160,7 +164,7 @@ def write_new_parts(
     store.scratch.mkdir(parents=True, exist_ok=True)
     new, rows = {}, 0
     for part, there in zip(parts, stored, strict=True):
-        file = part.file(store.source, store.recipe)
+        file = store.file(part)
         if there or file in new:
             continue
         rows += part.rows
@@ -168,7 +172,7 @@ def write_new_parts(
         piece = piece.with_columns((pl.col("_row") - pl.lit(part.start, dtype=piece.schema["_row"])).alias("_row"))
         piece.write_parquet(store.scratch / file, compression="zstd", statistics=False)
         new[file] = store.scratch / file
-    return export_parts.StagedParts(export_parts.entries(parts, store), new, rows, store.scratch, store.recipe)
+    return export_parts.StagedParts(export_parts.entries(parts, store), new, rows, store)
 
 
 def _read_kept_parts(folder: Path, parts: list[dict[str, Any]], quarantined: pl.DataFrame) -> pl.LazyFrame:
