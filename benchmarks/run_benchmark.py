@@ -21,7 +21,9 @@ the target list are byte-identical to the run in id order (`--incremental XL`'s,
 changed (benchmarks/data/XL-changed/): the realistic CRM day, on which the contacts are
 staged and validated again while the other exports are read back (tasks/remembered.py).
 `--crm-day XL`: `--changed` with one account renamed and its employees doubled as well
-(benchmarks/data/XL-crm-day/).
+(benchmarks/data/XL-crm-day/). `--new-account XL`: `--crm-day` with one account added too
+(benchmarks/data/XL-new-account/): the accounts the contacts link to change, so the stored
+contacts are linked to them again.
 
 Every run is a fresh child process (peak memory = ru_maxrss of that run alone) with the
 real Prefect flow; per-stage times are read back from its task runs through the Prefect
@@ -180,6 +182,24 @@ def ensure_crm_day(size: str) -> str:
     contacts_changed = data_dir(ensure_changed(size))
     rewrite = one_file_rewritten("accounts.parquet", lambda accounts: accounts.with_columns(renamed))
     return derived_data(size, "crm-day", lambda _source, folder: rewrite(contacts_changed, folder))
+
+
+def ensure_new_account(size: str) -> str:
+    """`ensure_crm_day`'s data with one account added too (a new company with a domain of its
+    own): the accounts the contacts link to change, so every contact is linked again."""
+    import polars as pl
+
+    def added(accounts: pl.DataFrame) -> pl.DataFrame:
+        newcomer = accounts.slice(CHANGED_ACCOUNT, 1).with_columns(
+            pl.lit("newcomer-analytics.example").alias("domain"), pl.lit("Newcomer Analytics").alias("name")
+        )
+        if "account_id" in accounts.columns:
+            newcomer = newcomer.with_columns(pl.lit("NEWCOMER-1").alias("account_id"))
+        return pl.concat([accounts, newcomer])
+
+    crm_day = data_dir(ensure_crm_day(size))
+    rewrite = one_file_rewritten("accounts.parquet", added)
+    return derived_data(size, "new-account", lambda _source, folder: rewrite(crm_day, folder))
 
 
 def same_scores(out: Path, in_order: Path) -> str:
@@ -396,6 +416,7 @@ def main() -> None:
         "--changed", nargs="*", default=[], choices=list(DAILY), help="--incremental with one contact changed on the second day"
     )
     parser.add_argument("--crm-day", nargs="*", default=[], choices=list(DAILY), help="--changed with one account renamed and re-sized too")
+    parser.add_argument("--new-account", nargs="*", default=[], choices=list(DAILY), help="--crm-day with one account added too")
     parser.add_argument("--mapped", nargs="*", default=[], choices=["S", "M", "L"], help="the cost of a mapping, per size")
     parser.add_argument("--repeat", type=int, default=2, help="runs of each variant with --mapped (alternating)")
     parser.add_argument("--one", help=argparse.SUPPRESS)
@@ -419,6 +440,7 @@ def main() -> None:
             compare_with_yardstick(size, out, figure)
     runs = [(size, "") for size in args.incremental] + [(size, "shuffled") for size in args.shuffled]
     runs += [(size, "changed") for size in args.changed] + [(size, "crm-day") for size in args.crm_day]
+    runs += [(size, "new-account") for size in args.new_account]
     for size, variant in runs:
         daily = DAILY[size]
         generated = ensure_data(daily)
@@ -429,6 +451,8 @@ def main() -> None:
             daily = ensure_changed(daily)
         elif variant == "crm-day":
             daily = ensure_crm_day(daily)
+        elif variant == "new-account":
+            daily = ensure_new_account(daily)
         label = f"{size} {variant}" if variant else size
         out = ROOT / "benchmarks" / "out" / f"{size}{f'-{variant}' if variant else ''}-incremental"
         shutil.rmtree(out, ignore_errors=True)
@@ -436,9 +460,11 @@ def main() -> None:
         describe(f"{label} daily files, full run as of {AS_OF - dt.timedelta(days=1)} (empty state store)", first_day, yesterday, generated)
         figures.append(yesterday)
         figure = {**in_child(daily, out, AS_OF), "label": f"{label} daily, incremental"}
-        what = "one new daily file" + {"changed": ", one contact changed", "crm-day": ", one contact and one account changed"}.get(
-            variant, ""
-        )
+        what = "one new daily file" + {
+            "changed": ", one contact changed",
+            "crm-day": ", one contact and one account changed",
+            "new-account": ", one contact and one account changed, one account added",
+        }.get(variant, "")
         describe(f"{label} incremental, as of {AS_OF} ({what})", daily, figure, None)
         figures.append(figure)
         if variant == "shuffled":

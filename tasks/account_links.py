@@ -21,6 +21,13 @@ LINK_RULES = ("account_id", "domain", "email_domain")
 # The contact's free-mail or disposable e-mail domain when no rule linked it: such a contact is
 # quarantined (expectations/contacts.json), never turned into an account called gmail.com.
 UNLINKED_PERSONAL = "unlinked_personal_domain"
+# What a contact is linked by that its staged row does not show (its `domain` is the linked
+# account's): the canonical domain it gave. Kept with a contacts part in the export store
+# (`tasks/export_parts.py`), so that the part can be linked again when the accounts change
+# (`staging.links_again`), and dropped from the rows a run stages.
+GIVEN_DOMAIN = "_given_domain"
+# The columns `link_contacts` adds or works out again
+LINKED_COLUMNS = ("domain", "account_link", UNLINKED_PERSONAL, "account_found")
 ACCOUNT_FIX = "an account link on contacts (`account_id`, or `domain`) would fix it"
 
 

@@ -127,13 +127,23 @@ def log_staged(logger, data: ingest.SourceData, args) -> None:
         logger.info("%s: not supplied (optional)", data.name)
     else:
         logger.info("%s: %s rows from %s", data.name, _rows(data.rows_in), ", ".join(data.files))
-    if data.parts is not None and len(data.parts.new) < len(data.parts.parts):
+    parts = data.parts
+    if parts is not None and parts.rows_relinked:
+        logger.info(
+            "%s: the accounts changed since a published run: %s rows linked to them again (%d parts whose links changed "
+            "stored anew), %s rows staged",
+            data.name,
+            _rows(parts.rows_relinked),
+            parts.parts_relinked,
+            _rows(parts.rows_staged),
+        )
+    elif parts is not None and len(parts.new) < len(parts.parts):
         logger.info(
             "%s: %d of %d parts staged (%s rows), the others unchanged since a published run: read back",
             data.name,
-            len(data.parts.new),
-            len(data.parts.parts),
-            _rows(data.parts.rows_staged),
+            len(parts.new),
+            len(parts.parts),
+            _rows(parts.rows_staged),
         )
 
 

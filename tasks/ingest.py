@@ -135,13 +135,15 @@ def stage_source(
     if scan is None:
         return SourceData(source, [], "", None)
 
+    linked_to = account_domains if account_domains is not None else EMPTY_KEYS
+
     def staged_rows(raw: pl.LazyFrame) -> pl.DataFrame:
         mapped = mapping.apply(raw, spec, source_mapping)
         typed = staging.cast_to_contract(mapped, spec, limits.max_field_bytes)
         if source == "accounts":
             staged = staging.stage_accounts(typed)
         elif source == "contacts":
-            staged = staging.stage_contacts(typed, account_domains if account_domains is not None else EMPTY_KEYS, accounts_by_id)
+            staged = staging.stage_contacts(typed, linked_to, accounts_by_id, keep_given=parts is not None)
         elif source == "events":
             staged = staging.stage_events(typed, contact_ids if contact_ids is not None else EMPTY_KEYS)
         else:
@@ -157,7 +159,14 @@ def stage_source(
             planned = export_parts.plan(scan)
         except Exception as exc:  # the rows as read, hashed: a file as unreadable as when staged
             raise catalog.read_error(source, names, exc) from None
-        frame, in_parts = _staged_in_parts(scan, staged_rows, parts, planned)
+        links_again = None
+        if source == "contacts":
+
+            def links_again(stored: pl.LazyFrame) -> pl.DataFrame:
+                return staging.links_again(stored, linked_to, accounts_by_id).collect(engine="streaming")
+
+        frame, in_parts = _staged_in_parts(scan, staged_rows, parts, planned, links_again)
+        frame = frame.drop(account_links.GIVEN_DOMAIN, strict=False)  # kept with the parts only
     else:
         frame = staged_rows(scan)
     mapped_names = mapping.apply(scan, spec, source_mapping).collect_schema().names()
@@ -171,24 +180,59 @@ def _staged_in_parts(
     staged_rows: Callable[[pl.LazyFrame], pl.DataFrame],
     store: export_parts.PartStore,
     parts: list[export_parts.Part],
+    links_again: Callable[[pl.LazyFrame], pl.DataFrame] | None = None,
 ) -> tuple[pl.DataFrame, export_parts.StagedParts | None]:
     """An export staged in parts (`tasks/export_parts.py`): the parts the store has read back,
-    the others staged (the whole export when the store has none of them), and the new ones
-    written to the store's scratch folder. (staged rows, parts), or parts None when the staged
-    rows do not line up with the rows as read, one for one (they are then not kept in parts)."""
+    those it has staged against other accounts linked to these again (`links_again`: the link
+    columns of the rows of a scan), the others staged (the whole export when the store has
+    none of them), and the new ones written to the store's scratch folder. (staged rows,
+    parts), or parts None when the staged rows do not line up with the rows as read, one for
+    one (they are then not kept in parts)."""
     stored = source_store.stored_parts(parts, store)
-    read_back = [rows is not None for rows in stored]
+    kept = [store.lent_file(part) if rows is not None else None for part, rows in zip(parts, stored, strict=True)]
+    relinkable = source_store.relinkable_files(parts, store, [rows is not None for rows in stored]) if links_again else []
+    linked_again = [file is not None for file in relinkable] or [False] * len(parts)
+    if any(linked_again):
+        _link_again(store, parts, relinkable, links_again, stored, kept)
+        linked_again = [again and rows is not None for again, rows in zip(linked_again, stored, strict=True)]
     frame = None
-    if any(read_back):
-        new = [part for part, back in zip(parts, read_back, strict=True) if not back]
+    if any(rows is not None for rows in stored):
+        new = [part for part, rows in zip(parts, stored, strict=True) if rows is None]
         staged_new = staged_rows(pl.concat([raw.slice(part.start, part.rows) for part in new])) if new else pl.DataFrame()
         frame = export_parts.assembled(parts, stored, staged_new)
     del stored
     if frame is None:
-        frame, read_back = staged_rows(raw), [False] * len(parts)
+        frame, kept, linked_again = staged_rows(raw), [None] * len(parts), [False] * len(parts)
     if not export_parts.one_for_one(frame, sum(part.rows for part in parts)):
         return frame, None
-    return frame, source_store.write_new_parts(frame, parts, read_back, store)
+    return frame, source_store.write_new_parts(frame, parts, kept, store, linked_again)
+
+
+def _link_again(
+    store: export_parts.PartStore,
+    parts: list[export_parts.Part],
+    relinkable: list[str | None],
+    links_again: Callable[[pl.LazyFrame], pl.DataFrame],
+    stored: list[pl.DataFrame | None],
+    kept: list[str | None],
+) -> None:
+    """The `relinkable` parts' rows linked to the accounts again, into `stored`: each part's
+    stored rows with the link columns worked out now (one query over all of them, reading only
+    what linking reads). A part whose links come out as stored is kept as it is (its file,
+    into `kept`): a new account reaches the contacts of its own domain only."""
+    scans = [source_store.read_part(store.folder, file, part.start) for part, file in zip(parts, relinkable, strict=True) if file]
+    links, taken = links_again(pl.concat(scans)), 0
+    for n, (part, file) in enumerate(zip(parts, relinkable, strict=True)):
+        if file is None:
+            continue
+        rows, now = source_store.read_part(store.folder, file, part.start).collect(), links.slice(taken, part.rows)
+        taken += part.rows
+        if now.height != rows.height:  # not one for one: staged again
+            continue
+        if rows.select(now.columns).equals(now):
+            stored[n], kept[n] = rows, file
+        else:
+            stored[n] = rows.with_columns(now.get_columns())
 
 
 # --- events as daily files -----------------------------------------------------------------

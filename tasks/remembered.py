@@ -18,7 +18,9 @@ the window's dates.
 
 A changed contacts export is validated again, but staged only where its rows changed: it is
 kept in parts under a key of their rows and the staging recipe (`staging_recipe`, without the
-files or the suite), and the unchanged parts are read back (`tasks/export_parts.py`).
+files or the suite), and the unchanged parts are read back (`tasks/export_parts.py`). When
+an account came, went or changed its domain or id, the parts are linked to the accounts again
+instead of staged again (`row_recipe`, `staging.links_again`).
 """
 
 from __future__ import annotations
@@ -85,12 +87,22 @@ def staging_recipe(source: str, config: Config, upstream: str | None) -> str:
     """What staging a row of `source` depends on besides the row itself: its mapping, the
     size limits, what it reads of the accounts (`upstream_key`) and the code. The key of an
     export's parts (`tasks/export_parts.py`): a part staged by the same recipe is read back."""
-    mapping = config.sources.get(source)
+    return _recipe({"source": source, "upstream": upstream}, config)
+
+
+def row_recipe(source: str, config: Config) -> str:
+    """`staging_recipe` but for what staging reads of the accounts: parts staged by the same
+    row recipe differ only in their links to the accounts, and are linked again
+    (`staging.links_again`) rather than staged again."""
+    return _recipe({"source": source, "rows": "linked apart"}, config)
+
+
+def _recipe(payload: dict[str, Any], config: Config) -> str:
+    mapping = config.sources.get(payload["source"])
     payload = {
-        "source": source,
+        **payload,
         "mapping": mapping.model_dump(mode="json") if mapping is not None else None,
         "limits": config.limits.model_dump(mode="json"),
-        "upstream": upstream,
         "code": catalog.code_fingerprint(),
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
@@ -300,7 +312,7 @@ def recall_source(
     parts = None
     if source in export_parts.PARTED:
         recipe = staging_recipe(source, config, upstream)
-        parts = export_parts.part_store(source, source_store.store_folder(out_dir), recipe, entry, out_dir)
+        parts = export_parts.part_store(source, source_store.store_folder(out_dir), recipe, entry, out_dir, row_recipe(source, config))
     text = source_store.read_record(out_dir, entry) if entry is not None and entry["key"] == key else None
     if text is None:
         return Recalled(None, key, fingerprint, parts)

@@ -18,6 +18,7 @@ from typing import Any
 import polars as pl
 
 from abmq.tasks import catalog, event_store, export_parts
+from abmq.tasks.account_links import GIVEN_DOMAIN
 
 STORE_DIR = "state/sources"
 MANIFEST = "_sources.json"
@@ -55,6 +56,8 @@ def new_entry(source: str, key: str, parts: export_parts.StagedParts | None = No
     if parts is not None:
         del entry["kept"]
         entry.update(recipe=parts.store.recipe, parts=parts.parts)
+        if parts.store.row_recipe is not None:
+            entry["row_recipe"] = parts.store.row_recipe
     return entry
 
 
@@ -150,35 +153,56 @@ def stored_parts(parts: list[export_parts.Part], store: export_parts.PartStore) 
     (else None: it is staged)."""
     rows = []
     for part in parts:
-        file = store.file(part)
-        there = file in store.stored and (store.folder / file).exists()
+        file = store.lent_file(part)
+        there = file is not None and (store.folder / file).exists()
         rows.append(read_part(store.folder, file, part.start).collect() if there else None)
     return rows
 
 
-def write_new_parts(
-    staged: pl.DataFrame, parts: list[export_parts.Part], stored: list[bool], store: export_parts.PartStore
-) -> export_parts.StagedParts:
-    """The parts not `stored` written from `staged` (the whole export staged, one row per row
-    as read, in its order) into the scratch folder, each with `_row` from 0."""
-    store.scratch.mkdir(parents=True, exist_ok=True)
-    new, rows = {}, 0
+def relinkable_files(parts: list[export_parts.Part], store: export_parts.PartStore, stored: list[bool]) -> list[str | None]:
+    """Each part not `stored` whose rows the published entry has staged against other
+    accounts, to link again (`export_parts.PartStore.relinkable_file`); else None."""
+    files = []
     for part, there in zip(parts, stored, strict=True):
-        file = store.file(part)
-        if there or file in new:
+        file = None if there else store.relinkable_file(part)
+        files.append(file if file is not None and (store.folder / file).exists() else None)
+    return files
+
+
+def write_new_parts(
+    staged: pl.DataFrame,
+    parts: list[export_parts.Part],
+    kept: list[str | None],
+    store: export_parts.PartStore,
+    linked_again: list[bool] | None = None,
+) -> export_parts.StagedParts:
+    """The parts the store does not keep as they are (`kept`: their files there) written from
+    `staged` (the whole export staged, one row per row as read, in its order) into the scratch
+    folder, each with `_row` from 0. `linked_again`: the parts linked again to changed
+    accounts rather than staged (kept when their links did not change)."""
+    linked_again = linked_again or [False] * len(parts)
+    store.scratch.mkdir(parents=True, exist_ok=True)
+    new: dict[str, Path] = {}
+    staged_rows, relinked_rows, relinked_written = 0, 0, 0
+    for part, file, relinked in zip(parts, kept, linked_again, strict=True):
+        relinked_rows += part.rows if relinked else 0
+        if file is not None or store.file(part) in new:
             continue
-        rows += part.rows
+        relinked_written += relinked
+        staged_rows += 0 if relinked else part.rows
         piece = staged.slice(part.start, part.rows)
         piece = piece.with_columns((pl.col("_row") - pl.lit(part.start, dtype=piece.schema["_row"])).alias("_row"))
-        piece.write_parquet(store.scratch / file, compression="zstd", statistics=False)
-        new[file] = store.scratch / file
-    return export_parts.StagedParts(export_parts.entries(parts, store), new, rows, store)
+        piece.write_parquet(store.scratch / store.file(part), compression="zstd", statistics=False)
+        new[store.file(part)] = store.scratch / store.file(part)
+    return export_parts.StagedParts(
+        export_parts.entries(parts, store, kept), new, staged_rows, store, rows_relinked=relinked_rows, parts_relinked=relinked_written
+    )
 
 
 def _read_kept_parts(folder: Path, parts: list[dict[str, Any]], quarantined: pl.DataFrame) -> pl.LazyFrame:
     """An entry kept in parts: its kept rows are its parts' rows, in export order, less the
-    quarantined ones."""
-    rows = pl.concat([read_part(folder, part["file"], part["start"]) for part in parts])
+    quarantined ones, without what they keep only to be linked again (`staging.links_again`)."""
+    rows = pl.concat([read_part(folder, part["file"], part["start"]) for part in parts]).drop(GIVEN_DOMAIN, strict=False)
     if quarantined.is_empty():
         return rows
     return rows.filter(~pl.col("_row").is_in(quarantined.get_column("_row").implode()))

@@ -251,28 +251,45 @@ def stage_domain_list(typed: pl.LazyFrame, account_domains: pl.Series | None = N
     return staged
 
 
-def stage_contacts(typed: pl.LazyFrame, account_domains: pl.Series, accounts_by_id: pl.DataFrame | None = None) -> pl.LazyFrame:
+def stage_contacts(
+    typed: pl.LazyFrame, account_domains: pl.Series, accounts_by_id: pl.DataFrame | None = None, keep_given: bool = False
+) -> pl.LazyFrame:
     """Contacts tidied and linked to their account (`account_links`: by `account_id`, then
-    `domain`, then the e-mail's domain; `accounts_by_id` from `account_links.accounts_by_id`)."""
+    `domain`, then the e-mail's domain; `accounts_by_id` from `account_links.accounts_by_id`).
+    `keep_given`: with the canonical domain each contact gave (`account_links.GIVEN_DOMAIN`),
+    for a part kept in the export store to be linked again (`links_again`)."""
     columns = typed.collect_schema()
     if "email" not in columns:
         return typed
     given = canonical_domain(pl.col("domain")) if "domain" in columns else pl.lit(None, pl.String)
-    return (
-        typed.with_columns(pl.col("email").str.to_lowercase())
-        .pipe(
-            account_links.link_contacts, given, lambda needed: email_domain_where(pl.col("email"), needed), account_domains, accounts_by_id
-        )
-        .pipe(
-            once_per_value,
-            ["seniority", "department", "title"],
-            normalise_seniority(pl.col("seniority") if "seniority" in columns else pl.lit(None, pl.String), pl.col("title")).alias(
-                "seniority"
-            ),
-            normalise_department(pl.col("department") if "department" in columns else pl.lit(None, pl.String), pl.col("title")).alias(
-                "department"
-            ),
-        )
+    tidied = typed.with_columns(pl.col("email").str.to_lowercase())
+    if keep_given:
+        tidied, given = tidied.with_columns(given.alias(account_links.GIVEN_DOMAIN)), pl.col(account_links.GIVEN_DOMAIN)
+    return tidied.pipe(_linked, given, account_domains, accounts_by_id).pipe(
+        once_per_value,
+        ["seniority", "department", "title"],
+        normalise_seniority(pl.col("seniority") if "seniority" in columns else pl.lit(None, pl.String), pl.col("title")).alias("seniority"),
+        normalise_department(pl.col("department") if "department" in columns else pl.lit(None, pl.String), pl.col("title")).alias(
+            "department"
+        ),
+    )
+
+
+def _linked(contacts: pl.LazyFrame, given: pl.Expr, account_domains: pl.Series, accounts_by_id: pl.DataFrame | None) -> pl.LazyFrame:
+    return account_links.link_contacts(
+        contacts, given, lambda needed: email_domain_where(pl.col("email"), needed), account_domains, accounts_by_id
+    )
+
+
+def links_again(staged: pl.LazyFrame, account_domains: pl.Series, accounts_by_id: pl.DataFrame | None = None) -> pl.LazyFrame:
+    """The link columns (`account_links.LINKED_COLUMNS`) that contacts staged with `keep_given`
+    against other accounts get against these: what `stage_contacts` gives them now. Linking is
+    the only step of a contact's staging that reads the accounts, so a day that adds an account
+    links the stored contacts again rather than staging them again (at XL 10M contacts)."""
+    present = staged.collect_schema().names()
+    inputs = [c for c in (account_links.GIVEN_DOMAIN, "email", "account_id") if c in present]
+    return _linked(staged.select(inputs), pl.col(account_links.GIVEN_DOMAIN), account_domains, accounts_by_id).select(
+        account_links.LINKED_COLUMNS
     )
 
 

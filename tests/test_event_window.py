@@ -2,8 +2,6 @@
 window is never collected whole, yet the scores, counts and quarantined events equal those of
 the same events delivered as one export, in one shard or several."""
 
-import tempfile
-
 import handbuilt
 import polars as pl
 import pytest
@@ -42,7 +40,9 @@ def write_inputs(root, daily: bool):
 
 
 def checked_inputs(folder):
-    return pipeline.check_inputs(str(folder), tempfile.mkdtemp(prefix="abmq-window-"), load_config(), AS_OF)
+    out = folder.parent / f"{folder.name}-out"
+    out.mkdir()
+    return pipeline.check_inputs(str(folder), str(out), load_config(), AS_OF)
 
 
 @pytest.fixture(scope="module")

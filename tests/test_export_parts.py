@@ -12,7 +12,7 @@ import steps
 
 from abmq.flows.qualify import qualify
 from abmq.sample_data import generate
-from abmq.tasks import export_parts, ingest, source_store
+from abmq.tasks import account_links, export_parts, ingest, source_store
 
 AS_OF = dt.date(2026, 11, 25)
 
@@ -59,10 +59,17 @@ def test_a_changed_added_or_removed_row_changes_only_the_part_it_is_in(small_par
 
 
 def test_parts_are_lent_only_by_an_entry_staged_the_same_way(tmp_path):
-    published = {"recipe": "r1", "parts": [{"file": "contacts.r1.a.part.parquet", "start": 0, "rows": 3}]}
-    assert export_parts.part_store("contacts", tmp_path, "r1", published, tmp_path).stored == {"contacts.r1.a.part.parquet"}
-    assert not export_parts.part_store("contacts", tmp_path, "r2", published, tmp_path).stored  # new accounts, mapping or code
-    assert not export_parts.part_store("contacts", tmp_path, "r1", None, tmp_path).stored
+    digest = "a" * 32
+    part = export_parts.Part(0, 3, digest + "b" * 32)
+    published = {"recipe": "r1", "row_recipe": "rows", "parts": [{"file": f"contacts.r1.{digest}.part.parquet", "start": 0, "rows": 3}]}
+    same = export_parts.part_store("contacts", tmp_path, "r1", published, tmp_path, "rows")
+    assert same.lent_file(part) == f"contacts.r1.{digest}.part.parquet" and same.relinkable_file(part) is None
+    # other accounts: linked again; another mapping, limits or code: staged again
+    accounts = export_parts.part_store("contacts", tmp_path, "r2", published, tmp_path, "rows")
+    assert accounts.lent_file(part) is None and accounts.relinkable_file(part) == f"contacts.r1.{digest}.part.parquet"
+    other = export_parts.part_store("contacts", tmp_path, "r2", published, tmp_path, "other rows")
+    assert other.lent_file(part) is None and other.relinkable_file(part) is None
+    assert export_parts.part_store("contacts", tmp_path, "r1", None, tmp_path).lent_file(part) is None
 
 
 def stage_contacts(folder: Path, parts: export_parts.PartStore | None = None) -> ingest.SourceData:
@@ -117,6 +124,111 @@ def test_a_stored_part_that_is_gone_is_staged_again(tmp_path, small_parts):
     source_store.discard_parts(again.parts.scratch)
 
 
+ACCOUNTS_BEFORE = """account_id,name,domain,industry,employees,annual_revenue,country
+A1,Acme,acme.com,Software,1200,250000000,US
+A2,Globex,https://www.globex.com/,Manufacturing,5400,900000000,Germany
+A3,Initech,initech.io,Software,300,40000000,US
+A4,Umbrella,umbrella.com,Healthcare,8000,1200000000,UK
+A9,Vandelay,vandelay.com,Retail,150,20000000,US
+"""
+# a day later: Umbrella gone, Hooli new, Vandelay under a new domain
+ACCOUNTS_AFTER = """account_id,name,domain,industry,employees,annual_revenue,country
+A1,Acme,acme.com,Software,1200,250000000,US
+A2,Globex,https://www.globex.com/,Manufacturing,5400,900000000,Germany
+A3,Initech,initech.io,Software,300,40000000,US
+A5,Hooli,hooli.com,Software,20000,9000000000,US
+A9,Vandelay,vandelay-industries.com,Retail,150,20000000,US
+"""
+CONTACTS = """Contact ID,Email,First Name,Last Name,Job Title,Company Domain,Account ID
+c01,ann@acme.com,Ann,Lee,VP Marketing,,A1
+c02,bob@GLOBEX.com,Bob,Stone,Head of IT,www.globex.com,
+c03,cy@initech.io,Cy,Park,Security Engineer,,
+c04,di@gmail.com,Di,Ng,CFO,gmail.com,A9
+c05,ed@hooli.com,Ed,Moss,Director of Sales,,
+c06,fay@umbrella.com,Fay,Ruiz,IT Manager,umbrella.com,
+c07,gus@yahoo.com,Gus,Berg,Consultant,,
+c08,hal@vandelay.com,Hal,Ito,Purchasing Lead,,
+c09,ida@hooli.com,Ida,Ford,Chief Information Officer,hooli.com,
+c10,jo@acme.com,Jo,Kim,Software Engineer,acme.com,
+c11,kai@outlook.com,Kai,Roe,CTO,,A5
+c12,lu@umbrella.com,Lu,Chen,Head of Finance,,A4
+c13,max@initech.io,Max,Diaz,Marketing Manager,initech.io,
+c14,ned@mailinator.com,Ned,Voss,Analyst,,
+c15,ora@globex.com,Ora,Sims,VP Engineering,,A2
+c16,pat@vandelay.com,Pat,Hale,Sales Rep,vandelay.com,
+"""
+CRM_MAPPING = {
+    "contacts": {
+        "columns": {
+            "Contact ID": "contact_id",
+            "Email": "email",
+            "First Name": "first_name",
+            "Last Name": "last_name",
+            "Job Title": "title",
+            "Company Domain": "domain",
+            "Account ID": "account_id",
+        }
+    }
+}
+
+
+def stage_crm_contacts(folder: Path, parts: export_parts.PartStore | None = None) -> ingest.SourceData:
+    from abmq.config import SourceMapping
+
+    accounts = ingest.stage_source(str(folder), "accounts")
+    keys = ingest.reference_keys({"accounts": accounts}, "contacts")
+    mapping = SourceMapping.model_validate(CRM_MAPPING["contacts"])
+    return ingest.stage_source(str(folder), "contacts", **keys, source_mapping=mapping, parts=parts)
+
+
+def test_contacts_linked_again_to_changed_accounts_equal_contacts_staged_again(tmp_path, monkeypatch):
+    """An account came, one went and one changed its domain: the parts are linked to the
+    accounts again (by id, by the domain each contact gave, by its e-mail's) rather than
+    staged again, and the rows are those staging the export gives against the new accounts."""
+    monkeypatch.setattr(export_parts, "PART_BITS", 2)  # ~4 contacts a part
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "accounts.csv").write_text(ACCOUNTS_BEFORE)
+    (folder / "contacts.csv").write_text(CONTACTS)
+    store_folder = source_store.store_folder(tmp_path)
+    first = stage_crm_contacts(folder, export_parts.part_store("contacts", store_folder, "before", None, tmp_path, "rows"))
+    assert len(first.parts.parts) > 2
+    assert account_links.GIVEN_DOMAIN not in first.staged.columns  # kept with the parts only
+    source_store.keep_parts(first.parts, tmp_path)
+    assert account_links.GIVEN_DOMAIN in pl.read_parquet_schema(store_folder / first.parts.parts[0]["file"])
+
+    (folder / "accounts.csv").write_text(ACCOUNTS_AFTER)
+    (folder / "contacts.csv").write_text(CONTACTS.replace("Jo,Kim,Software Engineer", "Jo,Kim,Chief Technology Officer"))
+    published = {"recipe": "before", "row_recipe": "rows", "parts": first.parts.parts}
+    again = stage_crm_contacts(folder, export_parts.part_store("contacts", store_folder, "after", published, tmp_path, "rows"))
+    whole = stage_crm_contacts(folder)
+    assert again.staged.equals(whole.staged) and again.staged.schema == whole.staged.schema
+    # the accounts' change reached the links: Ed (hooli.com) is found now, Fay (umbrella.com)
+    # no longer, Di (A9) is at Vandelay's new domain
+    links = {c: (d, found) for c, d, found in whole.staged.select("contact_id", "domain", "account_found").iter_rows()}
+    before = {c: (d, found) for c, d, found in first.staged.select("contact_id", "domain", "account_found").iter_rows()}
+    assert before["c05"] == ("hooli.com", False) and links["c05"] == ("hooli.com", True)
+    assert before["c06"] == ("umbrella.com", True) and links["c06"] == ("umbrella.com", False)
+    assert before["c04"] == ("vandelay.com", True) and links["c04"] == ("vandelay-industries.com", True)
+    # the re-titled contact's part was staged; every other part linked again, and stored anew
+    # only where its links changed (the contacts of Hooli, Umbrella and Vandelay)
+    assert 0 < again.parts.rows_staged <= 8 and again.parts.rows_staged + again.parts.rows_relinked == whole.rows_in
+    carried = [p["file"] for p in again.parts.parts if p["file"] in {q["file"] for q in first.parts.parts}]
+    assert carried and len(again.parts.new) == len(again.parts.parts) - len(carried) > again.parts.parts_relinked > 0
+    source_store.keep_parts(again.parts, tmp_path)
+    # the next day, the same accounts: every part read back, those kept as they were included
+    kept_again = {"recipe": "after", "row_recipe": "rows", "parts": again.parts.parts}
+    next_day = stage_crm_contacts(folder, export_parts.part_store("contacts", store_folder, "after", kept_again, tmp_path, "rows"))
+    assert not next_day.parts.new and next_day.staged.equals(whole.staged)
+
+    # parts staged another way (mapping, limits or code) are staged again, not linked again
+    other = {**published, "row_recipe": "other rows"}
+    restaged = stage_crm_contacts(folder, export_parts.part_store("contacts", store_folder, "after", other, tmp_path, "rows"))
+    assert restaged.parts.rows_relinked == 0 and restaged.parts.rows_staged == whole.rows_in
+    assert restaged.staged.equals(whole.staged)
+    source_store.discard_parts(restaged.parts.scratch)
+
+
 def run(input_dir: Path, out: Path) -> dict:
     return qualify(str(input_dir), str(out), None, AS_OF.isoformat())
 
@@ -143,6 +255,48 @@ def test_a_run_with_a_changed_contacts_export_publishes_a_full_recomputes_output
         name for entry in source_store.read_state(out).values() for name in source_store.entry_files(entry)
     }
     assert not list(out.glob(f"{export_parts.SCRATCH_PREFIX}*"))
+
+    full = tmp_path / "out-full"
+    shutil.copytree(out, full)
+    shutil.rmtree(full / "state")
+    run(tmp_path / "in", full)
+    skip = ("data_docs", "state", "last_failure")
+    assert steps.tree_digest(out, skip=skip) == steps.tree_digest(full, skip=skip)
+
+
+def test_a_day_an_account_comes_links_the_stored_contacts_again(tmp_path, prefect_harness, monkeypatch, caplog):
+    """A new account in the accounts export, one under a new domain, and a contact re-titled:
+    the contacts' parts are linked to the accounts again and one staged, and the run publishes
+    a full recompute's."""
+    monkeypatch.setattr(export_parts, "PART_BITS", 6)
+    generate(tmp_path / "in", 120, seed=12, as_of=AS_OF, fmt="parquet", progress=False)
+    out = tmp_path / "out"
+    run(tmp_path / "in", out)
+    before = source_store.read_state(out)["contacts"]
+
+    accounts = pl.read_parquet(tmp_path / "in" / "accounts.parquet")
+    contacts = pl.read_parquet(tmp_path / "in" / "contacts.parquet")
+    # and the account a contact is linked to by its e-mail moves to another domain: that
+    # contact's link changes with the accounts
+    by_email = contacts.filter(pl.col("domain").is_null()).get_column("email").str.extract(r"@(.+)$", 1).first()
+    assert by_email in accounts.get_column("domain").to_list()
+    moved = pl.when(pl.col("domain") == by_email).then(pl.lit("moved-" + by_email)).otherwise("domain").alias("domain")
+    newcomer = accounts.slice(0, 1).with_columns(pl.lit("newcomer-analytics.com").alias("domain"), pl.lit("NEW-1").alias("account_id"))
+    pl.concat([accounts.with_columns(moved), newcomer]).write_parquet(tmp_path / "in" / "accounts.parquet")
+    retitled = pl.when(pl.int_range(pl.len()) == contacts.height // 2).then(pl.lit("Chief Revenue Officer")).otherwise("title")
+    contacts.with_columns(retitled.alias("title")).write_parquet(tmp_path / "in" / "contacts.parquet")
+    with caplog.at_level("INFO"):
+        again = run(tmp_path / "in", out)
+    assert "contacts" not in again["exports_remembered"] and "accounts" not in again["exports_remembered"]
+    assert any("linked to them again" in r.getMessage() for r in caplog.records)
+    after = source_store.read_state(out)["contacts"]
+    assert after["recipe"] != before["recipe"] and after["row_recipe"] == before["row_recipe"]
+    # the parts whose links did not change are kept as they were
+    assert {p["file"] for p in after["parts"]} & {p["file"] for p in before["parts"]}
+    stored = {p.name for p in source_store.store_folder(out).iterdir()}
+    assert stored == {source_store.MANIFEST} | {
+        name for entry in source_store.read_state(out).values() for name in source_store.entry_files(entry)
+    }
 
     full = tmp_path / "out-full"
     shutil.copytree(out, full)
