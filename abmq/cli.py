@@ -438,7 +438,7 @@ def check(
         try:
             history = _history(history_from) if history_from else []
             with tempfile.TemporaryDirectory(prefix="abmq-check-") as state:  # daily event files' state: thrown away
-                checked = pipeline.check_inputs(str(local_in), state, loaded, as_of_date, history)
+                checked = pipeline.check_inputs(str(local_in), state, loaded, as_of_date, history, remember_exports=False)
         except ConfigError as exc:
             _error(exc)
             raise typer.Exit(2) from None

@@ -253,6 +253,16 @@ def test_without_a_state_store_nothing_is_remembered(inputs, tmp_path):
     assert not any(data.store_key or data.recalled for data in sources.values())
 
 
+def test_a_check_stages_the_exports_whole_and_keeps_nothing_for_the_store(inputs, stored, tmp_path):
+    """`abmq check` throws its state folder away: it neither reads a published store nor cuts
+    the contacts into parts for one, and it gives the verdicts a run gives."""
+    out = stored["out"]
+    checked = pipeline.check_inputs(str(inputs), str(out), load_config(), AS_OF, [], remember_exports=False).sources
+    assert not any(data.recalled or data.store_key or data.parts for data in checked.values())
+    assert not list(out.glob(f"{export_parts.SCRATCH_PREFIX}*"))
+    assert_same_verdicts(checked, stored["first"])
+
+
 def test_a_run_stopped_by_the_gate_writes_nothing_into_the_store(inputs, tmp_path):
     contacts = pl.read_csv(inputs / "contacts.csv")
     contacts.with_columns(pl.lit(None, pl.String).alias("contact_id")).write_csv(inputs / "contacts.csv")
