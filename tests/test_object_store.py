@@ -37,7 +37,7 @@ pytest.importorskip("s3fs", reason="s3fs (the s3 and dev extras) is not installe
 
 from abmq.cli import app  # noqa: E402
 from abmq.flows.qualify import qualify  # noqa: E402
-from abmq.tasks import export_parts, object_store  # noqa: E402
+from abmq.tasks import export_parts, object_store, source_store  # noqa: E402
 
 BUCKET = "abmq-test"
 IN, OUT = f"s3://{BUCKET}/in", f"s3://{BUCKET}/out"
@@ -290,10 +290,13 @@ def test_the_next_day_fetches_only_the_new_file_and_remembers_validated_days(s3_
     assert named and all(e["key"] == yesterday["files"][r]["key"] for r, e in named.items())
 
 
-def test_a_changed_contacts_export_uploads_only_its_changed_part(s3, inputs, prefect_harness, monkeypatch, tmp_path):
+@pytest.mark.parametrize("account_added", [False, True], ids=["contacts", "and an account added"])
+def test_a_changed_contacts_export_uploads_only_its_changed_part(s3, inputs, prefect_harness, monkeypatch, tmp_path, account_added):
     """A CRM export changed between two runs through S3: the contacts are kept in parts
     (tasks/export_parts.py), the unchanged parts keep the objects the run before uploaded,
-    only the changed one is new, and the outputs are a local run's."""
+    only the changed one is new, and the outputs are a local run's. With an account added as
+    well, the parts are linked to the accounts again and kept as they are where no link
+    changed: the same parts are uploaded."""
     monkeypatch.setattr(export_parts, "PART_BITS", 1)  # ~2 contacts a part: the hand-built export has several
     fs = s3["fs"]
     source, in_url, out_url = tmp_path / "in", f"s3://{BUCKET}/in-parts", f"s3://{BUCKET}/out-parts"
@@ -311,8 +314,17 @@ def test_a_changed_contacts_export_uploads_only_its_changed_part(s3, inputs, pre
         source / "contacts.csv"
     )
     fs.put(str(source / "contacts.csv"), f"{BUCKET}/in-parts/contacts.csv")
+    if account_added:
+        accounts = pl.read_csv(source / "accounts.csv", infer_schema=False)
+        newcomer = accounts.slice(0, 1).with_columns(pl.lit("newcomer-analytics.example").alias("domain"))
+        if "account_id" in accounts.columns:
+            newcomer = newcomer.with_columns(pl.lit("NEWCOMER-1").alias("account_id"))
+        pl.concat([accounts, newcomer]).write_csv(source / "accounts.csv")
+        fs.put(str(source / "accounts.csv"), f"{BUCKET}/in-parts/accounts.csv")
     assert (second := _cli(*run)).exit_code == 0, second.output
     after, copy = _published(out_url, tmp_path / "second")
+    recipes = [source_store.read_state(folder)["contacts"]["recipe"] for folder in (tmp_path / "first", copy)]
+    assert (recipes[0] != recipes[1]) == account_added  # staged against other accounts: linked again
     qualify(str(source), str(local), None, YESTERDAY.isoformat())
 
     parts_before, parts_after = ({r: e for r, e in m["files"].items() if r.endswith(".part.parquet")} for m in (before, after))
