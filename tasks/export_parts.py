@@ -19,7 +19,8 @@ follows give what staging the whole export would (tests/test_export_parts.py).
   staged again; only a part whose links changed is stored anew, the others are kept as they
   are (a manifest entry names each part's file, and its digest).
 - Staging must be row by row for this: each staged row a function of its row as read and the
-  recipe alone. It is for contacts; not for accounts (a domain is chosen per account id).
+  recipe alone. It is for contacts, technographics and intent; not for accounts (a domain is
+  chosen per account id).
 - A run writes the parts it staged into a scratch folder (`OUT/.staging-parts-…`), moved into
   the store when the run remembers the export, past the gate; a run stopped before leaves the
   store as it was. The files are read and written by `tasks/source_store.py`.
@@ -39,7 +40,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-PARTED = ("contacts",)  # exports staged row by row, kept in parts
+PARTED = ("contacts", "technographics", "intent")  # exports staged row by row, kept in parts
 PART_BITS = 20  # a part ends after a row whose first hash has these low bits zero: ~1M rows a part
 SEEDS = (0x5EED_0001, 0x5EED_0002)
 SCRATCH_PREFIX = ".staging-parts-"  # removed with a killed run's staging folders (`catalog.remove_leftovers`)

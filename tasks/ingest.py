@@ -165,6 +165,11 @@ def stage_source(
             def links_again(stored: pl.LazyFrame) -> pl.DataFrame:
                 return staging.links_again(stored, linked_to, accounts_by_id).collect(engine="streaming")
 
+        elif source in ("technographics", "intent"):
+
+            def links_again(stored: pl.LazyFrame) -> pl.DataFrame:
+                return staging.found_again(stored, linked_to).collect(engine="streaming")
+
         frame, in_parts = _staged_in_parts(scan, staged_rows, parts, planned, links_again)
         frame = frame.drop(account_links.GIVEN_DOMAIN, strict=False)  # kept with the parts only
     else:

@@ -251,6 +251,14 @@ def stage_domain_list(typed: pl.LazyFrame, account_domains: pl.Series | None = N
     return staged
 
 
+def found_again(staged: pl.LazyFrame, account_domains: pl.Series) -> pl.LazyFrame:
+    """`account_found` of rows `stage_domain_list` staged against other accounts, against
+    these: the one column of a technographics or intent row that reads the accounts."""
+    if "account_found" not in staged.collect_schema():
+        return staged.select()  # nothing was matched: no rows, so the part is staged again
+    return staged.select(pl.col("domain").is_in(account_domains.implode()).alias("account_found"))
+
+
 def stage_contacts(
     typed: pl.LazyFrame, account_domains: pl.Series, accounts_by_id: pl.DataFrame | None = None, keep_given: bool = False
 ) -> pl.LazyFrame:

@@ -229,6 +229,47 @@ def test_contacts_linked_again_to_changed_accounts_equal_contacts_staged_again(t
     source_store.discard_parts(restaged.parts.scratch)
 
 
+INTENT = """domain,topic,week,score
+acme.com,data security,2026-11-16,71
+https://www.hooli.com,cloud migration,2026-11-16,88
+umbrella.com,data security,2026-11-16,40
+vandelay.com,sales engagement,2026-11-16,65
+initech.io,cloud migration,2026-11-16,90
+GLOBEX.com,data security,2026-11-16,55
+hooli.com,data security,2026-11-09,30
+umbrella.com,cloud migration,2026-11-09,77
+"""
+
+
+def test_intent_found_again_against_changed_accounts_equals_intent_staged_again(tmp_path, monkeypatch):
+    """Technographics and intent read of the accounts only whether each row's domain is one
+    (`account_found`): against other accounts it is worked out again, and parts where it did
+    not change are kept as they are."""
+    monkeypatch.setattr(export_parts, "PART_BITS", 1)  # ~2 rows a part
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "accounts.csv").write_text(ACCOUNTS_BEFORE)
+    (folder / "intent.csv").write_text(INTENT)
+
+    def stage(parts: export_parts.PartStore | None = None) -> ingest.SourceData:
+        keys = ingest.reference_keys({"accounts": ingest.stage_source(str(folder), "accounts")})
+        return ingest.stage_source(str(folder), "intent", account_domains=keys["account_domains"], parts=parts)
+
+    store_folder = source_store.store_folder(tmp_path)
+    first = stage(export_parts.part_store("intent", store_folder, "before", None, tmp_path, "rows"))
+    source_store.keep_parts(first.parts, tmp_path)
+    (folder / "accounts.csv").write_text(ACCOUNTS_AFTER)  # Hooli in, Umbrella out
+    published = {"recipe": "before", "row_recipe": "rows", "parts": first.parts.parts}
+    again = stage(export_parts.part_store("intent", store_folder, "after", published, tmp_path, "rows"))
+    whole = stage()
+    assert again.staged.equals(whole.staged) and not whole.staged.equals(first.staged)
+    found = dict(whole.staged.select("_row", "account_found").iter_rows())
+    assert found[1] and not found[2]  # hooli.com now found, umbrella.com no longer
+    assert again.parts.rows_staged == 0 and again.parts.rows_relinked == whole.rows_in
+    assert 0 < again.parts.parts_relinked < len(again.parts.parts)  # the others kept as they were
+    source_store.discard_parts(again.parts.scratch)
+
+
 def run(input_dir: Path, out: Path) -> dict:
     return qualify(str(input_dir), str(out), None, AS_OF.isoformat())
 
