@@ -130,12 +130,13 @@ def log_staged(logger, data: ingest.SourceData, args) -> None:
     parts = data.parts
     if parts is not None and parts.rows_relinked:
         logger.info(
-            "%s: the accounts changed since a published run: %s rows linked to them again (%d parts whose links changed "
-            "stored anew), %s rows staged",
+            "%s: the accounts changed since a published run: %s rows linked to them again, %s staged; %d of %d parts "
+            "changed, stored anew",
             data.name,
             _rows(parts.rows_relinked),
-            parts.parts_relinked,
             _rows(parts.rows_staged),
+            len(parts.new),
+            len(parts.parts),
         )
     elif parts is not None and len(parts.new) < len(parts.parts):
         logger.info(
