@@ -130,8 +130,7 @@ def log_staged(logger, data: ingest.SourceData, args) -> None:
     parts = data.parts
     if parts is not None and parts.rows_relinked:
         logger.info(
-            "%s: the accounts changed since a published run: %s rows linked to them again, %s staged; %d of %d parts "
-            "changed, stored anew",
+            "%s: the accounts changed since a published run: %s rows linked to them again, %s staged; %d of %d parts changed, stored anew",
             data.name,
             _rows(parts.rows_relinked),
             _rows(parts.rows_staged),
