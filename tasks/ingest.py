@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import hashlib
 import os
 from collections.abc import Callable
@@ -159,17 +160,12 @@ def stage_source(
             planned = export_parts.plan(scan)
         except Exception as exc:  # the rows as read, hashed: a file as unreadable as when staged
             raise catalog.read_error(source, names, exc) from None
-        links_again = None
-        if source == "contacts":
-
-            def links_again(stored: pl.LazyFrame) -> pl.DataFrame:
-                return staging.links_again(stored, linked_to, accounts_by_id).collect(engine="streaming")
-
-        elif source in ("technographics", "intent"):
-
-            def links_again(stored: pl.LazyFrame) -> pl.DataFrame:
-                return staging.found_again(stored, linked_to).collect(engine="streaming")
-
+        # what staging reads of the accounts, worked out again for rows staged against others
+        links_again = {
+            "contacts": functools.partial(staging.links_again, account_domains=linked_to, accounts_by_id=accounts_by_id),
+            "technographics": functools.partial(staging.found_again, account_domains=linked_to),
+            "intent": functools.partial(staging.found_again, account_domains=linked_to),
+        }.get(source)
         frame, in_parts = _staged_in_parts(scan, staged_rows, parts, planned, links_again)
         frame = frame.drop(account_links.GIVEN_DOMAIN, strict=False)  # kept with the parts only
     else:
@@ -185,7 +181,7 @@ def _staged_in_parts(
     staged_rows: Callable[[pl.LazyFrame], pl.DataFrame],
     store: export_parts.PartStore,
     parts: list[export_parts.Part],
-    links_again: Callable[[pl.LazyFrame], pl.DataFrame] | None = None,
+    links_again: Callable[[pl.LazyFrame], pl.LazyFrame] | None = None,
 ) -> tuple[pl.DataFrame, export_parts.StagedParts | None]:
     """An export staged in parts (`tasks/export_parts.py`): the parts the store has read back,
     those it has staged against other accounts linked to these again (`links_again`: the link
@@ -195,8 +191,8 @@ def _staged_in_parts(
     one (they are then not kept in parts)."""
     stored = source_store.stored_parts(parts, store)
     kept = [store.lent_file(part) if rows is not None else None for part, rows in zip(parts, stored, strict=True)]
-    relinkable = source_store.relinkable_files(parts, store, [rows is not None for rows in stored]) if links_again else []
-    linked_again = [file is not None for file in relinkable] or [False] * len(parts)
+    relinkable = source_store.relinkable_files(parts, store, [rows is not None for rows in stored]) if links_again else [None] * len(parts)
+    linked_again = [file is not None for file in relinkable]
     if any(linked_again):
         _link_again(store, parts, relinkable, links_again, stored, kept)
         linked_again = [again and rows is not None for again, rows in zip(linked_again, stored, strict=True)]
@@ -217,27 +213,29 @@ def _link_again(
     store: export_parts.PartStore,
     parts: list[export_parts.Part],
     relinkable: list[str | None],
-    links_again: Callable[[pl.LazyFrame], pl.DataFrame],
+    links_again: Callable[[pl.LazyFrame], pl.LazyFrame],
     stored: list[pl.DataFrame | None],
     kept: list[str | None],
 ) -> None:
     """The `relinkable` parts' rows linked to the accounts again, into `stored`: each part's
-    stored rows with the link columns worked out now (one query over all of them, reading only
-    what linking reads). A part whose links come out as stored is kept as it is (its file,
-    into `kept`): a new account reaches the contacts of its own domain only."""
-    scans = [source_store.read_part(store.folder, file, part.start) for part, file in zip(parts, relinkable, strict=True) if file]
-    links, taken = links_again(pl.concat(scans)), 0
-    for n, (part, file) in enumerate(zip(parts, relinkable, strict=True)):
-        if file is None:
+    stored rows with the link columns worked out now (one streaming query over all of them).
+    A part whose links come out as stored is kept as it is (its file, into `kept`): a new
+    account reaches the contacts of its own domain only."""
+    rows = {
+        n: source_store.read_part(store.folder, file, part.start).collect()
+        for n, (part, file) in enumerate(zip(parts, relinkable, strict=True))
+        if file
+    }
+    links, taken = links_again(pl.concat([part_rows.lazy() for part_rows in rows.values()])).collect(engine="streaming"), 0
+    for n, part_rows in rows.items():
+        now = links.slice(taken, part_rows.height)
+        taken += part_rows.height
+        if now.height != part_rows.height:  # not one for one: staged again
             continue
-        rows, now = source_store.read_part(store.folder, file, part.start).collect(), links.slice(taken, part.rows)
-        taken += part.rows
-        if now.height != rows.height:  # not one for one: staged again
-            continue
-        if rows.select(now.columns).equals(now):
-            stored[n], kept[n] = rows, file
+        if part_rows.select(now.columns).equals(now):
+            stored[n], kept[n] = part_rows, relinkable[n]
         else:
-            stored[n] = rows.with_columns(now.get_columns())
+            stored[n] = part_rows.with_columns(now.get_columns())
 
 
 # --- events as daily files -----------------------------------------------------------------

@@ -295,6 +295,8 @@ def links_again(staged: pl.LazyFrame, account_domains: pl.Series, accounts_by_id
     the only step of a contact's staging that reads the accounts, so a day that adds an account
     links the stored contacts again rather than staging them again (at XL 10M contacts)."""
     present = staged.collect_schema().names()
+    if account_links.GIVEN_DOMAIN not in present:  # nothing was linked: no rows, so the part is staged again
+        return staged.select()
     inputs = [c for c in (account_links.GIVEN_DOMAIN, "email", "account_id") if c in present]
     return _linked(staged.select(inputs), pl.col(account_links.GIVEN_DOMAIN), account_domains, accounts_by_id).select(
         account_links.LINKED_COLUMNS
