@@ -170,10 +170,12 @@ def quiet_tracebacks(expected: tuple[type[BaseException], ...]) -> Iterator[None
     """Prefect's console log lines about `expected` exceptions, without their tracebacks."""
     from prefect.logging.handlers import PrefectConsoleHandler
 
+    # a copy (made at once, under the GIL): another thread may add a logger meanwhile (GX's
+    # import on its thread, `validate.import_gx_in_background`), and iterating the registry
+    # itself then failed with "dictionary changed size during iteration"
+    registered = logging.Logger.manager.loggerDict.copy()
     loggers = [logging.getLogger()] + [
-        logger
-        for name, logger in logging.Logger.manager.loggerDict.items()
-        if isinstance(logger, logging.Logger) and name.startswith("prefect")
+        logger for name, logger in registered.items() if isinstance(logger, logging.Logger) and name.startswith("prefect")
     ]
     swapped = []
     for logger in loggers:
