@@ -67,6 +67,8 @@ class PartStore:
     # the same way but against other accounts (`relinkable`: linked again, `staging.links_again`)
     lent: dict[str, str] = field(default_factory=dict)
     relinkable: dict[str, str] = field(default_factory=dict)
+    # the published entry's parts' verdicts by file (`tasks/part_checks.py`)
+    checks: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def file(self, part: Part) -> str:
         """The file a part staged by this recipe is written to."""

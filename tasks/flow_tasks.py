@@ -177,6 +177,8 @@ def log_validated(logger, data: ingest.SourceData, args) -> None:
                 outcome.explained_why,
             )
     recalled = " (as a published run validated it: the export is unchanged)" if data.recalled else ""
+    if data.parts is not None and data.validation.part_checks and data.validation.parts_validated < len(data.parts.parts):
+        recalled = f" (GX validated {data.validation.parts_validated} of its {len(data.parts.parts)} parts; the others' verdicts as a published run gave them)"
     logger.info("%s: %s rows pass, %s quarantined%s", data.name, _rows(height(data.kept)), _rows(data.quarantined.height), recalled)
 
 

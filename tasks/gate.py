@@ -10,7 +10,7 @@ import math
 from typing import Any
 
 from abmq.config import Config
-from abmq.tasks import account_links, catalog, quarantine, remembered, validate
+from abmq.tasks import account_links, catalog, part_checks, quarantine, remembered, validate
 from abmq.tasks.ingest import SourceData
 from abmq.tasks.sources import SOURCES
 
@@ -58,7 +58,7 @@ def validate_source(source: str, data: SourceData, parameters: dict[str, Any], c
         return data.replace(kept=None)
     suite = validate.load_suite(source, config.data_quality, value_sets=validate.config_value_sets(config))
     parameters = source_parameters(parameters, source)
-    validation = validate.run_suite(
+    validation = _validated_in_parts(source, data, suite, parameters, config) or validate.run_suite(
         source, data.staged, suite, parameters, data.files, data.unknown_columns, config.data_quality.max_quarantine_share
     )
     validation = validate.with_details(validation, data.staged)
@@ -79,6 +79,25 @@ def validate_source(source: str, data: SourceData, parameters: dict[str, Any], c
     kept, quarantined = quarantine.split_quarantine(data.staged, validation, parameters, take_over)
     examples = quarantine.quarantine_examples(quarantined, validation, parameters)
     return data.replace(validation=validation, kept=kept, quarantined=quarantined, examples=examples, staged=None)
+
+
+def _validated_in_parts(
+    source: str, data: SourceData, suite: dict[str, Any], parameters: dict[str, Any], config: Config
+) -> validate.SourceValidation | None:
+    """An export kept in parts validated a part at a time, GX run only over the parts whose
+    verdict the published run's record does not hold (`tasks/part_checks.py`); None when its
+    verdict cannot be made of its parts' (it is then validated whole)."""
+    if data.parts is None or not part_checks.mergeable(suite) or not remembered.rememberable(source, config):
+        return None
+    parts = data.parts.parts
+    checks, validated = part_checks.validated_parts(
+        source, data.staged, suite, parameters, data.files, data.unknown_columns, parts, data.parts.store.checks
+    )
+    validation = part_checks.merged(source, suite, parameters, data.files, data.staged.height, data.unknown_columns, parts, checks)
+    if validation is None:
+        return None
+    validation.part_checks, validation.parts_validated = checks, validated
+    return validate.escalate_widespread(validation, config.data_quality.max_quarantine_share)
 
 
 def misspelt_domain(data: SourceData) -> validate.ExpectationOutcome | None:

@@ -25,6 +25,7 @@ instead of staged again (`row_recipe`, `staging.links_again`).
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import datetime as dt
 import hashlib
@@ -127,7 +128,7 @@ def source_key(source: str, fingerprint: str, config: Config, upstream: str | No
 # --- judging again ---------------------------------------------------------------------------
 
 
-def _within(value: Any, resolved: dict[str, Any]) -> bool:
+def within(value: Any, resolved: dict[str, Any]) -> bool:
     low, high = resolved.get("min_value"), resolved.get("max_value")
     above = low is None or (value > low if resolved.get("strict_min") else value >= low)
     below = high is None or (value < high if resolved.get("strict_max") else value <= high)
@@ -161,7 +162,7 @@ def rejudged(data: SourceData, parameters: dict[str, Any]) -> SourceData:
     for position, outcome in enumerate(validation.outcomes):
         if any(_reads_parameter(outcome.kwargs, name) for name in outcome.kwargs):
             resolved = validate.resolve_parameters(outcome.kwargs, parameters)
-            success = _within(outcome.observed_value, resolved) if outcome.expectation in OBSERVED else outcome.success
+            success = within(outcome.observed_value, resolved) if outcome.expectation in OBSERVED else outcome.success
             outcome = dataclasses.replace(outcome, success=success, resolved=resolved)
             _rejudge_gx_item(validation, position, resolved, success)
         outcomes.append(outcome)
@@ -226,8 +227,9 @@ def _record_text(data: SourceData) -> str | None:
         "outcomes": [dataclasses.asdict(outcome) for outcome in validation.outcomes],
         "suite": _stable_suite(validation.suite),
         "examples": data.examples,  # in their order: an example row's columns are shown so
-        "gx_result": _stable_gx_result(validation.gx_result.to_json_dict()) if validation.gx_result is not None else None,
+        "gx_result": _gx_json(validation.gx_result),
         "gx_positions": validation.gx_positions,
+        **({"part_checks": validation.part_checks} if validation.part_checks else {}),
     }
     try:
         text = json.dumps(record, default=_encoded)
@@ -242,7 +244,15 @@ def _record_text(data: SourceData) -> str | None:
 EPOCH = "1970-01-01T00:00:00+00:00"
 
 
-def _stable_gx_result(result: dict[str, Any]) -> dict[str, Any]:
+def _gx_json(result: Any) -> dict[str, Any] | None:
+    """GX's result as the record keeps it: GX's object, or the JSON an export's verdict made of
+    its parts' is (`tasks/part_checks.py`)."""
+    if result is None:
+        return None
+    return stable_gx_result(copy.deepcopy(result) if isinstance(result, dict) else result.to_json_dict())
+
+
+def stable_gx_result(result: dict[str, Any]) -> dict[str, Any]:
     """GX's result less what differs between two validations of the same rows (its clock and
     random ids), so the same inputs store the same bytes. The Data Docs stamp a run's own clock
     on it (`tasks/data_docs.py`)."""
@@ -315,11 +325,11 @@ def recall_source(
         parts = export_parts.part_store(source, source_store.store_folder(out_dir), recipe, entry, out_dir, row_recipe(source, config))
     text = source_store.read_record(out_dir, entry) if entry is not None and entry["key"] == key else None
     if text is None:
-        return Recalled(None, key, fingerprint, parts)
+        return Recalled(None, key, fingerprint, _with_checks(parts, out_dir, entry))
     record = _read_record(text)
     outcomes = _outcomes(record)
     if not still_holds(outcomes, parameters):
-        return Recalled(None, key, fingerprint, parts)
+        return Recalled(None, key, fingerprint, _with_checks(parts, out_dir, entry, record))
     kept, quarantined = source_store.read_rows(out_dir, entry, lazy=source in READ_BACK_AS_SCANS)
     validation = validate.SourceValidation(
         source=source,
@@ -347,6 +357,19 @@ def recall_source(
         recalled=True,
     )
     return Recalled(data, key, fingerprint)
+
+
+def _with_checks(
+    parts: export_parts.PartStore | None, out_dir: str, entry: dict[str, Any] | None, record: dict[str, Any] | None = None
+) -> export_parts.PartStore | None:
+    """The published entry's parts' verdicts (its record's `part_checks`) with the parts it
+    lends: the parts staged as they were need not be validated again (`tasks/part_checks.py`)."""
+    if parts is None or entry is None or not entry.get("parts"):
+        return parts
+    if record is None:
+        text = source_store.read_record(out_dir, entry)
+        record = _read_record(text) if text is not None else {}
+    return dataclasses.replace(parts, checks=record.get("part_checks") or {})
 
 
 def remember(data: SourceData, out_dir: str | Path) -> SourceData:

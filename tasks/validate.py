@@ -133,6 +133,10 @@ class SourceValidation:
     # the validations of the files it gathers, when they failed each on its own (daily files):
     # each file's message names that file, its counts and its columns, not all of them
     parts: list["SourceValidation"] = field(default_factory=list, repr=False)
+    # an export kept in parts: each part's verdict by its file (`tasks/part_checks.py`), kept
+    # with the record for the next run, and how many of them GX gave in this run
+    part_checks: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
+    parts_validated: int = 0
 
     @property
     def blocking_failures(self) -> list[ExpectationOutcome]:

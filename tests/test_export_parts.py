@@ -282,9 +282,14 @@ def assert_a_full_recomputes(input_dir: Path, out: Path) -> None:
     run(input_dir, full)
     skip = ("data_docs", "state", "last_failure")
     assert steps.tree_digest(out, skip=skip) == steps.tree_digest(full, skip=skip)
+    # the Data Docs of the exports kept in parts too, their verdicts made of their parts'
+    # (tasks/part_checks.py); the events' differ: the runs validated other batches of files
+    for source in export_parts.PARTED:
+        pages = sorted((out / "data_docs" / "validations" / source).rglob("*.html"))
+        assert pages and [p.read_bytes() for p in pages] == [(full / p.relative_to(out)).read_bytes() for p in pages], source
 
 
-def test_a_run_with_a_changed_contacts_export_publishes_a_full_recomputes_outputs(tmp_path, prefect_harness, monkeypatch):
+def test_a_run_with_a_changed_contacts_export_publishes_a_full_recomputes_outputs(tmp_path, prefect_harness, monkeypatch, caplog):
     monkeypatch.setattr(export_parts, "PART_BITS", 6)  # ~64 contacts a part
     generate(tmp_path / "in", 150, seed=9, as_of=AS_OF, fmt="parquet", progress=False)
     out = tmp_path / "out"
@@ -296,11 +301,15 @@ def test_a_run_with_a_changed_contacts_export_publishes_a_full_recomputes_output
     n = contacts.height
     retitled = pl.when(pl.int_range(pl.len()) == n // 2).then(pl.lit("Chief Revenue Officer")).otherwise("title").alias("title")
     contacts.with_columns(retitled).filter(pl.int_range(pl.len()) != n // 5).write_parquet(tmp_path / "in" / "contacts.parquet")
-    again = run(tmp_path / "in", out)
+    with caplog.at_level("INFO"):
+        again = run(tmp_path / "in", out)
     assert "contacts" not in again["exports_remembered"] and "accounts" in again["exports_remembered"]
     after = source_store.read_state(out)["contacts"]
     new_parts = {p["file"] for p in after["parts"]} - {p["file"] for p in before["parts"]}
     assert 1 <= len(new_parts) <= 2  # the parts with the removed and the re-titled rows
+    # GX ran over those parts only (tasks/part_checks.py)
+    validated = f"GX validated {len(new_parts)} of its {len(after['parts'])} parts"
+    assert any(validated in r.getMessage() for r in caplog.records if r.getMessage().startswith("contacts:"))
     stored = {p.name for p in source_store.store_folder(out).iterdir()}
     assert stored == {source_store.MANIFEST} | {
         name for entry in source_store.read_state(out).values() for name in source_store.entry_files(entry)
@@ -335,6 +344,12 @@ def test_a_day_an_account_comes_links_the_stored_contacts_again(tmp_path, prefec
         again = run(tmp_path / "in", out)
     assert "contacts" not in again["exports_remembered"] and "accounts" not in again["exports_remembered"]
     assert any("linked to them again" in r.getMessage() for r in caplog.records)
+    # GX ran over the parts whose links changed or that were staged, not over those kept
+    kept = {p["file"] for p in source_store.read_state(out)["contacts"]["parts"]} & {p["file"] for p in before["parts"]}
+    assert any(
+        f"GX validated {len(source_store.read_state(out)['contacts']['parts']) - len(kept)} of its" in r.getMessage()
+        for r in caplog.records
+    )
     after = source_store.read_state(out)["contacts"]
     assert after["recipe"] != before["recipe"] and after["row_recipe"] == before["row_recipe"]
     # the parts whose links did not change are kept as they were
