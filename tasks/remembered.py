@@ -34,6 +34,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import polars as pl
+
 from abmq.config import Config
 from abmq.tasks import catalog, export_parts, ingest, source_store, validate
 from abmq.tasks.ingest import SourceData
@@ -323,6 +325,8 @@ def recall_source(
     if source in export_parts.PARTED:
         recipe = staging_recipe(source, config, upstream)
         parts = export_parts.part_store(source, source_store.store_folder(out_dir), recipe, entry, out_dir, row_recipe(source, config))
+        if parts.relinkable:
+            parts = dataclasses.replace(parts, linked_against=_linked_against(source, state, out_dir, entry))
     text = source_store.read_record(out_dir, entry) if entry is not None and entry["key"] == key else None
     if text is None:
         return Recalled(None, key, fingerprint, _with_checks(parts, out_dir, entry))
@@ -359,6 +363,34 @@ def recall_source(
     return Recalled(data, key, fingerprint)
 
 
+def _linked_against(source: str, state: dict[str, dict[str, Any]], out_dir: str, entry: dict[str, Any]) -> dict[str, Any] | None:
+    """What the published entry's parts were staged against (`linked_keys` of the published
+    accounts), when the entry names their store key (`linked_to`); else None."""
+    accounts = state.get(UPSTREAM[source])
+    if accounts is None or entry.get("linked_to") != accounts["key"]:
+        return None
+    try:
+        kept, quarantined = source_store.read_rows(out_dir, accounts, lazy=True)
+    except FileNotFoundError:
+        return None
+    return linked_keys(SourceData("accounts", [], "", None, kept=kept, quarantined=quarantined, recalled=True), source)
+
+
+def linked_keys(accounts: SourceData, source: str) -> dict[str, Any]:
+    """What staging `source` read of `accounts` (`staging.reached_again` compares it with this
+    run's): their keys (`ingest.reference_keys`) and, for contacts, their ids with the keys they
+    name (`account_ids`: each distinct pair; an id two companies have is there twice, where
+    `account_links.accounts_by_id` leaves it out, so its contacts are linked again: only more
+    work, and its group-by took 0.6–0.8 s at XL)."""
+    keys = ingest.reference_keys({"accounts": accounts})
+    if source == "contacts":
+        rows = ingest.staged_rows(accounts, ["account_id", ACCOUNT_KEY, "domain"])
+        key = ACCOUNT_KEY if rows is not None and ACCOUNT_KEY in rows.columns else "domain"
+        has_ids = rows is not None and {"account_id", key} <= set(rows.columns)
+        keys["account_ids"] = rows.select("account_id", pl.col(key).alias("_id_domain")).drop_nulls().unique() if has_ids else None
+    return keys
+
+
 def _with_checks(
     parts: export_parts.PartStore | None, out_dir: str, entry: dict[str, Any] | None, record: dict[str, Any] | None = None
 ) -> export_parts.PartStore | None:
@@ -372,17 +404,18 @@ def _with_checks(
     return dataclasses.replace(parts, checks=record.get("part_checks") or {})
 
 
-def remember(data: SourceData, out_dir: str | Path) -> SourceData:
+def remember(data: SourceData, out_dir: str | Path, linked_to: str | None = None) -> SourceData:
     """A validated source written into the store under its key, with its manifest entry (a
-    source that blocked, or has no rows, writes nothing)."""
+    source that blocked, or has no rows, writes nothing). `linked_to`: the store key of the
+    accounts it was staged against."""
     try:
-        return _remembered(data, out_dir)
+        return _remembered(data, out_dir, linked_to)
     finally:
         if data.parts is not None:  # the parts staged now, if they did not join the store
             source_store.discard_parts(data.parts.scratch)
 
 
-def _remembered(data: SourceData, out_dir: str | Path) -> SourceData:
+def _remembered(data: SourceData, out_dir: str | Path, linked_to: str | None = None) -> SourceData:
     if data.store_key is None or data.recalled or data.kept is None or not data.rows_in:
         return data
     if data.validation is None or data.validation.blocking_failures:
@@ -391,6 +424,8 @@ def _remembered(data: SourceData, out_dir: str | Path) -> SourceData:
     if record is None:
         return data
     entry = source_store.new_entry(data.name, data.store_key, data.parts)
+    if data.parts is not None and linked_to is not None:
+        entry["linked_to"] = linked_to
     if data.parts is not None:  # its staged parts written when staged: the new ones join the store
         source_store.keep_parts(data.parts, out_dir)
     source_store.write_entry(out_dir, entry, data.kept, data.quarantined, record)
@@ -398,5 +433,8 @@ def _remembered(data: SourceData, out_dir: str | Path) -> SourceData:
 
 
 def remember_sources(sources: dict[str, SourceData], out_dir: str) -> dict[str, SourceData]:
-    """Each validated source with a key written into the store (`remember`)."""
-    return {name: remember(data, out_dir) for name, data in sources.items()}
+    """Each validated source with a key written into the store (`remember`); an export kept in
+    parts notes the key of the accounts it was staged against (`_linked_against`)."""
+    accounts = sources.get("accounts")
+    linked_to = accounts.store_key if accounts is not None else None
+    return {name: remember(data, out_dir, linked_to if name in UPSTREAM else None) for name, data in sources.items()}

@@ -2,6 +2,7 @@
 changed are staged again, the others are read back, and the rows staged are the same as
 staging the whole export, so the run publishes what a full recompute does."""
 
+import dataclasses
 import datetime as dt
 import shutil
 from pathlib import Path
@@ -12,7 +13,7 @@ import steps
 
 from abmq.flows.qualify import qualify
 from abmq.sample_data import generate
-from abmq.tasks import account_links, export_parts, ingest, source_store
+from abmq.tasks import account_links, export_parts, ingest, remembered, source_store, staging
 
 AS_OF = dt.date(2026, 11, 25)
 
@@ -131,11 +132,13 @@ A3,Initech,initech.io,Software,300,40000000,US
 A4,Umbrella,umbrella.com,Healthcare,8000,1200000000,UK
 A9,Vandelay,vandelay.com,Retail,150,20000000,US
 """
-# a day later: Umbrella gone, Hooli new, Vandelay under a new domain
+# a day later: Umbrella gone, Hooli new, Vandelay under a new domain, and Initrode given
+# Initech's id by mistake (an id two companies have names neither)
 ACCOUNTS_AFTER = """account_id,name,domain,industry,employees,annual_revenue,country
 A1,Acme,acme.com,Software,1200,250000000,US
 A2,Globex,https://www.globex.com/,Manufacturing,5400,900000000,Germany
 A3,Initech,initech.io,Software,300,40000000,US
+A3,Initrode,initrode.com,Software,90,8000000,US
 A5,Hooli,hooli.com,Software,20000,9000000000,US
 A9,Vandelay,vandelay-industries.com,Retail,150,20000000,US
 """
@@ -156,6 +159,7 @@ c13,max@initech.io,Max,Diaz,Marketing Manager,initech.io,
 c14,ned@mailinator.com,Ned,Voss,Analyst,,
 c15,ora@globex.com,Ora,Sims,VP Engineering,,A2
 c16,pat@vandelay.com,Pat,Hale,Sales Rep,vandelay.com,
+c17,quinn@globex.com,Quinn,Adler,Engineer,,A3
 """
 CRM_MAPPING = {
     "contacts": {
@@ -181,15 +185,26 @@ def stage_crm_contacts(folder: Path, parts: export_parts.PartStore | None = None
     return ingest.stage_source(str(folder), "contacts", **keys, source_mapping=mapping, parts=parts)
 
 
-def test_contacts_linked_again_to_changed_accounts_equal_contacts_staged_again(tmp_path, monkeypatch):
+def told(store: export_parts.PartStore, linked_against: dict | None) -> export_parts.PartStore:
+    """`store` knowing what its parts were linked against (`remembered._linked_against`), or not."""
+    return dataclasses.replace(store, linked_against=linked_against)
+
+
+@pytest.mark.parametrize("known", [False, True], ids=["every-row-linked-again", "only-rows-reached"])
+def test_contacts_linked_again_to_changed_accounts_equal_contacts_staged_again(tmp_path, monkeypatch, known):
     """An account came, one went and one changed its domain: the parts are linked to the
     accounts again (by id, by the domain each contact gave, by its e-mail's) rather than
-    staged again, and the rows are those staging the export gives against the new accounts."""
+    staged again, and the rows are those staging the export gives against the new accounts.
+    Knowing the accounts the parts were linked against, only the rows the change reaches are
+    linked again (`staging.reached_again`): Ed and Hal linked by their e-mail's domain, Fay by
+    the one she gave, Di and Lu by their id to a domain that went, Quinn by an id that names no
+    account now; the rows are the same."""
     monkeypatch.setattr(export_parts, "PART_BITS", 2)  # ~4 contacts a part
     folder = tmp_path / "in"
     folder.mkdir()
     (folder / "accounts.csv").write_text(ACCOUNTS_BEFORE)
     (folder / "contacts.csv").write_text(CONTACTS)
+    keys_before = remembered.linked_keys(ingest.stage_source(str(folder), "accounts"), "contacts") if known else None
     store_folder = source_store.store_folder(tmp_path)
     first = stage_crm_contacts(folder, export_parts.part_store("contacts", store_folder, "before", None, tmp_path, "rows"))
     assert len(first.parts.parts) > 2
@@ -200,7 +215,9 @@ def test_contacts_linked_again_to_changed_accounts_equal_contacts_staged_again(t
     (folder / "accounts.csv").write_text(ACCOUNTS_AFTER)
     (folder / "contacts.csv").write_text(CONTACTS.replace("Jo,Kim,Software Engineer", "Jo,Kim,Chief Technology Officer"))
     published = {"recipe": "before", "row_recipe": "rows", "parts": first.parts.parts}
-    again = stage_crm_contacts(folder, export_parts.part_store("contacts", store_folder, "after", published, tmp_path, "rows"))
+    again = stage_crm_contacts(
+        folder, told(export_parts.part_store("contacts", store_folder, "after", published, tmp_path, "rows"), keys_before)
+    )
     whole = stage_crm_contacts(folder)
     assert again.staged.equals(whole.staged) and again.staged.schema == whole.staged.schema
     # the accounts' change reached the links: Ed (hooli.com) is found now, Fay (umbrella.com)
@@ -210,6 +227,8 @@ def test_contacts_linked_again_to_changed_accounts_equal_contacts_staged_again(t
     assert before["c05"] == ("hooli.com", False) and links["c05"] == ("hooli.com", True)
     assert before["c06"] == ("umbrella.com", True) and links["c06"] == ("umbrella.com", False)
     assert before["c04"] == ("vandelay.com", True) and links["c04"] == ("vandelay-industries.com", True)
+    # Quinn's id names no account now: she is linked by her e-mail's domain, which did not change
+    assert before["c17"] == ("initech.io", True) and links["c17"] == ("globex.com", True)
     # the re-titled contact's part was staged; every other part linked again, and stored anew
     # only where its links changed (the contacts of Hooli, Umbrella and Vandelay)
     assert 0 < again.parts.rows_staged <= 8 and again.parts.rows_staged + again.parts.rows_relinked == whole.rows_in
@@ -223,7 +242,9 @@ def test_contacts_linked_again_to_changed_accounts_equal_contacts_staged_again(t
 
     # parts staged another way (mapping, limits or code) are staged again, not linked again
     other = {**published, "row_recipe": "other rows"}
-    restaged = stage_crm_contacts(folder, export_parts.part_store("contacts", store_folder, "after", other, tmp_path, "rows"))
+    restaged = stage_crm_contacts(
+        folder, told(export_parts.part_store("contacts", store_folder, "after", other, tmp_path, "rows"), keys_before)
+    )
     assert restaged.parts.rows_relinked == 0 and restaged.parts.rows_staged == whole.rows_in
     assert restaged.staged.equals(whole.staged)
     source_store.discard_parts(restaged.parts.scratch)
@@ -241,10 +262,12 @@ umbrella.com,cloud migration,2026-11-09,77
 """
 
 
-def test_intent_found_again_against_changed_accounts_equals_intent_staged_again(tmp_path, monkeypatch):
+@pytest.mark.parametrize("known", [False, True], ids=["every-row-found-again", "only-rows-reached"])
+def test_intent_found_again_against_changed_accounts_equals_intent_staged_again(tmp_path, monkeypatch, known):
     """Technographics and intent read of the accounts only whether each row's domain is one
-    (`account_found`): against other accounts it is worked out again, and parts where it did
-    not change are kept as they are."""
+    (`account_found`): against other accounts it is worked out again (knowing the accounts
+    before, for the rows of a domain that came or went only), and parts where it did not
+    change are kept as they are."""
     monkeypatch.setattr(export_parts, "PART_BITS", 1)  # ~2 rows a part
     folder = tmp_path / "in"
     folder.mkdir()
@@ -257,10 +280,11 @@ def test_intent_found_again_against_changed_accounts_equals_intent_staged_again(
 
     store_folder = source_store.store_folder(tmp_path)
     first = stage(export_parts.part_store("intent", store_folder, "before", None, tmp_path, "rows"))
+    keys_before = remembered.linked_keys(ingest.stage_source(str(folder), "accounts"), "intent") if known else None
     source_store.keep_parts(first.parts, tmp_path)
     (folder / "accounts.csv").write_text(ACCOUNTS_AFTER)  # Hooli in, Umbrella out
     published = {"recipe": "before", "row_recipe": "rows", "parts": first.parts.parts}
-    again = stage(export_parts.part_store("intent", store_folder, "after", published, tmp_path, "rows"))
+    again = stage(told(export_parts.part_store("intent", store_folder, "after", published, tmp_path, "rows"), keys_before))
     whole = stage()
     assert again.staged.equals(whole.staged) and not whole.staged.equals(first.staged)
     found = dict(whole.staged.select("_row", "account_found").iter_rows())
@@ -340,10 +364,20 @@ def test_a_day_an_account_comes_links_the_stored_contacts_again(tmp_path, prefec
     pl.concat([accounts.with_columns(moved), newcomer]).write_parquet(tmp_path / "in" / "accounts.parquet")
     retitled = pl.when(pl.int_range(pl.len()) == contacts.height // 2).then(pl.lit("Chief Revenue Officer")).otherwise("title")
     contacts.with_columns(retitled.alias("title")).write_parquet(tmp_path / "in" / "contacts.parquet")
+    # the published accounts are those the parts were linked against: only the rows the change
+    # reaches are linked again (`remembered._linked_against`, `staging.reached_again`)
+    reached, reached_again = [], staging.reached_again
+    monkeypatch.setattr(staging, "reached_again", lambda *a, **k: reached.append(reached_again(*a, **k)) or reached[-1])
     with caplog.at_level("INFO"):
         again = run(tmp_path / "in", out)
     assert "contacts" not in again["exports_remembered"] and "accounts" not in again["exports_remembered"]
     assert any("linked to them again" in r.getMessage() for r in caplog.records)
+    assert reached and all(mask is not None for mask in reached)
+    # what the published contacts were linked against is read only from the accounts they name
+    state = source_store.read_state(out)
+    assert state["contacts"]["linked_to"] == state["accounts"]["key"]
+    assert remembered._linked_against("contacts", state, str(out), state["contacts"]) is not None
+    assert remembered._linked_against("contacts", state, str(out), {**state["contacts"], "linked_to": "another"}) is None
     # GX ran over the parts whose links changed or that were staged, not over those kept
     kept = {p["file"] for p in source_store.read_state(out)["contacts"]["parts"]} & {p["file"] for p in before["parts"]}
     assert any(
