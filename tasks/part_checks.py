@@ -25,22 +25,16 @@ from typing import Any
 
 import polars as pl
 
-from abmq.tasks import remembered, validate
+from abmq.tasks import quarantine, remembered, validate
 from abmq.tasks.event_partitions import suite_hash
 
 PARTIAL = 20  # GX's SUMMARY result: the first 20 unexpected values and row numbers
 ROW_COUNT = "expect_table_row_count_to_be_between"
 COLUMN_MAX = "expect_column_max_to_be_between"
 EXISTS = "expect_column_to_exist"
-COLUMN_VALUES = {
-    "expect_column_values_to_not_be_null",
-    "expect_column_values_to_be_null",
-    "expect_column_values_to_be_in_set",
-    "expect_column_values_to_be_between",
-    "expect_column_values_to_match_regex",
-    "expect_column_pair_values_a_to_be_greater_than_b",
-}
-MERGEABLE = {ROW_COUNT, COLUMN_MAX, EXISTS, *COLUMN_VALUES}
+# a check of each row's values (GX's map expectations: the quarantine's rules) is made of its
+# parts' counts and first values
+MERGEABLE = {ROW_COUNT, COLUMN_MAX, EXISTS, *quarantine.ROW_LEVEL}
 
 
 def mergeable(suite: dict[str, Any]) -> bool:
