@@ -69,7 +69,7 @@ class PartStore:
     relinkable: dict[str, str] = field(default_factory=dict)
     # the published entry's parts' verdicts by file (`tasks/part_checks.py`)
     checks: dict[str, dict[str, Any]] = field(default_factory=dict)
-    # what the relinkable parts were staged against (`ingest.reference_keys` of the published
+    # what the relinkable parts were staged against (`remembered.linked_keys` of the published
     # accounts), when known: only the rows an account change reaches are linked again
     linked_against: dict[str, Any] | None = None
 

@@ -55,17 +55,13 @@ def part_check(validation: validate.SourceValidation, suite_key: str) -> dict[st
     }
 
 
-def _outcomes(check: dict[str, Any]) -> list[validate.ExpectationOutcome]:
-    return [o if isinstance(o, validate.ExpectationOutcome) else validate.ExpectationOutcome(**o) for o in check["outcomes"]]
-
-
 def holds(check: dict[str, Any] | None, suite_key: str, parameters: dict[str, Any]) -> bool:
     """Whether a part's kept verdict is this run's: the same suite, and its row checks that
     read a parameter (an intent week no later than the as-of date) judge every row as they
     did (`remembered.still_holds`); a row count or newest value is judged again when merged."""
     if check is None or check.get("suite") != suite_key:
         return False
-    outcomes = _outcomes(check)
+    outcomes = remembered.recorded_outcomes(check)
     return not any(o.error for o in outcomes) and remembered.still_holds(outcomes, parameters)
 
 
@@ -118,7 +114,7 @@ def merged(
     positions = in_order[0]["positions"]
     if any(check["positions"] != positions for check in in_order):
         return None
-    outcomes_by_part = [_outcomes(check) for check in in_order]
+    outcomes_by_part = [remembered.recorded_outcomes(check) for check in in_order]
     outcomes = []
     for position, entry in enumerate(suite["expectations"]):
         outcome = _merged_outcome(entry, [part_outcomes[position] for part_outcomes in outcomes_by_part], parameters)

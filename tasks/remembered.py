@@ -238,7 +238,7 @@ def _record_text(data: SourceData) -> str | None:
     except TypeError:
         return None
     back = _read_record(text)
-    if _outcomes(back) != validation.outcomes or _in_order(back["examples"]) != _in_order(data.examples):
+    if recorded_outcomes(back) != validation.outcomes or _in_order(back["examples"]) != _in_order(data.examples):
         return None
     return text
 
@@ -280,7 +280,8 @@ def _read_record(text: str) -> dict[str, Any]:
     return json.loads(text, object_hook=_decoded)
 
 
-def _outcomes(record: dict[str, Any]) -> list[validate.ExpectationOutcome]:
+def recorded_outcomes(record: dict[str, Any]) -> list[validate.ExpectationOutcome]:
+    """The outcomes a record (or a part's verdict, `tasks/part_checks.py`) keeps as JSON."""
     return [validate.ExpectationOutcome(**outcome) for outcome in record["outcomes"]]
 
 
@@ -331,7 +332,7 @@ def recall_source(
     if text is None:
         return Recalled(None, key, fingerprint, _with_checks(parts, out_dir, entry))
     record = _read_record(text)
-    outcomes = _outcomes(record)
+    outcomes = recorded_outcomes(record)
     if not still_holds(outcomes, parameters):
         return Recalled(None, key, fingerprint, _with_checks(parts, out_dir, entry, record))
     kept, quarantined = source_store.read_rows(out_dir, entry, lazy=source in READ_BACK_AS_SCANS)
